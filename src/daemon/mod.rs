@@ -1,0 +1,1 @@
+//! Master process: listeners, workers, signals (filled in by the daemon work).

@@ -1,0 +1,219 @@
+//! `Data`: a rope of `bytes::Bytes` chunks. Splitting a read buffer into body pieces and passing them
+//! through filters never copies the bytes.
+
+use bytes::{Buf, Bytes, BytesMut};
+use std::collections::VecDeque;
+
+/// A byte string made of shared chunks. An empty `Data` is the flush marker of the event stream.
+#[derive(Clone, Default, Debug)]
+pub struct Data {
+    chunks: VecDeque<Bytes>,
+    len: usize,
+}
+
+impl Data {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn from_static(b: &'static [u8]) -> Self {
+        Self::from(Bytes::from_static(b))
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends a chunk without copying.
+    pub fn push_bytes(&mut self, b: Bytes) {
+        if !b.is_empty() {
+            self.len += b.len();
+            self.chunks.push_back(b);
+        }
+    }
+
+    /// Appends all chunks of `other` without copying.
+    pub fn push_data(&mut self, other: Data) {
+        self.len += other.len;
+        self.chunks.extend(other.chunks);
+    }
+
+    pub fn push_slice(&mut self, s: &[u8]) {
+        self.push_bytes(Bytes::copy_from_slice(s));
+    }
+
+    /// Removes and returns the first `n` bytes (or all, when shorter).
+    pub fn shift(&mut self, n: usize) -> Data {
+        let mut out = Data::new();
+        let mut left = n.min(self.len);
+        while left > 0 {
+            let Some(mut front) = self.chunks.pop_front() else {
+                break;
+            };
+            if front.len() <= left {
+                left -= front.len();
+                self.len -= front.len();
+                out.push_bytes(front);
+            } else {
+                let head = front.split_to(left);
+                self.len -= left;
+                left = 0;
+                out.push_bytes(head);
+                self.chunks.push_front(front);
+            }
+        }
+        out
+    }
+
+    /// Drops the first `n` bytes.
+    pub fn advance(&mut self, n: usize) {
+        let _ = self.shift(n);
+    }
+
+    pub fn clear(&mut self) {
+        self.chunks.clear();
+        self.len = 0;
+    }
+
+    pub fn chunks(&self) -> impl Iterator<Item = &Bytes> {
+        self.chunks.iter()
+    }
+
+    pub fn into_chunks(self) -> impl Iterator<Item = Bytes> {
+        self.chunks.into_iter()
+    }
+
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// The bytes as one contiguous buffer; free when there is a single chunk.
+    pub fn to_bytes(&self) -> Bytes {
+        match self.chunks.len() {
+            0 => Bytes::new(),
+            1 => self.chunks[0].clone(),
+            _ => {
+                let mut b = BytesMut::with_capacity(self.len);
+                for c in &self.chunks {
+                    b.extend_from_slice(c);
+                }
+                b.freeze()
+            }
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len);
+        for c in &self.chunks {
+            v.extend_from_slice(c);
+        }
+        v
+    }
+
+    /// Lossy UTF-8 text of the bytes.
+    pub fn to_string_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.to_vec()).into_owned()
+    }
+
+    /// Byte at `i`, if any.
+    pub fn byte_at(&self, mut i: usize) -> Option<u8> {
+        for c in &self.chunks {
+            if i < c.len() {
+                return Some(c[i]);
+            }
+            i -= c.len();
+        }
+        None
+    }
+
+    /// Copies up to `dst.len()` leading bytes into `dst` without consuming them; returns the count.
+    pub fn peek_into(&self, dst: &mut [u8]) -> usize {
+        let mut n = 0;
+        for c in &self.chunks {
+            let take = (dst.len() - n).min(c.len());
+            dst[n..n + take].copy_from_slice(&c[..take]);
+            n += take;
+            if n == dst.len() {
+                break;
+            }
+        }
+        n
+    }
+
+    /// Removes up to `n` bytes from the front of the first chunk only (for writev-style consumers).
+    pub fn consume(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                return;
+            };
+            if front.len() <= n {
+                n -= front.len();
+                self.len -= front.len();
+                self.chunks.pop_front();
+            } else {
+                front.advance(n);
+                self.len -= n;
+                n = 0;
+            }
+        }
+    }
+}
+
+impl From<Bytes> for Data {
+    fn from(b: Bytes) -> Self {
+        let mut d = Data::new();
+        d.push_bytes(b);
+        d
+    }
+}
+
+impl From<Vec<u8>> for Data {
+    fn from(v: Vec<u8>) -> Self {
+        Data::from(Bytes::from(v))
+    }
+}
+
+impl From<&str> for Data {
+    fn from(s: &str) -> Self {
+        Data::from(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+
+impl PartialEq<[u8]> for Data {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.len == other.len() && self.to_vec() == other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shift_splits_chunks_without_copy() {
+        let mut d = Data::new();
+        d.push_slice(b"hello ");
+        d.push_slice(b"world");
+        let head = d.shift(8);
+        assert_eq!(head.to_vec(), b"hello wo");
+        assert_eq!(d.to_vec(), b"rld");
+        assert_eq!(d.len(), 3);
+        assert_eq!(head.chunk_count(), 2);
+    }
+
+    #[test]
+    fn consume_and_peek() {
+        let mut d = Data::from("abc");
+        d.push_slice(b"def");
+        let mut buf = [0u8; 4];
+        assert_eq!(d.peek_into(&mut buf), 4);
+        assert_eq!(&buf, b"abcd");
+        d.consume(4);
+        assert_eq!(d.to_vec(), b"ef");
+        assert_eq!(d.byte_at(1), Some(b'f'));
+    }
+}

@@ -1,0 +1,151 @@
+//! The `Filter` seam: every stage of a pipeline implements it.
+
+use super::context::ContextRef;
+use super::event::Event;
+use super::pipeline::{LayoutId, PipelineId, Sink};
+use crate::worker::core::{Core, TimerId};
+use std::time::Duration;
+
+/// Something other than the previous filter's output that a filter asked for.
+#[derive(Debug)]
+pub enum Signal {
+    /// An event output by a sub-pipeline this filter spawned with `tag`.
+    Sub { tag: u64, event: Event },
+    /// A timer this filter armed with `tag` fired.
+    Timer(u64),
+    /// Data or end-of-stream from a socket this filter owns (the `connect` filter).
+    Socket { tag: u64, event: Event },
+    /// The socket this filter owns finished connecting.
+    Connected { tag: u64 },
+    /// The output this filter writes to has room again (after back-pressure), or a condition it
+    /// waits for may have changed.
+    Wake(u64),
+}
+
+/// A filter instance, created per pipeline instance from its `FilterFactory`.
+pub trait Filter {
+    /// Called for each event from the previous filter (or the pipeline input for the first one).
+    /// Outputs go through `cx.output`. After this filter has seen a `StreamEnd`, no more events are
+    /// delivered to it.
+    fn on_event(&mut self, ev: Event, cx: &mut Cx);
+
+    /// Called for a signal addressed to this filter (sub-pipeline output, timer, socket). May output
+    /// events, which continue to the next filter.
+    fn on_signal(&mut self, _sig: Signal, _cx: &mut Cx) {}
+
+    /// Called once when the pipeline instance is destroyed: release sub-pipelines, sockets, timers.
+    fn on_destroy(&mut self, _cx: &mut Cx) {}
+
+    /// Called on the filters of an inbound connection's root pipeline when the worker starts
+    /// draining (reload or graceful stop): a server codec closes an idle connection (by outputting
+    /// `StreamEnd`) and marks the response in flight as the last one.
+    fn on_drain(&mut self, _cx: &mut Cx) {}
+}
+
+/// The static description of a filter in a layout. Built once when the script is evaluated.
+pub trait FilterFactory {
+    /// Name shown in the pipeline graph (`--verify`) and logs.
+    fn name(&self) -> &'static str;
+    /// Creates an instance for a new pipeline instance.
+    fn create(&self) -> Box<dyn Filter>;
+    /// Sub-pipeline references to resolve after every module is loaded.
+    fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
+        Vec::new()
+    }
+    /// Extra text for the graph print (e.g. a target).
+    fn detail(&self) -> String {
+        String::new()
+    }
+}
+
+/// A reference by name to a layout of the same module, resolved at start-up.
+#[derive(Clone, Debug)]
+pub struct SubPipeline {
+    pub name: String,
+    /// Module whose layouts the name refers to.
+    pub module: usize,
+    /// `None` for `''` (pass-through) or before resolution.
+    pub id: Option<LayoutId>,
+    /// Where the reference was written, for error messages (`file:line:col`).
+    pub location: String,
+}
+
+impl SubPipeline {
+    pub fn new(name: String, module: usize, location: String) -> SubPipeline {
+        SubPipeline {
+            name,
+            module,
+            id: None,
+            location,
+        }
+    }
+
+    /// The empty name means "no sub-pipeline: pass events through".
+    pub fn is_bypass(&self) -> bool {
+        self.name.is_empty()
+    }
+}
+
+/// What a filter can do while handling an event.
+pub struct Cx<'a> {
+    pub core: &'a mut Core,
+    pub pipeline: PipelineId,
+    pub filter: usize,
+    pub context: &'a ContextRef,
+    pub(crate) out: &'a mut Vec<Event>,
+}
+
+impl Cx<'_> {
+    /// Emits an event to the next filter.
+    pub fn output(&mut self, ev: Event) {
+        self.out.push(ev);
+    }
+
+    /// Creates an instance of `layout` whose output comes back to this filter as
+    /// `Signal::Sub { tag, .. }`.
+    pub fn spawn(&mut self, layout: LayoutId, context: ContextRef, tag: u64) -> PipelineId {
+        let sink = Sink::Filter {
+            pipeline: self.pipeline,
+            filter: self.filter,
+            tag,
+        };
+        self.core.spawn_pipeline(layout, context, sink)
+    }
+
+    /// Creates an instance of `layout` whose output is discarded.
+    pub fn spawn_detached(&mut self, layout: LayoutId, context: ContextRef) -> PipelineId {
+        self.core.spawn_pipeline(layout, context, Sink::Discard)
+    }
+
+    /// Queues `ev` as input of another pipeline instance.
+    pub fn send(&mut self, to: PipelineId, ev: Event) {
+        self.core.send(to, ev);
+    }
+
+    /// Destroys a pipeline instance (after the current delivery finishes).
+    pub fn destroy(&mut self, p: PipelineId) {
+        self.core.destroy_pipeline(p);
+    }
+
+    /// Arms a one-shot timer that comes back as `Signal::Timer(tag)`.
+    pub fn set_timer(&mut self, after: Duration, tag: u64) -> TimerId {
+        let (p, f) = (self.pipeline, self.filter);
+        self.core.timers.arm_filter(after, p, f, tag)
+    }
+
+    pub fn cancel_timer(&mut self, t: TimerId) {
+        self.core.timers.cancel(t);
+    }
+
+    /// A signal to this same filter, delivered after the current work (used to re-enter from a
+    /// shared structure without borrowing it).
+    pub fn wake_self(&mut self, tag: u64) {
+        let (p, f) = (self.pipeline, self.filter);
+        self.core.signal(p, f, Signal::Wake(tag));
+    }
+
+    /// This filter's address, for registering with shared tables (sessions, throttles).
+    pub fn address(&self) -> (PipelineId, usize) {
+        (self.pipeline, self.filter)
+    }
+}

@@ -1,0 +1,64 @@
+//! Pipeline layouts (static, from the script) and instances (runtime, one per session).
+
+use super::context::ContextRef;
+use super::filter::{Filter, FilterFactory};
+
+pub type LayoutId = usize;
+
+/// What kind of root a layout is, if any.
+#[derive(Clone, Debug)]
+pub enum LayoutKind {
+    /// `pipeline(name)`: only reachable from joint filters.
+    Named,
+    /// `listen(addr)`: one instance per accepted connection.
+    Listen(String),
+    /// `task(when)`.
+    Task(String),
+    /// `read(path)`.
+    Read(String),
+}
+
+/// A list of filter factories built once from the script.
+pub struct Layout {
+    pub name: String,
+    pub kind: LayoutKind,
+    /// Index of the module that defined it.
+    pub module: usize,
+    pub filters: Vec<Box<dyn FilterFactory>>,
+}
+
+/// Handle of a pipeline instance. `generation` guards against a recycled slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PipelineId {
+    pub index: u32,
+    pub generation: u32,
+}
+
+/// Where the output of a pipeline instance goes.
+#[derive(Clone, Copy, Debug)]
+pub enum Sink {
+    /// Back to the joint filter that spawned it.
+    Filter {
+        pipeline: PipelineId,
+        filter: usize,
+        tag: u64,
+    },
+    /// Written to a socket (the inbound connection of a listen pipeline).
+    Socket(usize),
+    /// A task pipeline: only its `StreamEnd` matters.
+    Task(usize),
+    Discard,
+}
+
+/// A running instance of a layout.
+pub struct Instance {
+    pub layout: LayoutId,
+    pub generation: u32,
+    /// Taken out while the instance is running; `None` means "busy".
+    pub filters: Option<Vec<Box<dyn Filter>>>,
+    /// One bit per filter: that filter has seen a StreamEnd and ignores further input.
+    pub ended: u64,
+    pub context: ContextRef,
+    pub sink: Sink,
+    pub destroyed: bool,
+}

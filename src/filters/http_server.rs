@@ -1,0 +1,568 @@
+//! HTTP/1.x servers: `serveHTTP` (a handler per request, in the connection's context) and
+//! `demuxHTTP` (a sub-pipeline per request, responses in request order).
+//!
+//! Both answer malformed input with 400/431/501 and close, honour keep-alive per RFC 9112 §9.3,
+//! answer `Expect: 100-continue`, and turn a failed script into a 500 (Pipy hangs there).
+
+use super::http_codec::gateway_error_head;
+use super::{Callback, FilterArgs};
+use crate::engine::context::Context as PipyContext;
+use crate::engine::data::Data;
+use crate::engine::event::{Event, StreamError};
+use crate::engine::filter::{Cx, Filter, FilterFactory, Signal, SubPipeline};
+use crate::engine::head::Head;
+use crate::engine::pipeline::PipelineId;
+use crate::http::decoder::{Decoded, MessageDecoder, Side};
+use crate::http::encode::{CONTINUE_100, write_error_response};
+use crate::http::encoder::{DEFAULT_BUFFER_SIZE, MessageEncoder, OutHead};
+use crate::http::framing::{BodyFraming, expects_continue, is_keep_alive};
+use crate::http::head::{ParseError, RequestHead};
+use crate::js::message::{JsMessage, js_to_message};
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+
+/// What a request needs to be answered correctly.
+#[derive(Clone, Copy, Debug)]
+struct RequestInfo {
+    keep_alive: bool,
+    head_method: bool,
+}
+
+fn request_info(h: &RequestHead) -> RequestInfo {
+    RequestInfo {
+        keep_alive: is_keep_alive(h.version, &h.headers),
+        head_method: h.method.as_ref() == b"HEAD",
+    }
+}
+
+fn error_bytes(e: ParseError) -> Data {
+    log::debug!("bad request: {e}");
+    let mut b = BytesMut::with_capacity(96);
+    write_error_response(&mut b, e.status());
+    Data::from(b.freeze())
+}
+
+/// Runs the decoder over `d`, collecting results; a decode error is returned after what came
+/// before it.
+fn decode(dec: &mut MessageDecoder, d: Data, out: &mut Vec<Decoded>) -> Result<(), ParseError> {
+    for chunk in d.into_chunks() {
+        dec.feed(chunk, &mut |x| out.push(x))?;
+    }
+    Ok(())
+}
+
+// ===================================================================== serveHTTP
+
+pub fn build_serve_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
+    if let Some(cb) = a.callback(0) {
+        return Ok(Box::new(ServeFactory {
+            handler: Handler::Func(cb),
+        }));
+    }
+    let v = a.arg(0);
+    let Some((head, body)) = js_to_message(&v) else {
+        return Err("serveHTTP() expects a Message or a function".into());
+    };
+    let resp = crate::js::head::response_of(&head, a.ctx).map_err(|e| e.to_string())?;
+    let body = body.unwrap_or_default();
+    let encode = |keep_alive: bool, head_method: bool| {
+        let mut enc = MessageEncoder::new(DEFAULT_BUFFER_SIZE);
+        let mut out = Data::new();
+        enc.start(OutHead::Response(resp.clone()), keep_alive, head_method, &mut out);
+        enc.body(body.clone(), &mut out);
+        enc.end(&mut out);
+        out.to_bytes()
+    };
+    Ok(Box::new(ServeFactory {
+        handler: Handler::Static(Box::new(StaticResponse {
+            keep_alive: encode(true, false),
+            close: encode(false, false),
+            head_keep_alive: encode(true, true),
+            head_close: encode(false, true),
+        })),
+    }))
+}
+
+/// A constant reply encoded once at load time: no JS and no encoding per request.
+struct StaticResponse {
+    keep_alive: Bytes,
+    close: Bytes,
+    head_keep_alive: Bytes,
+    head_close: Bytes,
+}
+
+#[derive(Clone)]
+enum Handler {
+    Static(Box<StaticResponse>),
+    Func(Callback),
+}
+
+impl Clone for StaticResponse {
+    fn clone(&self) -> Self {
+        StaticResponse {
+            keep_alive: self.keep_alive.clone(),
+            close: self.close.clone(),
+            head_keep_alive: self.head_keep_alive.clone(),
+            head_close: self.head_close.clone(),
+        }
+    }
+}
+
+struct ServeFactory {
+    handler: Handler,
+}
+
+impl FilterFactory for ServeFactory {
+    fn name(&self) -> &'static str {
+        "serveHTTP"
+    }
+    fn create(&self) -> Box<dyn Filter> {
+        Box::new(Serve {
+            handler: self.handler.clone(),
+            dec: MessageDecoder::new(Side::Request),
+            current: None,
+            phase: ConnPhase::Open,
+            decoded: Vec::new(),
+        })
+    }
+}
+
+/// Where a server connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConnPhase {
+    Open,
+    /// The last response has been decided (close requested, error, drain): ignore further input.
+    Closing,
+}
+
+struct Serve {
+    handler: Handler,
+    dec: MessageDecoder,
+    /// The request being received: head, facts, body so far.
+    current: Option<(Head, RequestInfo, Data)>,
+    phase: ConnPhase,
+    decoded: Vec<Decoded>,
+}
+
+impl Serve {
+    fn respond(&mut self, head: Head, info: RequestInfo, body: Data, draining: bool, cx: &mut Cx) {
+        let keep_alive = info.keep_alive && !draining;
+        let mut out = Data::new();
+        match &self.handler {
+            Handler::Static(s) => {
+                let b = match (keep_alive, info.head_method) {
+                    (true, false) => &s.keep_alive,
+                    (false, false) => &s.close,
+                    (true, true) => &s.head_keep_alive,
+                    (false, true) => &s.head_close,
+                };
+                out.push_bytes(b.clone());
+            }
+            Handler::Func(cb) => {
+                let cb = cb.clone();
+                let reply = cb.call_with(cx, |ctx| Ok(vec![JsMessage::new_object(head, Some(body), ctx)?]));
+                let (rhead, rbody) = match reply {
+                    Ok(v) => match js_to_message(&v) {
+                        Some(m) => m,
+                        None => {
+                            log::error!("[pjs] serveHTTP handler did not return a Message");
+                            (Head::null(), None)
+                        }
+                    },
+                    Err(()) => (
+                        Head::response(gateway_error_head(StreamError::RuntimeError)),
+                        None,
+                    ),
+                };
+                let resp = match crate::js::head::response_of(&rhead, &mut cx.core.js.ctx) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        log::error!("[pjs] bad response head: {e}");
+                        gateway_error_head(StreamError::RuntimeError)
+                    }
+                };
+                let mut enc = MessageEncoder::new(DEFAULT_BUFFER_SIZE);
+                enc.start(OutHead::Response(resp), keep_alive, info.head_method, &mut out);
+                if let Some(b) = rbody {
+                    enc.body(b, &mut out);
+                }
+                enc.end(&mut out);
+            }
+        }
+        cx.output(Event::Data(out));
+        if !keep_alive {
+            self.phase = ConnPhase::Closing;
+            cx.output(Event::StreamEnd(StreamError::None));
+        }
+    }
+}
+
+impl Filter for Serve {
+    fn on_event(&mut self, ev: Event, cx: &mut Cx) {
+        if self.phase == ConnPhase::Closing {
+            return;
+        }
+        match ev {
+            Event::Data(d) => {
+                if d.is_empty() {
+                    return;
+                }
+                let mut decoded = std::mem::take(&mut self.decoded);
+                let res = decode(&mut self.dec, d, &mut decoded);
+                for x in decoded.drain(..) {
+                    if self.phase == ConnPhase::Closing {
+                        break;
+                    }
+                    match x {
+                        Decoded::Request(h, framing) => {
+                            let info = request_info(&h);
+                            if expects_continue(&h) && !matches!(framing, BodyFraming::None | BodyFraming::Length(0)) {
+                                cx.output(Event::Data(Data::from_static(CONTINUE_100)));
+                            }
+                            self.current = Some((Head::request(h), info, Data::new()));
+                        }
+                        Decoded::Body(b) => {
+                            if let Some((_, _, body)) = &mut self.current {
+                                body.push_bytes(b);
+                            }
+                        }
+                        Decoded::End => {
+                            if let Some((h, info, body)) = self.current.take() {
+                                let draining = cx.core.draining;
+                                self.respond(h, info, body, draining, cx);
+                            }
+                        }
+                        Decoded::Response(_) => {}
+                    }
+                }
+                self.decoded = decoded;
+                if let Err(e) = res
+                    && self.phase != ConnPhase::Closing
+                {
+                    self.phase = ConnPhase::Closing;
+                    cx.output(Event::Data(error_bytes(e)));
+                    cx.output(Event::StreamEnd(StreamError::None));
+                }
+            }
+            Event::StreamEnd(_) => {
+                self.phase = ConnPhase::Closing;
+                cx.output(Event::StreamEnd(StreamError::None));
+            }
+            _ => {}
+        }
+    }
+
+    fn on_drain(&mut self, cx: &mut Cx) {
+        if self.phase == ConnPhase::Open && self.current.is_none() && self.dec.is_idle() {
+            self.phase = ConnPhase::Closing;
+            cx.output(Event::StreamEnd(StreamError::None));
+        }
+    }
+}
+
+// ===================================================================== demuxHTTP
+
+pub fn build_demux_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
+    let sub = a.sub(0)?;
+    let v = a.option(1, "bufferSize")?;
+    let buffer_size = crate::js::units::size(&v, a.ctx)
+        .map_err(|e| e.to_string())?
+        .map(|n| n as usize)
+        .unwrap_or(DEFAULT_BUFFER_SIZE);
+    Ok(Box::new(DemuxFactory { sub, buffer_size }))
+}
+
+struct DemuxFactory {
+    sub: SubPipeline,
+    buffer_size: usize,
+}
+
+impl FilterFactory for DemuxFactory {
+    fn name(&self) -> &'static str {
+        "demuxHTTP"
+    }
+    fn create(&self) -> Box<dyn Filter> {
+        Box::new(Demux {
+            layout: self.sub.id,
+            buffer_size: self.buffer_size,
+            dec: MessageDecoder::new(Side::Request),
+            queue: VecDeque::new(),
+            next_seq: 0,
+            receiving: None,
+            phase: ConnPhase::Open,
+            input_ended: false,
+            decoded: Vec::new(),
+        })
+    }
+    fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
+        vec![&mut self.sub]
+    }
+    fn detail(&self) -> String {
+        format!("-> {}", self.sub.name)
+    }
+}
+
+/// Where one request's response is.
+#[derive(Debug, PartialEq, Eq)]
+enum Reply {
+    /// Nothing from the sub-pipeline yet.
+    Waiting,
+    /// Head encoded; body streaming.
+    Streaming,
+    /// Response complete.
+    Done,
+}
+
+struct Pending {
+    seq: u64,
+    info: RequestInfo,
+    sub: Option<PipelineId>,
+    encoder: MessageEncoder,
+    reply: Reply,
+    /// Encoded bytes held back until the responses before this one are out.
+    out: Data,
+}
+
+struct Demux {
+    layout: Option<usize>,
+    buffer_size: usize,
+    dec: MessageDecoder,
+    queue: VecDeque<Pending>,
+    next_seq: u64,
+    /// Sub-pipeline of the request whose body is arriving.
+    receiving: Option<PipelineId>,
+    phase: ConnPhase,
+    input_ended: bool,
+    decoded: Vec<Decoded>,
+}
+
+impl Demux {
+    fn start_request(&mut self, h: RequestHead, framing: BodyFraming, cx: &mut Cx) {
+        let mut info = request_info(&h);
+        if cx.core.draining {
+            info.keep_alive = false;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if expects_continue(&h)
+            && !matches!(framing, BodyFraming::None | BodyFraming::Length(0))
+            && self.queue.is_empty()
+        {
+            cx.output(Event::Data(Data::from_static(CONTINUE_100)));
+        }
+        let sub = self.layout.map(|layout| {
+            let ctx = PipyContext::clone_from(cx.context);
+            cx.spawn(layout, ctx, seq)
+        });
+        self.queue.push_back(Pending {
+            seq,
+            info,
+            sub,
+            encoder: MessageEncoder::new(self.buffer_size),
+            reply: Reply::Waiting,
+            out: Data::new(),
+        });
+        match sub {
+            Some(p) => {
+                cx.send(p, Event::MessageStart(Head::request(h)));
+                self.receiving = Some(p);
+            }
+            None => {
+                // No sub-pipeline: answer with an empty 200 like a pipeline that outputs nothing.
+                self.receiving = None;
+            }
+        }
+        if !info.keep_alive {
+            // Anything after a final request is ignored.
+            self.phase = ConnPhase::Closing;
+        }
+    }
+
+    fn on_reply(&mut self, seq: u64, ev: Event, cx: &mut Cx) {
+        let Some(p) = self.queue.iter_mut().find(|p| p.seq == seq) else {
+            return;
+        };
+        match ev {
+            Event::MessageStart(h) if p.reply == Reply::Waiting => {
+                let resp = match crate::js::head::response_of(&h, &mut cx.core.js.ctx) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        log::error!("[pjs] bad response head: {e}");
+                        gateway_error_head(StreamError::RuntimeError)
+                    }
+                };
+                p.encoder.start(OutHead::Response(resp), p.info.keep_alive, p.info.head_method, &mut p.out);
+                p.reply = Reply::Streaming;
+            }
+            Event::Data(d) if p.reply == Reply::Streaming => p.encoder.body(d, &mut p.out),
+            Event::MessageEnd if p.reply == Reply::Streaming => {
+                p.encoder.end(&mut p.out);
+                p.reply = Reply::Done;
+            }
+            Event::StreamEnd(err) => match p.reply {
+                Reply::Waiting => {
+                    let head = gateway_error_head(err);
+                    let head = if err == StreamError::None {
+                        crate::http::head::ResponseHead {
+                            status: 200,
+                            reason: Bytes::from_static(b"OK"),
+                            ..head
+                        }
+                    } else {
+                        head
+                    };
+                    p.encoder.start(OutHead::Response(head), p.info.keep_alive, p.info.head_method, &mut p.out);
+                    p.encoder.end(&mut p.out);
+                    p.reply = Reply::Done;
+                }
+                Reply::Streaming => {
+                    p.encoder.end(&mut p.out);
+                    p.reply = Reply::Done;
+                    if err != StreamError::None {
+                        // The body was cut short: the client must not trust this connection.
+                        p.info.keep_alive = false;
+                    }
+                }
+                Reply::Done => {}
+            },
+            _ => {}
+        }
+        self.flush(cx);
+    }
+
+    /// Emits responses that are at the front of the queue.
+    fn flush(&mut self, cx: &mut Cx) {
+        while let Some(front) = self.queue.front_mut() {
+            if !front.out.is_empty() {
+                cx.output(Event::Data(std::mem::take(&mut front.out)));
+            }
+            if front.reply != Reply::Done {
+                break;
+            }
+            let Some(done) = self.queue.pop_front() else {
+                break;
+            };
+            if let Some(sub) = done.sub {
+                cx.destroy(sub);
+            }
+            if !done.info.keep_alive {
+                self.close(cx);
+                return;
+            }
+        }
+        if self.queue.is_empty() && self.input_ended {
+            self.close(cx);
+        }
+    }
+
+    fn close(&mut self, cx: &mut Cx) {
+        self.phase = ConnPhase::Closing;
+        for p in self.queue.drain(..) {
+            if let Some(sub) = p.sub {
+                cx.destroy(sub);
+            }
+        }
+        cx.output(Event::StreamEnd(StreamError::None));
+    }
+
+    fn input_error(&mut self, e: ParseError, cx: &mut Cx) {
+        self.phase = ConnPhase::Closing;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queue.push_back(Pending {
+            seq,
+            info: RequestInfo {
+                keep_alive: false,
+                head_method: false,
+            },
+            sub: None,
+            encoder: MessageEncoder::new(0),
+            reply: Reply::Done,
+            out: error_bytes(e),
+        });
+        self.flush(cx);
+    }
+}
+
+impl Filter for Demux {
+    fn on_event(&mut self, ev: Event, cx: &mut Cx) {
+        match ev {
+            Event::Data(d) => {
+                if d.is_empty() {
+                    return;
+                }
+                let mut decoded = std::mem::take(&mut self.decoded);
+                let res = decode(&mut self.dec, d, &mut decoded);
+                for x in decoded.drain(..) {
+                    match x {
+                        Decoded::Request(h, framing) => {
+                            if self.phase == ConnPhase::Closing {
+                                break;
+                            }
+                            self.start_request(h, framing, cx);
+                        }
+                        Decoded::Body(b) => {
+                            if let Some(p) = self.receiving {
+                                cx.send(p, Event::Data(Data::from(b)));
+                            }
+                        }
+                        Decoded::End => {
+                            if let Some(p) = self.receiving.take() {
+                                cx.send(p, Event::MessageEnd);
+                            } else if let Some(last) = self.queue.back_mut()
+                                && last.sub.is_none()
+                                && last.reply == Reply::Waiting
+                            {
+                                let seq = last.seq;
+                                self.on_reply(seq, Event::StreamEnd(StreamError::None), cx);
+                            }
+                        }
+                        Decoded::Response(_) => {}
+                    }
+                }
+                self.decoded = decoded;
+                if let Err(e) = res {
+                    self.input_error(e, cx);
+                }
+            }
+            Event::StreamEnd(_) => {
+                self.input_ended = true;
+                if let Some(p) = self.receiving.take() {
+                    // The client went away mid-request: the request still ends (as in Pipy).
+                    cx.send(p, Event::MessageEnd);
+                }
+                if self.queue.is_empty() && self.phase != ConnPhase::Closing {
+                    self.close(cx);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_signal(&mut self, sig: Signal, cx: &mut Cx) {
+        if let Signal::Sub { tag, event } = sig {
+            self.on_reply(tag, event, cx);
+        }
+    }
+
+    fn on_drain(&mut self, cx: &mut Cx) {
+        if self.phase == ConnPhase::Closing {
+            return;
+        }
+        if self.queue.is_empty() && self.dec.is_idle() {
+            self.close(cx);
+        } else if let Some(last) = self.queue.back_mut() {
+            // Its head may already be out with keep-alive; the connection closes after it anyway.
+            last.info.keep_alive = false;
+            self.phase = ConnPhase::Closing;
+        }
+    }
+
+    fn on_destroy(&mut self, cx: &mut Cx) {
+        for p in self.queue.drain(..) {
+            if let Some(sub) = p.sub {
+                cx.destroy(sub);
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! `link(name1, cond1, name2, ..., nameN)`: send the stream through the first sub-pipeline whose
+//! condition holds; the sub-pipeline shares this pipeline's context.
+
+use super::{Callback, FilterArgs};
+use crate::engine::event::{Event, StreamError};
+use crate::engine::filter::{Cx, Filter, FilterFactory, Signal, SubPipeline};
+use crate::engine::pipeline::PipelineId;
+
+struct Route {
+    sub: SubPipeline,
+    cond: Option<Callback>,
+}
+
+pub fn build_link(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
+    let mut routes = Vec::new();
+    let mut i = 0;
+    while i < a.len() {
+        let sub = a.sub(i)?;
+        let cond = a.callback(i + 1);
+        i += if cond.is_some() { 2 } else { 1 };
+        routes.push(Route { sub, cond });
+    }
+    if routes.is_empty() {
+        return Err("link() needs at least one pipeline name".into());
+    }
+    Ok(Box::new(LinkFactory { routes }))
+}
+
+struct LinkFactory {
+    routes: Vec<Route>,
+}
+
+impl FilterFactory for LinkFactory {
+    fn name(&self) -> &'static str {
+        "link"
+    }
+    fn create(&self) -> Box<dyn Filter> {
+        Box::new(Link {
+            routes: self
+                .routes
+                .iter()
+                .map(|r| (r.sub.id, r.sub.is_bypass(), r.cond.clone()))
+                .collect(),
+            state: State::Choosing(Vec::new()),
+        })
+    }
+    fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
+        self.routes.iter_mut().map(|r| &mut r.sub).collect()
+    }
+    fn detail(&self) -> String {
+        let names: Vec<&str> = self.routes.iter().map(|r| r.sub.name.as_str()).collect();
+        format!("-> [{}]", names.join(", "))
+    }
+}
+
+enum State {
+    /// No route chosen yet: events wait here.
+    Choosing(Vec<Event>),
+    Bypass,
+    Linked(PipelineId),
+}
+
+struct Link {
+    routes: Vec<(Option<usize>, bool, Option<Callback>)>,
+    state: State,
+}
+
+impl Link {
+    fn choose(&mut self, cx: &mut Cx) -> Result<Option<State>, ()> {
+        for (id, bypass, cond) in &self.routes {
+            let ok = match cond {
+                None => true,
+                Some(cb) => cb.call(cx, &[])?.to_boolean(),
+            };
+            if ok {
+                if *bypass {
+                    return Ok(Some(State::Bypass));
+                }
+                let Some(layout) = *id else {
+                    return Ok(Some(State::Bypass));
+                };
+                let ctx = cx.context.clone();
+                let p = cx.spawn(layout, ctx, 0);
+                return Ok(Some(State::Linked(p)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Filter for Link {
+    fn on_event(&mut self, ev: Event, cx: &mut Cx) {
+        match &mut self.state {
+            State::Bypass => cx.output(ev),
+            State::Linked(p) => {
+                let p = *p;
+                cx.send(p, ev)
+            }
+            State::Choosing(_) => {
+                let chosen = match self.choose(cx) {
+                    Ok(c) => c,
+                    Err(()) => {
+                        cx.output(Event::StreamEnd(StreamError::RuntimeError));
+                        return;
+                    }
+                };
+                let State::Choosing(buf) = &mut self.state else {
+                    return;
+                };
+                buf.push(ev);
+                if let Some(state) = chosen {
+                    let buffered = std::mem::take(buf);
+                    self.state = state;
+                    for e in buffered {
+                        match &self.state {
+                            State::Linked(p) => {
+                                let p = *p;
+                                cx.send(p, e)
+                            }
+                            _ => cx.output(e),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_signal(&mut self, sig: Signal, cx: &mut Cx) {
+        if let Signal::Sub { event, .. } = sig {
+            cx.output(event);
+        }
+    }
+
+    fn on_destroy(&mut self, cx: &mut Cx) {
+        if let State::Linked(p) = self.state {
+            cx.destroy(p);
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Filters, one file per family, and the registry the script's Configuration methods,
+//! `--list-filters` and `--help-filters` are generated from.
+
+pub mod debug;
+pub mod handle;
+pub mod http_codec;
+pub mod http_server;
+pub mod link;
+pub mod replace;
+
+use crate::engine::context;
+use crate::engine::filter::{Cx, FilterFactory, SubPipeline};
+use boa_engine::object::builtins::JsFunction;
+use boa_engine::{Context, JsValue};
+
+/// One filter as scripts call it.
+pub struct FilterSpec {
+    pub name: &'static str,
+    pub params: &'static str,
+    pub help: &'static str,
+    pub build: fn(&mut FilterArgs) -> Result<Box<dyn FilterFactory>, String>,
+}
+
+/// The arguments of a filter method call, while the script is being evaluated.
+pub struct FilterArgs<'a> {
+    pub args: &'a [JsValue],
+    pub ctx: &'a mut Context,
+    pub module: usize,
+    /// `file:line:column` of the call.
+    pub location: String,
+}
+
+impl FilterArgs<'_> {
+    pub fn arg(&self, i: usize) -> JsValue {
+        self.args.get(i).cloned().unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.args.len()
+    }
+
+    pub fn func(&self, i: usize) -> Option<JsFunction> {
+        crate::js::config::as_function(&self.arg(i))
+    }
+
+    pub fn string(&mut self, i: usize) -> Result<String, String> {
+        let v = self.arg(i);
+        if v.is_undefined() {
+            return Err(format!("argument #{} is required", i + 1));
+        }
+        v.to_string(self.ctx)
+            .map(|s| s.to_std_string_escaped())
+            .map_err(|e| e.to_string())
+    }
+
+    /// A sub-pipeline name of this module.
+    pub fn sub(&mut self, i: usize) -> Result<SubPipeline, String> {
+        let name = self.string(i)?;
+        Ok(SubPipeline::new(name, self.module, self.location.clone()))
+    }
+
+    pub fn callback(&self, i: usize) -> Option<Callback> {
+        self.func(i).map(|f| Callback {
+            f,
+            module: self.module,
+        })
+    }
+
+    /// A required callback.
+    pub fn need_callback(&self, i: usize) -> Result<Callback, String> {
+        self.callback(i)
+            .ok_or_else(|| format!("argument #{} must be a function", i + 1))
+    }
+
+    /// `[limit,] value`: an optional leading body-size limit (`'256k'`). Returns the limit and the
+    /// index of the following argument.
+    pub fn size_limit_prefix(&mut self) -> Result<(Option<usize>, usize), String> {
+        if self.len() >= 2 {
+            let v = self.arg(0);
+            let limit = crate::js::units::size(&v, self.ctx).map_err(|e| e.to_string())?;
+            return Ok((limit.map(|l| l as usize), 1));
+        }
+        Ok((None, 0))
+    }
+
+    pub fn options(&self, i: usize) -> Option<boa_engine::JsObject> {
+        self.arg(i).as_object()
+    }
+
+    pub fn option(&mut self, i: usize, key: &str) -> Result<JsValue, String> {
+        match self.options(i) {
+            Some(o) => o
+                .get(boa_engine::JsString::from(key), self.ctx)
+                .map_err(|e| e.to_string()),
+            None => Ok(JsValue::undefined()),
+        }
+    }
+}
+
+/// A script function and the module it belongs to.
+#[derive(Clone)]
+pub struct Callback {
+    pub f: JsFunction,
+    pub module: usize,
+}
+
+impl Callback {
+    /// Calls the function in the current context; an exception is logged and returned as `Err`.
+    pub fn call(&self, cx: &mut Cx, args: &[JsValue]) -> Result<JsValue, ()> {
+        context::set_current(cx.context);
+        match cx.core.js.call(self.module, &self.f, args) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                log::error!("[pjs] {e}");
+                Err(())
+            }
+        }
+    }
+
+    /// Builds arguments in the function's realm first.
+    pub fn call_with(
+        &self,
+        cx: &mut Cx,
+        make_args: impl FnOnce(&mut Context) -> boa_engine::JsResult<Vec<JsValue>>,
+    ) -> Result<JsValue, ()> {
+        let args = {
+            let ctx = cx.core.js.enter(self.module);
+            match make_args(ctx) {
+                Ok(a) => a,
+                Err(e) => {
+                    log::error!("[pjs] {e}");
+                    return Err(());
+                }
+            }
+        };
+        self.call(cx, &args)
+    }
+}
+
+/// A value or a function producing it, evaluated per use (filter arguments such as targets).
+#[derive(Clone)]
+pub enum Dynamic {
+    Value(JsValue),
+    Func(Callback),
+}
+
+impl Dynamic {
+    pub fn from_arg(a: &FilterArgs, i: usize) -> Dynamic {
+        match a.callback(i) {
+            Some(cb) => Dynamic::Func(cb),
+            None => Dynamic::Value(a.arg(i)),
+        }
+    }
+
+    pub fn eval(&self, cx: &mut Cx) -> Result<JsValue, ()> {
+        match self {
+            Dynamic::Value(v) => Ok(v.clone()),
+            Dynamic::Func(cb) => cb.call(cx, &[]),
+        }
+    }
+}
+
+macro_rules! spec {
+    ($name:expr, $params:expr, $help:expr, $build:path) => {
+        FilterSpec {
+            name: $name,
+            params: $params,
+            help: $help,
+            build: $build,
+        }
+    };
+}
+
+/// Every filter scripts can use.
+pub static FILTERS: &[FilterSpec] = &[
+    spec!("serveHTTP", "handler: Message | (request: Message) => Message", "HTTP/1.x server answering each request with the handler's message", http_server::build_serve_http),
+    spec!("demuxHTTP", "pipeline: string, options?: {bufferSize}", "HTTP/1.x server: one sub-pipeline per request, responses in request order", http_server::build_demux_http),
+    spec!("decodeHTTPRequest", "", "Decodes bytes into HTTP request messages", http_codec::build_decode_request),
+    spec!("encodeHTTPResponse", "options?: {final, bodiless, bufferSize}", "Encodes response messages into bytes", http_codec::build_encode_response),
+    spec!("decodeHTTPResponse", "options?: {bodiless}", "Decodes bytes into HTTP response messages", http_codec::build_decode_response),
+    spec!("encodeHTTPRequest", "options?: {bufferSize}", "Encodes request messages into bytes", http_codec::build_encode_request),
+    spec!("handleStreamStart", "callback: (firstEvent) => void", "Calls back with the first event of the stream", handle::build_stream_start),
+    spec!("handleMessageStart", "callback: (MessageStart) => void", "Calls back on every MessageStart", handle::build_message_start),
+    spec!("handleMessage", "[sizeLimit,] callback: (Message) => void", "Calls back with every whole message", handle::build_message),
+    spec!("handleMessageBody", "[sizeLimit,] callback: (Data) => void", "Calls back with every whole message body", handle::build_message_body),
+    spec!("handleMessageEnd", "callback: (MessageEnd) => void", "Calls back on every MessageEnd", handle::build_message_end),
+    spec!("handleData", "callback: (Data) => void", "Calls back on every non-empty Data", handle::build_data),
+    spec!("handleStreamEnd", "callback: (StreamEnd) => void", "Calls back on StreamEnd", handle::build_stream_end),
+    spec!("replaceMessage", "[sizeLimit,] replacement: value | (Message) => value", "Replaces every whole message", replace::build_message),
+    spec!("replaceMessageStart", "replacement: value | (MessageStart) => value", "Replaces every MessageStart", replace::build_message_start),
+    spec!("replaceMessageBody", "[sizeLimit,] replacement: value | (Data) => value", "Replaces every message body", replace::build_message_body),
+    spec!("replaceMessageEnd", "replacement: value | (MessageEnd) => value", "Replaces every MessageEnd", replace::build_message_end),
+    spec!("replaceData", "replacement: value | (Data) => value", "Replaces every non-empty Data", replace::build_data),
+    spec!("replaceStreamStart", "replacement: value | (firstEvent) => value", "Replaces the first event of the stream", replace::build_stream_start),
+    spec!("replaceStreamEnd", "replacement: value | (StreamEnd) => value", "Replaces StreamEnd", replace::build_stream_end),
+    spec!("link", "pipeline: string, condition?: () => bool, ...", "Sends the stream to the first pipeline whose condition holds ('' = pass through)", link::build_link),
+    spec!("dump", "tag?: value | () => value", "Logs every event", debug::build_dump),
+    spec!("print", "", "Logs Data as text lines", debug::build_print),
+    spec!("dummy", "", "Swallows every event", debug::build_dummy),
+];

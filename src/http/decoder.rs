@@ -1,0 +1,193 @@
+//! Streaming HTTP/1.x message decoder: bytes in, heads and zero-copy body pieces out.
+
+use super::chunked::ChunkedDecoder;
+use super::framing::{BodyFraming, request_framing, response_framing};
+use super::head::{ParseError, Parsed, RequestHead, ResponseHead, parse_request_head, parse_response_head};
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+
+/// What the decoder found.
+#[derive(Debug)]
+pub enum Decoded {
+    Request(RequestHead, BodyFraming),
+    Response(ResponseHead),
+    Body(Bytes),
+    End,
+}
+
+/// Which side of the exchange the decoder reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Request,
+    Response,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for (more of) a head.
+    Head,
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    UntilClose,
+    /// A decode error happened; everything else is ignored.
+    Failed,
+}
+
+/// Per-response facts the response decoder needs from the request (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestFacts {
+    pub head: bool,
+    pub connect: bool,
+}
+
+pub struct MessageDecoder {
+    side: Side,
+    phase: Phase,
+    /// Unparsed head bytes carried over from previous input.
+    pending: Bytes,
+    /// For a response decoder: facts of the requests whose responses are still to come.
+    requests: VecDeque<RequestFacts>,
+}
+
+impl MessageDecoder {
+    pub fn new(side: Side) -> MessageDecoder {
+        MessageDecoder {
+            side,
+            phase: Phase::Head,
+            pending: Bytes::new(),
+            requests: VecDeque::new(),
+        }
+    }
+
+    /// Response side: the next response answers a request with these facts.
+    pub fn expect_response(&mut self, facts: RequestFacts) {
+        self.requests.push_back(facts);
+    }
+
+    /// True between messages (nothing partially decoded).
+    pub fn is_idle(&self) -> bool {
+        matches!(self.phase, Phase::Head) && self.pending.is_empty()
+    }
+
+    pub fn is_failed(&self) -> bool {
+        matches!(self.phase, Phase::Failed)
+    }
+
+    /// Decodes one chunk of input.
+    pub fn feed(&mut self, mut input: Bytes, out: &mut impl FnMut(Decoded)) -> Result<(), ParseError> {
+        while !input.is_empty() {
+            match &mut self.phase {
+                Phase::Failed => return Ok(()),
+                Phase::Head => {
+                    let buf = if self.pending.is_empty() {
+                        std::mem::take(&mut input)
+                    } else {
+                        let mut b = BytesMut::with_capacity(self.pending.len() + input.len());
+                        b.extend_from_slice(&self.pending);
+                        b.extend_from_slice(&input);
+                        input = Bytes::new();
+                        self.pending = Bytes::new();
+                        b.freeze()
+                    };
+                    match self.parse_head(&buf, out) {
+                        Ok(Some(n)) => input = buf.slice(n..),
+                        Ok(None) => self.pending = buf,
+                        Err(e) => {
+                            self.phase = Phase::Failed;
+                            return Err(e);
+                        }
+                    }
+                }
+                Phase::Length(rem) => {
+                    let k = (*rem).min(input.len() as u64) as usize;
+                    out(Decoded::Body(input.split_to(k)));
+                    *rem -= k as u64;
+                    if *rem == 0 {
+                        self.phase = Phase::Head;
+                        out(Decoded::End);
+                    }
+                }
+                Phase::Chunked(dec) => {
+                    let done = match dec.decode(&mut input, &mut |b| out(Decoded::Body(b))) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            self.phase = Phase::Failed;
+                            return Err(e);
+                        }
+                    };
+                    if done {
+                        self.phase = Phase::Head;
+                        out(Decoded::End);
+                    }
+                }
+                Phase::UntilClose => {
+                    out(Decoded::Body(std::mem::take(&mut input)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The input ended. A read-until-close body ends here; anything else half-done is an error.
+    pub fn eof(&mut self, out: &mut impl FnMut(Decoded)) -> Result<(), ParseError> {
+        match self.phase {
+            Phase::UntilClose => {
+                self.phase = Phase::Head;
+                out(Decoded::End);
+                Ok(())
+            }
+            Phase::Head if self.pending.is_empty() => Ok(()),
+            Phase::Failed => Ok(()),
+            _ => {
+                self.phase = Phase::Failed;
+                Err(ParseError::Malformed("stream ended inside a message"))
+            }
+        }
+    }
+
+    /// Returns bytes consumed, or None when the head is incomplete.
+    fn parse_head(&mut self, buf: &Bytes, out: &mut impl FnMut(Decoded)) -> Result<Option<usize>, ParseError> {
+        match self.side {
+            Side::Request => match parse_request_head(buf)? {
+                Parsed::Partial => Ok(None),
+                Parsed::Complete(head, n) => {
+                    let framing = request_framing(&head)?;
+                    out(Decoded::Request(head, framing));
+                    self.start_body(framing, out);
+                    Ok(Some(n))
+                }
+            },
+            Side::Response => match parse_response_head(buf)? {
+                Parsed::Partial => Ok(None),
+                Parsed::Complete(head, n) => {
+                    // 1xx interim responses do not answer the request.
+                    let interim = head.status < 200;
+                    let facts = if interim {
+                        self.requests.front().copied().unwrap_or_default()
+                    } else {
+                        self.requests.pop_front().unwrap_or_default()
+                    };
+                    let framing = response_framing(&head, facts.head, facts.connect)?;
+                    if interim {
+                        return Ok(Some(n));
+                    }
+                    out(Decoded::Response(head));
+                    self.start_body(framing, out);
+                    Ok(Some(n))
+                }
+            },
+        }
+    }
+
+    fn start_body(&mut self, framing: BodyFraming, out: &mut impl FnMut(Decoded)) {
+        self.phase = match framing {
+            BodyFraming::None | BodyFraming::Length(0) => {
+                out(Decoded::End);
+                Phase::Head
+            }
+            BodyFraming::Length(n) => Phase::Length(n),
+            BodyFraming::Chunked => Phase::Chunked(ChunkedDecoder::new()),
+            BodyFraming::UntilClose => Phase::UntilClose,
+        };
+    }
+}

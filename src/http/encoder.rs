@@ -1,0 +1,133 @@
+//! Streaming HTTP/1.x message encoder: a head and body pieces in, wire bytes out.
+//!
+//! A body is held back until it passes `buffer_size` (16 KiB by default, as Pipy does) so small
+//! bodies get a `content-length`; past that the message switches to chunked streaming.
+
+use super::chunked::{CHUNK_END, LAST_CHUNK, encode_chunk_size};
+use super::encode::{OutFraming, write_request_head, write_response_head};
+use super::head::{RequestHead, ResponseHead};
+use crate::engine::data::Data;
+use bytes::{Bytes, BytesMut};
+
+/// Default size up to which a body is buffered to send it with a content-length.
+pub const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
+
+/// The head being encoded.
+#[derive(Debug)]
+pub enum OutHead {
+    Request(RequestHead),
+    Response(ResponseHead),
+}
+
+#[derive(Debug)]
+enum Phase {
+    Idle,
+    /// Head known, body being buffered.
+    Buffering { head: OutHead, body: Data },
+    /// Head written with chunked framing; body streamed as chunks.
+    Chunked,
+    /// Bodiless message: head written, body dropped.
+    Bodiless,
+}
+
+pub struct MessageEncoder {
+    phase: Phase,
+    buffer_size: usize,
+    keep_alive: bool,
+    bodiless: bool,
+}
+
+impl MessageEncoder {
+    pub fn new(buffer_size: usize) -> MessageEncoder {
+        MessageEncoder {
+            phase: Phase::Idle,
+            buffer_size,
+            keep_alive: true,
+            bodiless: false,
+        }
+    }
+
+    /// Starts a message. `bodiless`: a response to HEAD, or a 1xx/204/304 (no body on the wire).
+    pub fn start(&mut self, head: OutHead, keep_alive: bool, bodiless: bool, out: &mut Data) {
+        self.keep_alive = keep_alive;
+        self.bodiless = bodiless || matches!(&head, OutHead::Response(r) if r.status < 200 || r.status == 204 || r.status == 304);
+        if self.bodiless {
+            write_head(&head, OutFraming::None, keep_alive, out);
+            self.phase = Phase::Bodiless;
+        } else {
+            self.phase = Phase::Buffering {
+                head,
+                body: Data::new(),
+            };
+        }
+    }
+
+    pub fn body(&mut self, d: Data, out: &mut Data) {
+        match &mut self.phase {
+            Phase::Buffering { body, .. } => {
+                body.push_data(d);
+                if body.len() > self.buffer_size {
+                    let Phase::Buffering { head, body } = std::mem::replace(&mut self.phase, Phase::Chunked) else {
+                        return;
+                    };
+                    write_head(&head, OutFraming::Chunked, self.keep_alive, out);
+                    write_chunk(body, out);
+                }
+            }
+            Phase::Chunked => write_chunk(d, out),
+            Phase::Bodiless | Phase::Idle => {}
+        }
+    }
+
+    /// Ends the message.
+    pub fn end(&mut self, out: &mut Data) {
+        match std::mem::replace(&mut self.phase, Phase::Idle) {
+            Phase::Buffering { head, body } => {
+                write_head(&head, OutFraming::Length(body.len() as u64), self.keep_alive, out);
+                out.push_data(body);
+            }
+            Phase::Chunked => out.push_bytes(Bytes::from_static(LAST_CHUNK)),
+            Phase::Bodiless | Phase::Idle => {}
+        }
+    }
+
+    pub fn in_message(&self) -> bool {
+        !matches!(self.phase, Phase::Idle)
+    }
+}
+
+fn write_head(head: &OutHead, framing: OutFraming, keep_alive: bool, out: &mut Data) {
+    let mut b = BytesMut::with_capacity(256);
+    match head {
+        OutHead::Response(r) => write_response_head(
+            &mut b,
+            r.version,
+            r.status,
+            &r.reason,
+            r.headers.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
+            framing,
+            keep_alive,
+        ),
+        OutHead::Request(r) => write_request_head(
+            &mut b,
+            &r.method,
+            &r.path,
+            r.version,
+            r.headers.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
+            framing,
+            keep_alive,
+        ),
+    }
+    out.push_bytes(b.freeze());
+}
+
+fn write_chunk(d: Data, out: &mut Data) {
+    if d.is_empty() {
+        return;
+    }
+    let mut b = BytesMut::with_capacity(12);
+    encode_chunk_size(d.len(), &mut b);
+    out.push_bytes(b.freeze());
+    out.push_data(d);
+    out.push_bytes(Bytes::from_static(CHUNK_END));
+}

@@ -1,0 +1,189 @@
+//! Conversions between native HTTP heads and the objects scripts see.
+//!
+//! A native head becomes a JS object only when a script reads it; the object then replaces the
+//! native head in place so the script's changes reach the encoder.
+
+use crate::engine::head::{Head, HeadKind};
+use crate::http::head::{Headers, RequestHead, ResponseHead, Version};
+use boa_engine::object::builtins::JsArray;
+use boa_engine::property::PropertyKey;
+use boa_engine::{Context, JsObject, JsResult, JsString, JsValue, js_string};
+use bytes::Bytes;
+
+fn jstr(b: &[u8]) -> JsValue {
+    match std::str::from_utf8(b) {
+        Ok(s) => JsString::from(s).into(),
+        Err(_) => JsString::from(String::from_utf8_lossy(b).as_ref()).into(),
+    }
+}
+
+fn headers_to_js(h: &Headers, ctx: &mut Context) -> JsResult<JsObject> {
+    let o = JsObject::with_object_proto(ctx.intrinsics());
+    let mut cookies: Option<Vec<JsValue>> = None;
+    for (k, v) in h.iter() {
+        if k.as_ref() == b"set-cookie" {
+            cookies.get_or_insert_with(Vec::new).push(jstr(v));
+            continue;
+        }
+        o.set(JsString::from(String::from_utf8_lossy(k).as_ref()), jstr(v), false, ctx)?;
+    }
+    if let Some(c) = cookies {
+        let arr = JsArray::from_iter(c, ctx);
+        o.set(js_string!("set-cookie"), arr, false, ctx)?;
+    }
+    Ok(o)
+}
+
+/// The script value of a head without changing its representation.
+pub fn head_value(h: &Head, ctx: &mut Context) -> JsResult<JsValue> {
+    let kind = h.get();
+    Ok(match &*kind {
+        HeadKind::Null => JsValue::null(),
+        HeadKind::Script(v) => v.clone(),
+        HeadKind::Request(r) => {
+            let o = JsObject::with_object_proto(ctx.intrinsics());
+            o.set(js_string!("protocol"), jstr(r.version.as_str().as_bytes()), false, ctx)?;
+            o.set(js_string!("headers"), headers_to_js(&r.headers, ctx)?, false, ctx)?;
+            o.set(js_string!("method"), jstr(&r.method), false, ctx)?;
+            o.set(js_string!("path"), jstr(&r.path), false, ctx)?;
+            o.into()
+        }
+        HeadKind::Response(r) => {
+            let o = JsObject::with_object_proto(ctx.intrinsics());
+            o.set(js_string!("protocol"), jstr(r.version.as_str().as_bytes()), false, ctx)?;
+            o.set(js_string!("headers"), headers_to_js(&r.headers, ctx)?, false, ctx)?;
+            o.set(js_string!("status"), r.status as i32, false, ctx)?;
+            let reason = if r.reason.is_empty() {
+                crate::http::status::reason_phrase(r.status).unwrap_or("OK").as_bytes().to_vec()
+            } else {
+                r.reason.to_vec()
+            };
+            o.set(js_string!("statusText"), jstr(&reason), false, ctx)?;
+            o.into()
+        }
+    })
+}
+
+/// The head as a script object; a native head is converted once and replaced in place.
+pub fn head_to_js(h: &Head, ctx: &mut Context) -> JsResult<JsValue> {
+    let native = matches!(&*h.get(), HeadKind::Request(_) | HeadKind::Response(_));
+    let v = head_value(h, ctx)?;
+    if native {
+        *h.get_mut() = HeadKind::Script(v.clone());
+    }
+    Ok(v)
+}
+
+fn get_str(o: &JsObject, key: JsString, ctx: &mut Context) -> JsResult<Option<String>> {
+    let v = o.get(key, ctx)?;
+    if v.is_null_or_undefined() {
+        return Ok(None);
+    }
+    Ok(Some(v.to_string(ctx)?.to_std_string_escaped()))
+}
+
+fn js_headers(o: &JsObject, ctx: &mut Context) -> JsResult<Headers> {
+    let mut out = Headers::new();
+    let hv = o.get(js_string!("headers"), ctx)?;
+    let Some(ho) = hv.as_object() else {
+        return Ok(out);
+    };
+    for key in ho.own_property_keys(ctx)? {
+        let name = match &key {
+            PropertyKey::String(s) => s.to_std_string_escaped(),
+            PropertyKey::Index(i) => i.get().to_string(),
+            PropertyKey::Symbol(_) => continue,
+        };
+        let v = ho.get(key, ctx)?;
+        if v.is_null_or_undefined() {
+            continue;
+        }
+        let name = Bytes::from(name);
+        if let Some(arr) = v.as_object().filter(|a| a.is_array()) {
+            let arr = JsArray::from_object(arr.clone())?;
+            let n = arr.length(ctx)?;
+            for i in 0..n {
+                let item = arr.get(i, ctx)?.to_string(ctx)?.to_std_string_escaped();
+                out.append(name.clone(), Bytes::from(item));
+            }
+        } else {
+            let s = v.to_string(ctx)?.to_std_string_escaped();
+            out.append(name, Bytes::from(s));
+        }
+    }
+    Ok(out)
+}
+
+fn js_version(o: &JsObject, ctx: &mut Context) -> JsResult<Version> {
+    Ok(get_str(o, js_string!("protocol"), ctx)?
+        .and_then(|p| Version::from_bytes(p.as_bytes()))
+        .unwrap_or(Version::Http11))
+}
+
+/// A response head snapshot for encoding; `None` fields mean "default" (status 200).
+pub fn response_of(h: &Head, ctx: &mut Context) -> JsResult<ResponseHead> {
+    let kind = h.get();
+    match &*kind {
+        HeadKind::Response(r) => Ok(r.clone()),
+        HeadKind::Script(v) if v.is_object() => {
+            let Some(o) = v.as_object() else {
+                unreachable!("checked is_object")
+            };
+            let o = o.clone();
+            drop(kind);
+            let status_v = o.get(js_string!("status"), ctx)?;
+            let status = if status_v.is_null_or_undefined() {
+                200
+            } else {
+                let n = status_v.to_number(ctx)?;
+                if n.is_finite() && (100.0..1000.0).contains(&n) {
+                    n as u16
+                } else {
+                    200
+                }
+            };
+            let reason = get_str(&o, js_string!("statusText"), ctx)?.unwrap_or_default();
+            Ok(ResponseHead {
+                version: js_version(&o, ctx)?,
+                status,
+                reason: Bytes::from(reason),
+                headers: js_headers(&o, ctx)?,
+            })
+        }
+        _ => Ok(ResponseHead {
+            version: Version::Http11,
+            status: 200,
+            reason: Bytes::new(),
+            headers: Headers::new(),
+        }),
+    }
+}
+
+/// A request head snapshot for encoding (defaults `GET / HTTP/1.1`).
+pub fn request_of(h: &Head, ctx: &mut Context) -> JsResult<RequestHead> {
+    let kind = h.get();
+    match &*kind {
+        HeadKind::Request(r) => Ok(r.clone()),
+        HeadKind::Script(v) if v.is_object() => {
+            let Some(o) = v.as_object() else {
+                unreachable!("checked is_object")
+            };
+            let o = o.clone();
+            drop(kind);
+            let method = get_str(&o, js_string!("method"), ctx)?.unwrap_or_else(|| "GET".into());
+            let path = get_str(&o, js_string!("path"), ctx)?.unwrap_or_else(|| "/".into());
+            Ok(RequestHead {
+                method: Bytes::from(method),
+                path: Bytes::from(path),
+                version: js_version(&o, ctx)?,
+                headers: js_headers(&o, ctx)?,
+            })
+        }
+        _ => Ok(RequestHead {
+            method: Bytes::from_static(b"GET"),
+            path: Bytes::from_static(b"/"),
+            version: Version::Http11,
+            headers: Headers::new(),
+        }),
+    }
+}

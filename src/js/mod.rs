@@ -1,0 +1,10 @@
+//! PipyJS on boa: script evaluation into a pipeline graph, and the classes scripts use.
+
+pub mod base64;
+// pub mod builtins;
+pub mod config;
+pub mod globals;
+pub mod head;
+pub mod message;
+pub mod runtime;
+pub mod units;

@@ -1,0 +1,152 @@
+//! One TCP connection on the reactor: its write queue, read state and deadlines.
+
+use super::options::SocketOptions;
+use crate::engine::data::Data;
+use crate::engine::pipeline::PipelineId;
+use bytes::{Bytes, BytesMut};
+use std::io::{self, IoSlice, Write};
+use std::os::fd::AsRawFd;
+use std::time::Instant;
+
+/// Accepted from a listener, or opened by `connect`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Inbound { listener: usize },
+    Outbound,
+}
+
+/// Where bytes read from the socket go.
+#[derive(Clone, Copy, Debug)]
+pub enum ReadTarget {
+    /// Input of a root pipeline (inbound connections).
+    Pipeline(PipelineId),
+    /// A `Signal::Socket` to the filter that owns the socket (`connect`).
+    Filter {
+        pipeline: PipelineId,
+        filter: usize,
+        tag: u64,
+    },
+}
+
+/// Life cycle of the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    /// Non-blocking connect in progress.
+    Connecting,
+    Open,
+    /// Output ended: shut down the write side once the queue is flushed (half-close).
+    ShutdownAfterFlush,
+    /// Close the socket once the queue is flushed.
+    CloseAfterFlush,
+    /// Write side shut down; still reading.
+    WriteShut,
+}
+
+pub struct Conn {
+    pub stream: mio::net::TcpStream,
+    pub role: Role,
+    pub reader: ReadTarget,
+    pub state: ConnState,
+    pub wbuf: Data,
+    /// Peer sent EOF.
+    pub read_eof: bool,
+    /// Reading stopped because an output this socket feeds is backed up.
+    pub paused: bool,
+    /// Sockets paused because this one's write queue is over the high-water mark.
+    pub blocked_sources: Vec<usize>,
+    /// Write interest is registered (the last flush hit `WouldBlock`).
+    pub want_write: bool,
+    pub opts: SocketOptions,
+    pub created: Instant,
+    pub last_read: Instant,
+    pub last_write: Instant,
+    /// The connection has been drained of requests and should close when idle (worker draining).
+    pub id: u64,
+    pub peer: std::net::SocketAddr,
+}
+
+impl Conn {
+    pub fn new(
+        stream: mio::net::TcpStream,
+        role: Role,
+        reader: ReadTarget,
+        state: ConnState,
+        opts: SocketOptions,
+        id: u64,
+        peer: std::net::SocketAddr,
+    ) -> Conn {
+        let now = Instant::now();
+        Conn {
+            stream,
+            role,
+            reader,
+            state,
+            wbuf: Data::new(),
+            read_eof: false,
+            paused: false,
+            blocked_sources: Vec::new(),
+            want_write: false,
+            opts,
+            created: now,
+            last_read: now,
+            last_write: now,
+            id,
+            peer,
+        }
+    }
+
+    /// Reads once into `buf`'s spare capacity. `Ok(None)` = would block, `Ok(Some(empty))` = EOF.
+    pub fn read_once(&mut self, buf: &mut BytesMut, chunk: usize) -> io::Result<Option<Bytes>> {
+        if buf.capacity() - buf.len() < chunk / 4 {
+            buf.reserve(chunk);
+        }
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: `read(2)` writes at most `spare.len()` bytes into the spare capacity and we only
+        // extend the length by what it reports written.
+        let n = unsafe {
+            libc::read(
+                self.stream.as_raw_fd(),
+                spare.as_mut_ptr() as *mut libc::c_void,
+                spare.len(),
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock => Ok(None),
+                io::ErrorKind::Interrupted => Ok(None),
+                _ => Err(e),
+            };
+        }
+        let n = n as usize;
+        // SAFETY: the kernel initialised `n` bytes.
+        unsafe { buf.set_len(buf.len() + n) };
+        self.last_read = Instant::now();
+        Ok(Some(buf.split().freeze()))
+    }
+
+    /// Writes as much of the queue as the socket takes, with one `writev` per round.
+    /// Returns `Ok(true)` when the queue is empty.
+    pub fn flush(&mut self) -> io::Result<bool> {
+        const MAX_IOV: usize = 64;
+        while !self.wbuf.is_empty() {
+            let mut slices: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
+            let mut n = 0;
+            for c in self.wbuf.chunks().take(MAX_IOV) {
+                slices[n] = IoSlice::new(c);
+                n += 1;
+            }
+            match self.stream.write_vectored(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(w) => {
+                    self.wbuf.consume(w);
+                    self.last_write = Instant::now();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+}

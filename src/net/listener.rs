@@ -1,0 +1,24 @@
+//! A listening socket of this worker and the `listen` options that govern it.
+
+use super::options::SocketOptions;
+use crate::engine::pipeline::LayoutId;
+use std::net::SocketAddr;
+
+/// `listen` options (reference §3.9).
+#[derive(Clone, Debug, Default)]
+pub struct ListenOptions {
+    pub max_connections: Option<usize>,
+    pub socket: SocketOptions,
+}
+
+pub struct Listener {
+    pub addr: SocketAddr,
+    pub socket: mio::net::TcpListener,
+    pub layout: LayoutId,
+    pub options: ListenOptions,
+    pub active: usize,
+    /// Accepting stopped because `maxConnections` was reached.
+    pub full: bool,
+    /// The worker is draining: never accept again.
+    pub closed: bool,
+}

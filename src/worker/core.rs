@@ -1,0 +1,675 @@
+//! The state of one worker and the scheduler that moves events between pipeline instances and
+//! sockets.
+//!
+//! Delivery inside one pipeline instance is a direct loop (filter k's output feeds filter k+1).
+//! Anything that crosses instances goes through the FIFO `queue`, which keeps ordering and avoids
+//! re-entering a filter that is running.
+
+use crate::engine::context::{self, ContextRef};
+use crate::engine::event::{Event, StreamError};
+use crate::engine::filter::{Cx, Signal};
+use crate::engine::graph::Graph;
+use crate::engine::pipeline::{Instance, LayoutId, PipelineId, Sink};
+use crate::js::runtime::JsRuntime;
+use crate::net::conn::{Conn, ConnState, ReadTarget, Role};
+use crate::net::listener::Listener;
+use crate::net::options::{SocketOptions, WRITE_HIGH_WATER, WRITE_LOW_WATER};
+use bytes::BytesMut;
+use mio::{Interest, Token};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+pub use super::timers::{TimerId, TimerTarget, Timers};
+
+/// Token of listener `i` is `LISTENER_TOKEN_BASE + i`; sockets use their slab index.
+pub const LISTENER_TOKEN_BASE: usize = 1 << 40;
+/// Token of the master control channel.
+pub const CONTROL_TOKEN: usize = (1 << 40) - 1;
+
+/// A unit of deferred work.
+enum Job {
+    Input(PipelineId, Event),
+    Signal(PipelineId, usize, Signal),
+    Destroy(PipelineId),
+    Drain(PipelineId),
+}
+
+/// Task run state (a periodic task is skipped while its previous run is still going).
+pub struct TaskState {
+    pub running: bool,
+}
+
+pub struct Core {
+    pub graph: Rc<Graph>,
+    pub js: JsRuntime,
+    pub timers: Timers,
+    pub poll: mio::Poll,
+    pub conns: Vec<Option<Conn>>,
+    free_conns: Vec<usize>,
+    pub listeners: Vec<Listener>,
+    pub tasks: Vec<TaskState>,
+    instances: Vec<Instance>,
+    free_instances: Vec<u32>,
+    queue: VecDeque<(Job, Option<usize>)>,
+    /// Sockets with queued output to flush before the next poll.
+    dirty: Vec<usize>,
+    /// Sockets to read again without waiting for readiness (budget exhausted or resumed).
+    pub to_read: Vec<usize>,
+    pub read_buf: BytesMut,
+    /// The socket whose input is being processed, so back-pressure knows what to pause.
+    origin: Option<usize>,
+    next_conn_id: u64,
+    pub draining: bool,
+    initial_values: Vec<Vec<boa_engine::JsValue>>,
+    /// Reused across runs to avoid an allocation per delivery.
+    stack_pool: Vec<Vec<(usize, Event)>>,
+}
+
+impl Core {
+    pub fn new(graph: Rc<Graph>, js: JsRuntime, poll: mio::Poll) -> Core {
+        let initial_values = graph.initial_values();
+        let tasks = graph.tasks.iter().map(|_| TaskState { running: false }).collect();
+        Core {
+            graph,
+            js,
+            timers: Timers::default(),
+            poll,
+            conns: Vec::new(),
+            free_conns: Vec::new(),
+            listeners: Vec::new(),
+            tasks,
+            instances: Vec::new(),
+            free_instances: Vec::new(),
+            queue: VecDeque::new(),
+            dirty: Vec::new(),
+            to_read: Vec::new(),
+            read_buf: BytesMut::with_capacity(crate::net::options::READ_CHUNK),
+            origin: None,
+            next_conn_id: 0,
+            draining: false,
+            initial_values,
+            stack_pool: Vec::new(),
+        }
+    }
+
+    // ---------------------------------------------------------------- pipelines
+
+    /// A fresh root context (new connection, task run).
+    pub fn new_root_context(
+        &self,
+        inbound: Option<Rc<context::InboundInfo>>,
+    ) -> ContextRef {
+        context::Context::new_root(&self.initial_values, inbound)
+    }
+
+    pub fn spawn_pipeline(&mut self, layout: LayoutId, context: ContextRef, sink: Sink) -> PipelineId {
+        let graph = self.graph.clone();
+        let filters = graph.layouts[layout].filters.iter().map(|f| f.create()).collect();
+        let (index, generation) = match self.free_instances.pop() {
+            Some(i) => {
+                let slot = &mut self.instances[i as usize];
+                let generation = slot.generation.wrapping_add(1);
+                *slot = Instance {
+                    layout,
+                    generation,
+                    filters: Some(filters),
+                    ended: 0,
+                    context,
+                    sink,
+                    destroyed: false,
+                };
+                (i, generation)
+            }
+            None => {
+                self.instances.push(Instance {
+                    layout,
+                    generation: 0,
+                    filters: Some(filters),
+                    ended: 0,
+                    context,
+                    sink,
+                    destroyed: false,
+                });
+                ((self.instances.len() - 1) as u32, 0)
+            }
+        };
+        PipelineId { index, generation }
+    }
+
+    fn instance(&mut self, p: PipelineId) -> Option<&mut Instance> {
+        self.instances
+            .get_mut(p.index as usize)
+            .filter(|i| i.generation == p.generation && !i.destroyed)
+    }
+
+    pub fn is_alive(&self, p: PipelineId) -> bool {
+        self.instances
+            .get(p.index as usize)
+            .is_some_and(|i| i.generation == p.generation && !i.destroyed)
+    }
+
+    pub fn pipeline_context(&self, p: PipelineId) -> Option<ContextRef> {
+        self.instances
+            .get(p.index as usize)
+            .filter(|i| i.generation == p.generation && !i.destroyed)
+            .map(|i| i.context.clone())
+    }
+
+    /// Queues `ev` as input of `to`.
+    pub fn send(&mut self, to: PipelineId, ev: Event) {
+        self.queue.push_back((Job::Input(to, ev), self.origin));
+    }
+
+    pub fn signal(&mut self, to: PipelineId, filter: usize, sig: Signal) {
+        self.queue.push_back((Job::Signal(to, filter, sig), self.origin));
+    }
+
+    pub fn destroy_pipeline(&mut self, p: PipelineId) {
+        self.queue.push_back((Job::Destroy(p), None));
+    }
+
+    /// Runs queued work until none is left.
+    pub fn run_queue(&mut self) {
+        while let Some((job, origin)) = self.queue.pop_front() {
+            self.origin = origin;
+            match job {
+                Job::Input(p, ev) => self.run(p, Entry::Input(ev)),
+                Job::Signal(p, f, sig) => self.run(p, Entry::Signal(f, sig)),
+                Job::Destroy(p) => self.destroy_now(p),
+                Job::Drain(p) => self.run(p, Entry::Drain),
+            }
+        }
+        self.origin = None;
+    }
+
+    /// Delivers input to `p` now (caller is the event loop, nothing is running).
+    pub fn input_now(&mut self, p: PipelineId, ev: Event, origin: Option<usize>) {
+        self.origin = origin;
+        self.run(p, Entry::Input(ev));
+        self.run_queue();
+    }
+
+    fn run(&mut self, p: PipelineId, entry: Entry) {
+        let Some(inst) = self.instance(p) else {
+            return;
+        };
+        let Some(mut filters) = inst.filters.take() else {
+            // Busy: cannot happen with queued delivery, but never re-enter a running filter.
+            log::error!("pipeline re-entered; event dropped");
+            return;
+        };
+        let ctx = inst.context.clone();
+        let sink = inst.sink;
+        let mut ended = inst.ended;
+        context::set_current(&ctx);
+        let mut stack = self.stack_pool.pop().unwrap_or_default();
+        let mut out: Vec<Event> = Vec::new();
+        match entry {
+            Entry::Input(ev) => stack.push((0, ev)),
+            Entry::Signal(f, sig) => {
+                if let Some(filter) = filters.get_mut(f) {
+                    let mut cx = Cx {
+                        core: self,
+                        pipeline: p,
+                        filter: f,
+                        context: &ctx,
+                        out: &mut out,
+                    };
+                    filter.on_signal(sig, &mut cx);
+                    for e in out.drain(..).rev() {
+                        stack.push((f + 1, e));
+                    }
+                }
+            }
+            Entry::Drain => {
+                for (f, filter) in filters.iter_mut().enumerate() {
+                    let mut cx = Cx {
+                        core: self,
+                        pipeline: p,
+                        filter: f,
+                        context: &ctx,
+                        out: &mut out,
+                    };
+                    filter.on_drain(&mut cx);
+                    for e in out.drain(..).rev() {
+                        stack.push((f + 1, e));
+                    }
+                    if !stack.is_empty() {
+                        break;
+                    }
+                }
+            }
+        }
+        while let Some((i, ev)) = stack.pop() {
+            if i >= filters.len() {
+                self.deliver(sink, ev);
+                continue;
+            }
+            let bit = if i < 64 { 1u64 << i } else { 0 };
+            if ended & bit != 0 {
+                continue;
+            }
+            if matches!(ev, Event::StreamEnd(_)) {
+                ended |= bit;
+            }
+            let mut cx = Cx {
+                core: self,
+                pipeline: p,
+                filter: i,
+                context: &ctx,
+                out: &mut out,
+            };
+            filters[i].on_event(ev, &mut cx);
+            for e in out.drain(..).rev() {
+                stack.push((i + 1, e));
+            }
+        }
+        self.stack_pool.push(stack);
+        if let Some(inst) = self
+            .instances
+            .get_mut(p.index as usize)
+            .filter(|i| i.generation == p.generation)
+        {
+            inst.filters = Some(filters);
+            inst.ended = ended;
+            if inst.destroyed {
+                self.finish_destroy(p);
+            }
+        }
+    }
+
+    fn destroy_now(&mut self, p: PipelineId) {
+        let Some(inst) = self.instance(p) else {
+            return;
+        };
+        inst.destroyed = true;
+        if inst.filters.is_some() {
+            self.finish_destroy(p);
+        }
+    }
+
+    fn finish_destroy(&mut self, p: PipelineId) {
+        let Some(inst) = self.instances.get_mut(p.index as usize) else {
+            return;
+        };
+        let Some(mut filters) = inst.filters.take() else {
+            return;
+        };
+        let ctx = inst.context.clone();
+        let mut out = Vec::new();
+        for (f, filter) in filters.iter_mut().enumerate() {
+            let mut cx = Cx {
+                core: self,
+                pipeline: p,
+                filter: f,
+                context: &ctx,
+                out: &mut out,
+            };
+            filter.on_destroy(&mut cx);
+            out.clear();
+        }
+        drop(filters);
+        if let Some(inst) = self.instances.get_mut(p.index as usize) {
+            inst.sink = Sink::Discard;
+            inst.context = ctx;
+        }
+        self.free_instances.push(p.index);
+    }
+
+    fn deliver(&mut self, sink: Sink, ev: Event) {
+        match sink {
+            Sink::Discard => {}
+            Sink::Filter {
+                pipeline,
+                filter,
+                tag,
+            } => self.signal(pipeline, filter, Signal::Sub { tag, event: ev }),
+            Sink::Socket(s) => self.socket_output(s, ev),
+            Sink::Task(t) => {
+                if matches!(ev, Event::StreamEnd(_))
+                    && let Some(task) = self.tasks.get_mut(t)
+                {
+                    task.running = false;
+                }
+            }
+        }
+    }
+
+    /// Asks every inbound connection's root pipeline to drain.
+    pub fn drain_inbound(&mut self) {
+        for c in self.conns.iter().flatten() {
+            if let (Role::Inbound { .. }, ReadTarget::Pipeline(p)) = (c.role, c.reader) {
+                self.queue.push_back((Job::Drain(p), None));
+            }
+        }
+        self.run_queue();
+    }
+
+    // ---------------------------------------------------------------- sockets
+
+    pub fn conn(&mut self, s: usize) -> Option<&mut Conn> {
+        self.conns.get_mut(s).and_then(|c| c.as_mut())
+    }
+
+    pub fn next_conn_id(&mut self) -> u64 {
+        self.next_conn_id += 1;
+        self.next_conn_id
+    }
+
+    pub fn add_conn(&mut self, mut conn: Conn, interest: Interest) -> std::io::Result<usize> {
+        let slot = match self.free_conns.pop() {
+            Some(s) => s,
+            None => {
+                self.conns.push(None);
+                self.conns.len() - 1
+            }
+        };
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut conn.stream, Token(slot), interest)
+        {
+            self.free_conns.push(slot);
+            return Err(e);
+        }
+        let deadline = next_deadline(&conn);
+        self.conns[slot] = Some(conn);
+        if let Some(at) = deadline {
+            self.timers.arm_at(at, TimerTarget::Socket(slot));
+        }
+        Ok(slot)
+    }
+
+    /// Opens an outbound connection whose reads come back to `reader`.
+    pub fn connect(
+        &mut self,
+        addr: SocketAddr,
+        opts: SocketOptions,
+        reader: ReadTarget,
+    ) -> std::io::Result<usize> {
+        let stream = mio::net::TcpStream::connect(addr)?;
+        let _ = stream.set_nodelay(true);
+        let id = self.next_conn_id();
+        let conn = Conn::new(stream, Role::Outbound, reader, ConnState::Connecting, opts, id, addr);
+        self.add_conn(conn, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    /// Output of a pipeline (or a `connect` filter) written to socket `s`.
+    pub fn socket_output(&mut self, s: usize, ev: Event) {
+        let origin = self.origin;
+        let Some(c) = self.conn(s) else {
+            return;
+        };
+        match ev {
+            Event::Data(d) => {
+                if matches!(c.state, ConnState::Open | ConnState::Connecting) {
+                    c.wbuf.push_data(d);
+                    let limit = c.opts.buffer_limit;
+                    let queued = c.wbuf.len();
+                    if limit > 0 && queued > limit {
+                        log::warn!("socket #{} output over bufferLimit ({limit} bytes)", c.id);
+                        c.wbuf.clear();
+                        c.state = ConnState::CloseAfterFlush;
+                        self.fail_conn(s, StreamError::BufferOverflow);
+                        return;
+                    }
+                    if queued > WRITE_HIGH_WATER
+                        && let Some(src) = origin
+                    {
+                        self.block_source(src, s);
+                    }
+                }
+            }
+            Event::MessageStart(_) | Event::MessageEnd => return,
+            Event::StreamEnd(_) => {
+                c.state = match (c.role, c.state) {
+                    (_, ConnState::CloseAfterFlush) => ConnState::CloseAfterFlush,
+                    (Role::Inbound { .. }, _) => ConnState::CloseAfterFlush,
+                    (Role::Outbound, ConnState::WriteShut) => ConnState::WriteShut,
+                    (Role::Outbound, _) => ConnState::ShutdownAfterFlush,
+                };
+            }
+        }
+        self.dirty.push(s);
+    }
+
+    /// Pauses reading on `src` until `congested` drains.
+    fn block_source(&mut self, src: usize, congested: usize) {
+        if let Some(c) = self.conn(src) {
+            if c.paused {
+                return;
+            }
+            c.paused = true;
+        } else {
+            return;
+        }
+        if let Some(c) = self.conn(congested) {
+            c.blocked_sources.push(src);
+        }
+    }
+
+    /// Resumes sockets paused on `s` once its queue is low.
+    fn unblock_sources(&mut self, s: usize) {
+        let blocked = match self.conn(s) {
+            Some(c) if c.wbuf.len() <= WRITE_LOW_WATER && !c.blocked_sources.is_empty() => {
+                std::mem::take(&mut c.blocked_sources)
+            }
+            _ => return,
+        };
+        for src in blocked {
+            if let Some(c) = self.conn(src) {
+                c.paused = false;
+                self.to_read.push(src);
+            }
+        }
+    }
+
+    /// Writes out every socket that got output since the last call.
+    pub fn flush_dirty(&mut self) {
+        while let Some(s) = self.dirty.pop() {
+            self.flush_socket(s);
+        }
+    }
+
+    pub fn flush_socket(&mut self, s: usize) {
+        let Some(c) = self.conns.get_mut(s).and_then(|c| c.as_mut()) else {
+            return;
+        };
+        if c.state == ConnState::Connecting {
+            return;
+        }
+        match c.flush() {
+            Ok(true) => {
+                if c.want_write {
+                    c.want_write = false;
+                    let interest = Interest::READABLE;
+                    let _ = self.poll.registry().reregister(&mut c.stream, Token(s), interest);
+                }
+                match c.state {
+                    ConnState::CloseAfterFlush => self.close_conn(s, StreamError::None),
+                    ConnState::ShutdownAfterFlush => {
+                        let _ = c.stream.shutdown(std::net::Shutdown::Write);
+                        c.state = ConnState::WriteShut;
+                        if c.read_eof {
+                            self.close_conn(s, StreamError::None);
+                        }
+                    }
+                    _ => {}
+                }
+                self.unblock_sources(s);
+            }
+            Ok(false) => {
+                if !c.want_write {
+                    c.want_write = true;
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    let _ = self.poll.registry().reregister(&mut c.stream, Token(s), interest);
+                }
+                self.unblock_sources(s);
+            }
+            Err(e) => {
+                let err = match e.kind() {
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+                        StreamError::ConnectionReset
+                    }
+                    _ => StreamError::WriteError,
+                };
+                log::debug!("socket #{} write failed: {e}", c.id);
+                self.fail_conn(s, err);
+            }
+        }
+    }
+
+    /// Tells the socket's reader the stream ended with `err`, then closes the socket.
+    pub fn fail_conn(&mut self, s: usize, err: StreamError) {
+        let Some(c) = self.conn(s) else {
+            return;
+        };
+        c.wbuf.clear();
+        c.state = ConnState::CloseAfterFlush;
+        self.close_conn(s, err);
+    }
+
+    /// Closes socket `s` and notifies its reader with `StreamEnd(err)`; an inbound connection's
+    /// root pipeline is destroyed.
+    pub fn close_conn(&mut self, s: usize, err: StreamError) {
+        let Some(mut c) = self.conns.get_mut(s).and_then(|c| c.take()) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        self.free_conns.push(s);
+        for src in c.blocked_sources.drain(..) {
+            if let Some(b) = self.conn(src) {
+                b.paused = false;
+                self.to_read.push(src);
+            }
+        }
+        match (c.role, c.reader) {
+            (Role::Inbound { listener }, ReadTarget::Pipeline(p)) => {
+                log::debug!(
+                    "inbound #{} from {} closed, js-calls={}",
+                    c.id,
+                    c.peer,
+                    context::js_calls()
+                );
+                if !c.read_eof {
+                    self.send(p, Event::StreamEnd(err));
+                }
+                self.destroy_pipeline(p);
+                if let Some(l) = self.listeners.get_mut(listener) {
+                    l.active = l.active.saturating_sub(1);
+                    if l.full && !l.closed {
+                        l.full = false;
+                        let _ = self.poll.registry().register(
+                            &mut l.socket,
+                            Token(LISTENER_TOKEN_BASE + listener),
+                            Interest::READABLE,
+                        );
+                    }
+                }
+            }
+            (_, ReadTarget::Filter {
+                pipeline,
+                filter,
+                tag,
+            }) => {
+                if !c.read_eof || err != StreamError::None {
+                    self.signal(
+                        pipeline,
+                        filter,
+                        Signal::Socket {
+                            tag,
+                            event: Event::StreamEnd(err),
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Closes a socket owned by a filter without notifying it (the filter is going away).
+    pub fn drop_conn(&mut self, s: usize) {
+        let Some(mut c) = self.conns.get_mut(s).and_then(|c| c.take()) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        self.free_conns.push(s);
+        for src in c.blocked_sources.drain(..) {
+            if let Some(b) = self.conn(src) {
+                b.paused = false;
+                self.to_read.push(src);
+            }
+        }
+    }
+
+    /// Number of open sockets (inbound and outbound).
+    pub fn open_conns(&self) -> usize {
+        self.conns.iter().filter(|c| c.is_some()).count()
+    }
+
+    pub fn inbound_count(&self) -> usize {
+        self.conns
+            .iter()
+            .flatten()
+            .filter(|c| matches!(c.role, Role::Inbound { .. }))
+            .count()
+    }
+}
+
+enum Entry {
+    Input(Event),
+    Signal(usize, Signal),
+    Drain,
+}
+
+/// The earliest instant at which one of the socket's timeouts may expire.
+pub fn next_deadline(c: &Conn) -> Option<Instant> {
+    let o = &c.opts;
+    let last = c.last_read.max(c.last_write);
+    let mut d: Option<Instant> = None;
+    let mut take = |t: Option<Instant>| {
+        if let Some(t) = t {
+            d = Some(d.map_or(t, |x: Instant| x.min(t)));
+        }
+    };
+    take(o.idle_timeout.map(|t| last + t));
+    if c.state == ConnState::Connecting {
+        take(o.connect_timeout.map(|t| c.created + t));
+    }
+    take(o.read_timeout.map(|t| last + t));
+    take(o.write_timeout.map(|t| c.last_write + t));
+    d
+}
+
+/// Which timeout, if any, has expired at `now`.
+pub fn expired_timeout(c: &Conn, now: Instant) -> Option<StreamError> {
+    let o = &c.opts;
+    if c.state == ConnState::Connecting
+        && let Some(t) = o.connect_timeout
+        && now >= c.created + t
+    {
+        return Some(StreamError::ConnectionTimeout);
+    }
+    if let Some(t) = o.write_timeout
+        && !c.wbuf.is_empty()
+        && now >= c.last_write + t
+    {
+        return Some(StreamError::WriteTimeout);
+    }
+    // A read timeout applies while we wait for an answer to what we sent last.
+    if let Some(t) = o.read_timeout
+        && c.last_write >= c.last_read
+        && now >= c.last_write.max(c.last_read) + t
+        && c.state != ConnState::Connecting
+    {
+        return Some(StreamError::ReadTimeout);
+    }
+    if let Some(t) = o.idle_timeout
+        && now >= c.last_read.max(c.last_write) + t
+    {
+        return Some(StreamError::IdleTimeout);
+    }
+    None
+}

@@ -1,0 +1,476 @@
+//! A worker: one single-threaded mio event loop running the pipeline graph on its listening sockets.
+
+pub mod control;
+pub mod core;
+pub mod timers;
+
+use self::control::{Command, ControlPort};
+use self::core::{CONTROL_TOKEN, Core, LISTENER_TOKEN_BASE, TimerTarget, expired_timeout, next_deadline};
+use crate::engine::context::InboundInfo;
+use crate::engine::event::{Event, StreamError};
+use crate::engine::filter::Signal;
+use crate::engine::graph::{Graph, TaskSchedule};
+use crate::engine::head::Head;
+use crate::engine::pipeline::{PipelineId, Sink};
+use crate::js::runtime::JsRuntime;
+use crate::net::conn::{Conn, ConnState, ReadTarget, Role};
+use crate::net::listener::Listener;
+use crate::net::options::{READ_BUDGET, READ_CHUNK};
+use mio::{Events, Interest, Token};
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Token of the self-pipe that signal handlers write to.
+const SIGNAL_TOKEN: usize = (1 << 40) - 2;
+
+/// What the event loop is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Serving,
+    /// Not accepting; waits for in-flight connections to finish.
+    Draining,
+}
+
+pub struct Worker {
+    core: Core,
+    control: Option<Box<dyn ControlPort>>,
+    phase: Phase,
+    stop_flag: Arc<AtomicBool>,
+    signal_pipe: Option<mio::net::UnixStream>,
+}
+
+impl Worker {
+    /// Registers the listeners (already bound, e.g. by the master) and prepares tasks.
+    pub fn new(
+        graph: Rc<Graph>,
+        js: JsRuntime,
+        listeners: Vec<(SocketAddr, std::net::TcpListener)>,
+        control: Option<Box<dyn ControlPort>>,
+    ) -> std::io::Result<Worker> {
+        let poll = mio::Poll::new()?;
+        let mut core = Core::new(graph.clone(), js, poll);
+        for (addr, l) in listeners {
+            let Some(spec) = graph.listens.iter().find(|s| s.addr == addr) else {
+                continue;
+            };
+            l.set_nonblocking(true)?;
+            let mut socket = mio::net::TcpListener::from_std(l);
+            let i = core.listeners.len();
+            core.poll.registry().register(
+                &mut socket,
+                Token(LISTENER_TOKEN_BASE + i),
+                Interest::READABLE,
+            )?;
+            log::info!("Listening on port {} at {}", addr.port(), addr.ip());
+            core.listeners.push(Listener {
+                addr,
+                socket,
+                layout: spec.layout,
+                options: spec.options.clone(),
+                active: 0,
+                full: false,
+                closed: false,
+            });
+        }
+        let mut w = Worker {
+            core,
+            control,
+            phase: Phase::Serving,
+            stop_flag: Arc::new(AtomicBool::new(false)),
+            signal_pipe: None,
+        };
+        if let Some(c) = &w.control {
+            let fd = c.fd();
+            w.core.poll.registry().register(
+                &mut mio::unix::SourceFd(&fd),
+                Token(CONTROL_TOKEN),
+                Interest::READABLE,
+            )?;
+        }
+        Ok(w)
+    }
+
+    /// Installs TERM/INT handling for a worker that runs without a master (`--single-process`).
+    pub fn handle_stop_signals(&mut self) -> std::io::Result<()> {
+        let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
+        rx.set_nonblocking(true)?;
+        tx.set_nonblocking(true)?;
+        let mut rx = mio::net::UnixStream::from_std(rx);
+        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            signal_hook::flag::register(sig, self.stop_flag.clone())?;
+            let tx = tx.try_clone()?;
+            signal_hook::low_level::pipe::register(sig, tx)?;
+        }
+        self.core
+            .poll
+            .registry()
+            .register(&mut rx, Token(SIGNAL_TOKEN), Interest::READABLE)?;
+        self.signal_pipe = Some(rx);
+        Ok(())
+    }
+
+    /// Runs until drained or told to quit; returns the exit code.
+    pub fn run(mut self) -> i32 {
+        self.start_tasks();
+        if let Some(c) = &mut self.control
+            && let Err(e) = c.ready()
+        {
+            log::error!("cannot report ready to the master: {e}");
+            return 1;
+        }
+        let mut events = Events::with_capacity(1024);
+        let mut expired = Vec::new();
+        loop {
+            self.core.run_queue();
+            self.core.flush_dirty();
+            if self.phase == Phase::Draining && self.core.inbound_count() == 0 {
+                log::info!("drained, exiting");
+                return 0;
+            }
+            let now = Instant::now();
+            let mut timeout = self.core.timers.next_timeout(now);
+            if !self.core.to_read.is_empty() {
+                timeout = Some(Duration::ZERO);
+            }
+            if let Err(e) = self.core.poll.poll(&mut events, timeout) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("poll failed: {e}");
+                return 1;
+            }
+            for ev in events.iter() {
+                let t = ev.token().0;
+                if t >= LISTENER_TOKEN_BASE {
+                    self.accept(t - LISTENER_TOKEN_BASE);
+                } else if t == CONTROL_TOKEN {
+                    if let Some(code) = self.control_readable() {
+                        return code;
+                    }
+                } else if t == SIGNAL_TOKEN {
+                    if let Some(p) = &mut self.signal_pipe {
+                        let mut b = [0u8; 64];
+                        let _ = std::io::Read::read(p, &mut b);
+                    }
+                    if self.stop_flag.swap(false, Ordering::SeqCst) {
+                        if self.phase == Phase::Draining {
+                            log::info!("second stop signal, exiting now");
+                            return 0;
+                        }
+                        log::info!("stop signal, draining");
+                        self.start_drain();
+                    }
+                } else {
+                    if ev.is_writable() {
+                        self.writable(t);
+                    }
+                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                        self.read(t);
+                    }
+                }
+                self.core.run_queue();
+            }
+            let pending = std::mem::take(&mut self.core.to_read);
+            for s in pending {
+                self.read(s);
+                self.core.run_queue();
+            }
+            expired.clear();
+            self.core.timers.expired(Instant::now(), &mut expired);
+            for t in expired.drain(..) {
+                self.timer(t);
+                self.core.run_queue();
+            }
+        }
+    }
+
+    fn start_drain(&mut self) {
+        if self.phase == Phase::Draining {
+            return;
+        }
+        self.phase = Phase::Draining;
+        self.core.draining = true;
+        for l in &mut self.core.listeners {
+            l.closed = true;
+            let _ = self.core.poll.registry().deregister(&mut l.socket);
+        }
+        self.core.drain_inbound();
+    }
+
+    /// Handles master commands; `Some(code)` means exit now.
+    fn control_readable(&mut self) -> Option<i32> {
+        loop {
+            let cmd = match self.control.as_mut()?.poll_command() {
+                Ok(Some(c)) => c,
+                Ok(None) => return None,
+                Err(e) => {
+                    log::info!("master gone ({e}), exiting");
+                    return Some(0);
+                }
+            };
+            match cmd {
+                Command::Drain => {
+                    log::info!("draining");
+                    self.start_drain();
+                }
+                Command::Quit => {
+                    log::info!("quit");
+                    return Some(0);
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self, li: usize) {
+        loop {
+            let Some(l) = self.core.listeners.get_mut(li) else {
+                return;
+            };
+            if l.closed {
+                return;
+            }
+            if let Some(max) = l.options.max_connections
+                && l.active >= max
+            {
+                l.full = true;
+                let _ = self.core.poll.registry().deregister(&mut l.socket);
+                return;
+            }
+            let (stream, peer) = match l.socket.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: log and retry on the next readiness.
+                    log::error!("accept on {} failed: {e}", l.addr);
+                    return;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            l.active += 1;
+            let local = stream.local_addr().unwrap_or(l.addr);
+            let layout = l.layout;
+            let opts = l.options.socket.clone();
+            let id = self.core.next_conn_id();
+            let placeholder = ReadTarget::Pipeline(PipelineId {
+                index: u32::MAX,
+                generation: 0,
+            });
+            let conn = Conn::new(
+                stream,
+                Role::Inbound { listener: li },
+                placeholder,
+                ConnState::Open,
+                opts,
+                id,
+                peer,
+            );
+            let s = match self.core.add_conn(conn, Interest::READABLE) {
+                Ok(s) => s,
+                Err(e) => {
+                    log::error!("cannot register connection: {e}");
+                    if let Some(l) = self.core.listeners.get_mut(li) {
+                        l.active -= 1;
+                    }
+                    continue;
+                }
+            };
+            let info = Rc::new(InboundInfo {
+                id,
+                remote: peer,
+                local,
+                js: RefCell::new(None),
+            });
+            let ctx = self.core.new_root_context(Some(info));
+            let p = self.core.spawn_pipeline(layout, ctx, Sink::Socket(s));
+            if let Some(c) = self.core.conn(s) {
+                c.reader = ReadTarget::Pipeline(p);
+            }
+            log::debug!("inbound #{id} from {peer}");
+            self.core.input_now(p, Event::flush(), Some(s));
+            self.read(s);
+        }
+    }
+
+    fn writable(&mut self, s: usize) {
+        let Some(c) = self.core.conn(s) else {
+            return;
+        };
+        if c.state == ConnState::Connecting {
+            let err = c.stream.take_error().ok().flatten();
+            let connected = err.is_none() && c.stream.peer_addr().is_ok();
+            if !connected {
+                if err.is_none() {
+                    // Spurious wakeup before the connect finished.
+                    return;
+                }
+                log::debug!("connect #{} to {} failed: {:?}", c.id, c.peer, err);
+                self.core.fail_conn(s, StreamError::ConnectionRefused);
+                return;
+            }
+            c.state = ConnState::Open;
+            c.last_write = Instant::now();
+            if let ReadTarget::Filter {
+                pipeline,
+                filter,
+                tag,
+            } = c.reader
+            {
+                self.core
+                    .signal(pipeline, filter, Signal::Connected { tag });
+            }
+        }
+        self.core.flush_socket(s);
+    }
+
+    fn read(&mut self, s: usize) {
+        let mut budget = READ_BUDGET;
+        loop {
+            let Some(c) = self.core.conns.get_mut(s).and_then(|c| c.as_mut()) else {
+                return;
+            };
+            if c.paused || c.read_eof || c.state == ConnState::Connecting {
+                return;
+            }
+            if budget == 0 {
+                self.core.to_read.push(s);
+                return;
+            }
+            let reader = c.reader;
+            let res = c.read_once(&mut self.core.read_buf, READ_CHUNK);
+            match res {
+                Ok(None) => return,
+                Ok(Some(b)) if b.is_empty() => {
+                    c.read_eof = true;
+                    let role = c.role;
+                    match (role, reader) {
+                        (Role::Inbound { .. }, ReadTarget::Pipeline(p)) => {
+                            self.core
+                                .input_now(p, Event::StreamEnd(StreamError::None), Some(s));
+                        }
+                        (_, ReadTarget::Filter {
+                            pipeline,
+                            filter,
+                            tag,
+                        }) => {
+                            self.core.signal(
+                                pipeline,
+                                filter,
+                                Signal::Socket {
+                                    tag,
+                                    event: Event::StreamEnd(StreamError::None),
+                                },
+                            );
+                            // The peer is done; whatever we still have queued is flushed first.
+                            if let Some(c) = self.core.conn(s) {
+                                if c.wbuf.is_empty() {
+                                    self.core.close_conn(s, StreamError::None);
+                                } else {
+                                    c.state = ConnState::CloseAfterFlush;
+                                }
+                            }
+                            self.core.run_queue();
+                        }
+                        _ => {}
+                    }
+                    return;
+                }
+                Ok(Some(b)) => {
+                    budget = budget.saturating_sub(b.len());
+                    let ev = Event::Data(b.into());
+                    match reader {
+                        ReadTarget::Pipeline(p) => self.core.input_now(p, ev, Some(s)),
+                        ReadTarget::Filter {
+                            pipeline,
+                            filter,
+                            tag,
+                        } => {
+                            self.core
+                                .signal(pipeline, filter, Signal::Socket { tag, event: ev });
+                            let saved = Some(s);
+                            let _ = saved;
+                            self.core.run_queue();
+                        }
+                    }
+                }
+                Err(e) => {
+                    let err = match e.kind() {
+                        std::io::ErrorKind::ConnectionReset => StreamError::ConnectionReset,
+                        std::io::ErrorKind::ConnectionRefused => StreamError::ConnectionRefused,
+                        _ => StreamError::ReadError,
+                    };
+                    log::debug!("socket #{} read failed: {e}", c.id);
+                    self.core.fail_conn(s, err);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn timer(&mut self, t: TimerTarget) {
+        match t {
+            TimerTarget::Filter {
+                pipeline,
+                filter,
+                tag,
+            } => self.core.signal(pipeline, filter, Signal::Timer(tag)),
+            TimerTarget::Socket(s) => {
+                let now = Instant::now();
+                let Some(c) = self.core.conn(s) else {
+                    return;
+                };
+                if let Some(err) = expired_timeout(c, now) {
+                    log::debug!("socket #{} to {}: {}", c.id, c.peer, err.name());
+                    self.core.fail_conn(s, err);
+                } else if let Some(at) = next_deadline(c) {
+                    self.core.timers.arm_at(at.max(now), TimerTarget::Socket(s));
+                }
+            }
+            TimerTarget::Task(i) => {
+                self.run_task(i);
+                if let Some(TaskSchedule::Every(d)) =
+                    self.core.graph.tasks.get(i).map(|t| t.schedule.clone())
+                {
+                    self.core.timers.arm(d, TimerTarget::Task(i));
+                }
+            }
+            TimerTarget::Worker(_) => {}
+        }
+    }
+
+    fn start_tasks(&mut self) {
+        let graph = self.core.graph.clone();
+        for (i, t) in graph.tasks.iter().enumerate() {
+            match t.schedule {
+                TaskSchedule::Once => self.run_task(i),
+                TaskSchedule::Every(d) => {
+                    self.run_task(i);
+                    self.core.timers.arm(d, TimerTarget::Task(i));
+                }
+                TaskSchedule::Signal(_) => {
+                    log::warn!("signal tasks are not supported yet; task ignored");
+                }
+            }
+        }
+        self.core.run_queue();
+    }
+
+    fn run_task(&mut self, i: usize) {
+        let graph = self.core.graph.clone();
+        let Some(spec) = graph.tasks.get(i) else {
+            return;
+        };
+        if self.core.tasks[i].running {
+            return;
+        }
+        self.core.tasks[i].running = true;
+        let ctx = self.core.new_root_context(None);
+        let p = self.core.spawn_pipeline(spec.layout, ctx, Sink::Task(i));
+        self.core.send(p, Event::MessageStart(Head::null()));
+        self.core.send(p, Event::MessageEnd);
+    }
+}
