@@ -1,21 +1,5 @@
 use pipy::cli::{self, Mode};
-use pipy::filters::FILTERS;
-use std::io::Write;
-
-fn init_logging(level: log::LevelFilter) {
-    env_logger::Builder::new()
-        .filter_level(level)
-        .format(|buf, rec| {
-            let tag = match rec.level() {
-                log::Level::Error => "ERR",
-                log::Level::Warn => "WRN",
-                log::Level::Info => "INF",
-                log::Level::Debug | log::Level::Trace => "DBG",
-            };
-            writeln!(buf, "{} [{tag}] {}", buf.timestamp_millis(), rec.args())
-        })
-        .init();
-}
+use pipy::filters;
 
 fn main() {
     let opts = match cli::parse(std::env::args().skip(1)) {
@@ -26,7 +10,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    init_logging(opts.log_level);
+    pipy::daemon::init_logging(opts.log_level);
     let code = match opts.mode {
         Mode::Help => {
             print!("{}", cli::USAGE);
@@ -38,13 +22,13 @@ fn main() {
             0
         }
         Mode::ListFilters => {
-            for f in FILTERS {
+            for f in filters::all() {
                 println!("{:<22} {}", f.name, f.params);
             }
             0
         }
         Mode::HelpFilters => {
-            for f in FILTERS {
+            for f in filters::all() {
                 println!("{}({})\n    {}\n", f.name, f.params, f.help);
             }
             0
@@ -55,22 +39,72 @@ fn main() {
 }
 
 fn run(opts: cli::Options) -> i32 {
+    if let Mode::Signal(which) = &opts.mode {
+        let Some(pid_file) = &opts.pid_file else {
+            eprintln!("pipy: --signal needs --pid-file=PATH");
+            return 2;
+        };
+        return pipy::daemon::send_signal(pid_file, which);
+    }
     let Some(script) = opts.script.clone() else {
         eprintln!("pipy: no script given (pass a file or set PIPY_CONFIG_FILE)");
         return 2;
     };
-    match pipy::program::evaluate(&script) {
-        Err(e) => {
-            eprintln!("{e}");
-            1
-        }
-        Ok(loaded) => {
-            if opts.mode == Mode::Verify {
+    if !script.is_file() {
+        eprintln!("pipy: file does not exist: {}", script.display());
+        return 1;
+    }
+    if opts.mode == Mode::Verify {
+        return match pipy::program::evaluate(&script) {
+            Ok(loaded) => {
                 print!("{}", loaded.graph.describe());
                 println!("Script OK");
-                return 0;
+                0
             }
-            pipy::program::run_single_process(loaded)
-        }
+            Err(e) => {
+                eprintln!("{e}");
+                1
+            }
+        };
     }
+    // Like Pipy, run from the script's directory: relative paths in scripts (files, modules)
+    // resolve there, at start and after reloads.
+    let script = pipy::program::absolute(&script);
+    if let Some(dir) = script.parent()
+        && let Err(e) = std::env::set_current_dir(dir)
+    {
+        eprintln!("pipy: cannot enter {}: {e}", dir.display());
+        return 1;
+    }
+    if opts.single_process {
+        return match pipy::program::evaluate(&script) {
+            Ok(loaded) => pipy::program::run_single_process(loaded),
+            Err(e) => {
+                log::error!("{e}");
+                1
+            }
+        };
+    }
+    let spawn = match opts.spawn {
+        Some(n) => n,
+        None => match std::env::var("PIPY_SPAWN") {
+            Ok(v) if !v.trim().is_empty() => match v.trim().parse::<usize>() {
+                Ok(n) => n,
+                Err(_) => {
+                    eprintln!("pipy: invalid PIPY_SPAWN: {v}");
+                    return 2;
+                }
+            },
+            _ => 0,
+        },
+    };
+    let daemon_opts = pipy::daemon::DaemonOptions {
+        workers: spawn + 1,
+        pid_file: opts.pid_file.clone(),
+        drain_timeout: opts.drain_timeout,
+        user: opts.user.clone(),
+        group: opts.group.clone(),
+    };
+    let mut loader = pipy::program::ScriptFileLoader { path: script };
+    pipy::daemon::run_master(daemon_opts, &mut loader)
 }

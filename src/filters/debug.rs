@@ -128,3 +128,10 @@ struct Dummy;
 impl Filter for Dummy {
     fn on_event(&mut self, _ev: Event, _cx: &mut Cx) {}
 }
+
+/// Filters of this family.
+pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
+    ("dump", "tag?: value | () => value", "Logs every event", build_dump),
+    ("print", "", "Logs Data as text lines", build_print),
+    ("dummy", "", "Swallows every event", build_dummy),
+];

@@ -187,3 +187,14 @@ impl Filter for Handle {
         }
     }
 }
+
+/// Filters of this family.
+pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
+    ("handleStreamStart", "callback: (firstEvent) => void", "Calls back with the first event of the stream", build_stream_start),
+    ("handleMessageStart", "callback: (MessageStart) => void", "Calls back on every MessageStart", build_message_start),
+    ("handleMessage", "[sizeLimit,] callback: (Message) => void", "Calls back with every whole message", build_message),
+    ("handleMessageBody", "[sizeLimit,] callback: (Data) => void", "Calls back with every whole message body", build_message_body),
+    ("handleMessageEnd", "callback: (MessageEnd) => void", "Calls back on every MessageEnd", build_message_end),
+    ("handleData", "callback: (Data) => void", "Calls back on every non-empty Data", build_data),
+    ("handleStreamEnd", "callback: (StreamEnd) => void", "Calls back on StreamEnd", build_stream_end),
+];

@@ -259,3 +259,11 @@ impl Dynamic {
         })
     }
 }
+
+/// Filters of this family.
+pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
+    ("decodeHTTPRequest", "", "Decodes bytes into HTTP request messages", build_decode_request),
+    ("encodeHTTPResponse", "options?: {final, bodiless, bufferSize}", "Encodes response messages into bytes", build_encode_response),
+    ("decodeHTTPResponse", "options?: {bodiless}", "Decodes bytes into HTTP response messages", build_decode_response),
+    ("encodeHTTPRequest", "options?: {bufferSize}", "Encodes request messages into bytes", build_encode_request),
+];

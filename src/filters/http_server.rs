@@ -566,3 +566,9 @@ impl Filter for Demux {
         }
     }
 }
+
+/// Filters of this family.
+pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
+    ("serveHTTP", "handler: Message | (request: Message) => Message", "HTTP/1.x server answering each request with the handler's message", build_serve_http),
+    ("demuxHTTP", "pipeline: string, options?: {bufferSize}", "HTTP/1.x server: one sub-pipeline per request, responses in request order", build_demux_http),
+];

@@ -12,8 +12,10 @@ use crate::engine::context;
 use crate::engine::filter::{Cx, FilterFactory, SubPipeline};
 use boa_engine::object::builtins::JsFunction;
 use boa_engine::{Context, JsValue};
+use std::sync::OnceLock;
 
 /// One filter as scripts call it.
+#[derive(Clone, Copy)]
 pub struct FilterSpec {
     pub name: &'static str,
     pub params: &'static str,
@@ -160,41 +162,26 @@ impl Dynamic {
     }
 }
 
-macro_rules! spec {
-    ($name:expr, $params:expr, $help:expr, $build:path) => {
-        FilterSpec {
-            name: $name,
-            params: $params,
-            help: $help,
-            build: $build,
-        }
+/// Declares a family's filters: `filter_specs![("name", "params", "help", build_fn), ...]`.
+#[macro_export]
+macro_rules! filter_specs {
+    ($(($name:expr, $params:expr, $help:expr, $build:path)),* $(,)?) => {
+        &[$($crate::filters::FilterSpec { name: $name, params: $params, help: $help, build: $build }),*]
     };
 }
 
-/// Every filter scripts can use.
-pub static FILTERS: &[FilterSpec] = &[
-    spec!("serveHTTP", "handler: Message | (request: Message) => Message", "HTTP/1.x server answering each request with the handler's message", http_server::build_serve_http),
-    spec!("demuxHTTP", "pipeline: string, options?: {bufferSize}", "HTTP/1.x server: one sub-pipeline per request, responses in request order", http_server::build_demux_http),
-    spec!("decodeHTTPRequest", "", "Decodes bytes into HTTP request messages", http_codec::build_decode_request),
-    spec!("encodeHTTPResponse", "options?: {final, bodiless, bufferSize}", "Encodes response messages into bytes", http_codec::build_encode_response),
-    spec!("decodeHTTPResponse", "options?: {bodiless}", "Decodes bytes into HTTP response messages", http_codec::build_decode_response),
-    spec!("encodeHTTPRequest", "options?: {bufferSize}", "Encodes request messages into bytes", http_codec::build_encode_request),
-    spec!("handleStreamStart", "callback: (firstEvent) => void", "Calls back with the first event of the stream", handle::build_stream_start),
-    spec!("handleMessageStart", "callback: (MessageStart) => void", "Calls back on every MessageStart", handle::build_message_start),
-    spec!("handleMessage", "[sizeLimit,] callback: (Message) => void", "Calls back with every whole message", handle::build_message),
-    spec!("handleMessageBody", "[sizeLimit,] callback: (Data) => void", "Calls back with every whole message body", handle::build_message_body),
-    spec!("handleMessageEnd", "callback: (MessageEnd) => void", "Calls back on every MessageEnd", handle::build_message_end),
-    spec!("handleData", "callback: (Data) => void", "Calls back on every non-empty Data", handle::build_data),
-    spec!("handleStreamEnd", "callback: (StreamEnd) => void", "Calls back on StreamEnd", handle::build_stream_end),
-    spec!("replaceMessage", "[sizeLimit,] replacement: value | (Message) => value", "Replaces every whole message", replace::build_message),
-    spec!("replaceMessageStart", "replacement: value | (MessageStart) => value", "Replaces every MessageStart", replace::build_message_start),
-    spec!("replaceMessageBody", "[sizeLimit,] replacement: value | (Data) => value", "Replaces every message body", replace::build_message_body),
-    spec!("replaceMessageEnd", "replacement: value | (MessageEnd) => value", "Replaces every MessageEnd", replace::build_message_end),
-    spec!("replaceData", "replacement: value | (Data) => value", "Replaces every non-empty Data", replace::build_data),
-    spec!("replaceStreamStart", "replacement: value | (firstEvent) => value", "Replaces the first event of the stream", replace::build_stream_start),
-    spec!("replaceStreamEnd", "replacement: value | (StreamEnd) => value", "Replaces StreamEnd", replace::build_stream_end),
-    spec!("link", "pipeline: string, condition?: () => bool, ...", "Sends the stream to the first pipeline whose condition holds ('' = pass through)", link::build_link),
-    spec!("dump", "tag?: value | () => value", "Logs every event", debug::build_dump),
-    spec!("print", "", "Logs Data as text lines", debug::build_print),
-    spec!("dummy", "", "Swallows every event", debug::build_dummy),
+/// Every filter scripts can use, in the order `--list-filters` shows them.
+pub fn all() -> &'static [FilterSpec] {
+    static FLAT: OnceLock<Vec<FilterSpec>> = OnceLock::new();
+    FLAT.get_or_init(|| FAMILIES.iter().flat_map(|f| f.iter().copied()).collect())
+}
+
+/// One entry per filter family file.
+static FAMILIES: &[&[FilterSpec]] = &[
+    http_server::SPECS,
+    http_codec::SPECS,
+    handle::SPECS,
+    replace::SPECS,
+    link::SPECS,
+    debug::SPECS,
 ];

@@ -8,14 +8,14 @@ use super::{globals, units};
 use crate::engine::filter::FilterFactory;
 use crate::engine::graph::{Graph, ListenSpec, ModuleInfo, TaskSchedule, TaskSpec};
 use crate::engine::pipeline::{Layout, LayoutId, LayoutKind};
-use crate::filters::{FILTERS, FilterArgs};
+use crate::filters::{self, FilterArgs};
 use crate::net::listener::ListenOptions;
 use boa_engine::class::{Class, ClassBuilder};
 use boa_engine::object::builtins::JsFunction;
 use boa_engine::property::{Attribute, PropertyDescriptor, PropertyKey};
 use boa_engine::realm::Realm;
 use boa_engine::{
-    Context, Finalize, JsArgs, JsData, JsNativeError, JsObject, JsResult, JsString, JsValue,
+    Context, Finalize, JsArgs, JsData, JsNativeError, JsResult, JsString, JsValue,
     NativeFunction, Source, Trace, js_string,
 };
 use std::cell::{Cell, RefCell};
@@ -304,7 +304,7 @@ pub fn module_path(rel: &str) -> JsResult<(PathBuf, String)> {
 fn install_module_globals(ctx: &mut Context, module: usize, name: &str) -> JsResult<()> {
     ctx.register_global_class::<Configuration>()?;
     super::message::register(ctx)?;
-    // super::builtins::register_builtins(ctx)?;
+    super::builtins::register_builtins(ctx)?;
     globals::register(ctx, module, name)?;
     let pipy = ctx.global_object().get(js_string!("pipy"), ctx)?;
     if let Some(p) = pipy.as_object() {
@@ -443,7 +443,7 @@ impl Class for Configuration {
         class.method(js_string!("read"), 1, NativeFunction::from_fn_ptr(cfg_read));
         class.method(js_string!("export"), 2, NativeFunction::from_fn_ptr(cfg_export));
         class.method(js_string!("import"), 1, NativeFunction::from_fn_ptr(cfg_import));
-        for (i, spec) in FILTERS.iter().enumerate() {
+        for (i, spec) in filters::all().iter().enumerate() {
             class.method(
                 JsString::from(spec.name),
                 0,
@@ -636,7 +636,7 @@ fn cfg_import(this: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<J
 
 fn cfg_filter(i: usize, this: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
     let module = this_module(this)?;
-    let spec = &FILTERS[i];
+    let spec = &filters::all()[i];
     let layout = with_loader(|s| s.modules[module].current_layout)?;
     let Some(layout) = layout else {
         return Err(err_at(ctx, format!("{}: no pipeline found", spec.name)));

@@ -1,7 +1,7 @@
 //! PipyJS on boa: script evaluation into a pipeline graph, and the classes scripts use.
 
 pub mod base64;
-// pub mod builtins;
+pub mod builtins;
 pub mod config;
 pub mod globals;
 pub mod head;

@@ -435,6 +435,29 @@ impl Core {
         self.dirty.push(s);
     }
 
+    /// The socket whose input is being processed right now (for filters that apply
+    /// back-pressure, e.g. throttles: pause it, resume it later).
+    pub fn current_origin(&self) -> Option<usize> {
+        self.origin
+    }
+
+    /// Stops reading socket `s` until `resume_socket`.
+    pub fn pause_socket(&mut self, s: usize) {
+        if let Some(c) = self.conn(s) {
+            c.paused = true;
+        }
+    }
+
+    /// Resumes reading a socket paused with `pause_socket`.
+    pub fn resume_socket(&mut self, s: usize) {
+        if let Some(c) = self.conn(s)
+            && c.paused
+        {
+            c.paused = false;
+            self.to_read.push(s);
+        }
+    }
+
     /// Pauses reading on `src` until `congested` drains.
     fn block_source(&mut self, src: usize, congested: usize) {
         if let Some(c) = self.conn(src) {

@@ -76,7 +76,7 @@ impl Worker {
                 closed: false,
             });
         }
-        let mut w = Worker {
+        let w = Worker {
             core,
             control,
             phase: Phase::Serving,
@@ -94,13 +94,14 @@ impl Worker {
         Ok(w)
     }
 
-    /// Installs TERM/INT handling for a worker that runs without a master (`--single-process`).
-    pub fn handle_stop_signals(&mut self) -> std::io::Result<()> {
+    /// Drains on these signals (TERM and INT without a master; TERM under a master, which keeps
+    /// INT for itself).
+    pub fn handle_stop_signals(&mut self, signals: &[i32]) -> std::io::Result<()> {
         let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
         rx.set_nonblocking(true)?;
         tx.set_nonblocking(true)?;
         let mut rx = mio::net::UnixStream::from_std(rx);
-        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        for &sig in signals {
             signal_hook::flag::register(sig, self.stop_flag.clone())?;
             let tx = tx.try_clone()?;
             signal_hook::low_level::pipe::register(sig, tx)?;

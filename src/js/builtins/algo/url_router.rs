@@ -1,0 +1,364 @@
+//! `algo.URLRouter(rules?)`: maps `[host]/path` patterns to values.
+//!
+//! Patterns are split into a trie when added, so `find(host, path)` (run per request) walks
+//! the trie over slices of one reused buffer. Trie layout (as in Pipy): host labels left to
+//! right (`*` first for `*.example.com`), then a `/` node; below it, exact patterns hang as a
+//! single child named by the whole path (`/echo`), prefix patterns (`/hi/*`) as one child
+//! per segment ending in a `*` node that holds the value.
+//!
+//! Lookup order: the request host, then the `*.` wildcard of its parent domain, then
+//! host-less rules; within one host, an exact path beats the longest matching prefix.
+//! Host names compare ASCII-case-insensitively (Pipy compares them case-sensitively).
+
+use std::collections::HashMap;
+
+use boa_engine::class::{Class, ClassBuilder};
+use boa_engine::{Context, Finalize, JsData, JsResult, JsValue, NativeFunction, Trace, js_string};
+
+use crate::js::builtins::helpers::{own_entries, plain_error, push_js_str, with_this};
+
+/// Index of the trie's root node.
+const ROOT: usize = 0;
+/// Name of the node separating the host part from the path part.
+const PATH_NODE: &str = "/";
+/// Name of the node holding a prefix rule's value.
+const ANY_NODE: &str = "*";
+
+/// One trie node; `value` indexes `UrlRouter::values`.
+#[derive(Default)]
+struct Node {
+    children: HashMap<Box<str>, usize>,
+    value: Option<usize>,
+}
+
+/// Native data of an `algo.URLRouter` instance.
+#[derive(Trace, Finalize, JsData)]
+pub struct UrlRouter {
+    #[unsafe_ignore_trace]
+    nodes: Vec<Node>,
+    values: Vec<JsValue>,
+    /// Reused for joining `find` arguments, so lookups do not allocate.
+    #[unsafe_ignore_trace]
+    scratch: String,
+}
+
+impl Default for UrlRouter {
+    fn default() -> Self {
+        Self {
+            nodes: vec![Node::default()],
+            values: Vec::new(),
+            scratch: String::new(),
+        }
+    }
+}
+
+/// Why a pattern was rejected.
+#[derive(Debug, PartialEq, Eq)]
+pub struct InvalidPattern;
+
+impl UrlRouter {
+    fn child(&self, node: usize, name: &str) -> Option<usize> {
+        self.nodes.get(node)?.children.get(name).copied()
+    }
+
+    fn child_or_insert(&mut self, node: usize, name: &str) -> usize {
+        if let Some(c) = self.child(node, name) {
+            return c;
+        }
+        let index = self.nodes.len();
+        self.nodes.push(Node::default());
+        self.nodes[node].children.insert(name.into(), index);
+        index
+    }
+
+    fn value_at(&self, node: usize) -> Option<&JsValue> {
+        self.nodes.get(node)?.value.and_then(|v| self.values.get(v))
+    }
+
+    fn set_value(&mut self, node: usize, value: JsValue) {
+        match self.nodes[node].value {
+            Some(v) => self.values[v] = value,
+            None => {
+                self.values.push(value);
+                self.nodes[node].value = Some(self.values.len() - 1);
+            }
+        }
+    }
+
+    /// Adds (or replaces) the rule for `pattern`.
+    pub fn add(&mut self, pattern: &str, value: JsValue) -> Result<(), InvalidPattern> {
+        let slash = pattern.find('/').ok_or(InvalidPattern)?;
+        let (host, path) = pattern.split_at(slash);
+        if host.contains(':') {
+            return Err(InvalidPattern);
+        }
+        let mut node = ROOT;
+        if !host.is_empty() {
+            for label in host.split('.') {
+                node = self.child_or_insert(node, &label.to_ascii_lowercase());
+            }
+        }
+        node = self.child_or_insert(node, PATH_NODE);
+        let is_prefix = path.rsplit('/').next() == Some(ANY_NODE);
+        if is_prefix {
+            for segment in path.split('/').filter(|s| !s.is_empty()) {
+                node = self.child_or_insert(node, segment);
+            }
+        } else {
+            node = self.child_or_insert(node, path);
+        }
+        self.set_value(node, value);
+        Ok(())
+    }
+
+    /// Below a `/` node: the exact rule for `path`, else the longest prefix rule.
+    fn match_path(&self, slash_node: usize, path: &str) -> Option<usize> {
+        if let Some(exact) = self.child(slash_node, path)
+            && self.nodes[exact].value.is_some()
+        {
+            return Some(exact);
+        }
+        self.match_prefix(slash_node, &path[1..])
+    }
+
+    /// Walks whole segments of `rest` (path without its leading `/`), remembering the
+    /// deepest `*` rule passed.
+    fn match_prefix(&self, node: usize, rest: &str) -> Option<usize> {
+        let (segment, tail) = match rest.find('/') {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
+        if let Some(c) = self.child(node, segment) {
+            let deeper = match tail {
+                Some(t) if !t.is_empty() => self.match_prefix(c, t),
+                _ => self.child(c, ANY_NODE),
+            };
+            if deeper.is_some() {
+                return deeper;
+            }
+        }
+        self.child(node, ANY_NODE)
+    }
+
+    /// Follows host labels from `node`; then matches `path` below their `/` node.
+    fn match_host(&self, mut node: usize, host: &str, path: &str) -> Option<usize> {
+        for label in host.split('.') {
+            node = self.child(node, label)?;
+        }
+        let slash = self.child(node, PATH_NODE)?;
+        self.match_path(slash, path)
+    }
+
+    /// Finds the rule for a joined `host[:port]/path[?query]` string.
+    pub fn find(&self, url: &str) -> Option<&JsValue> {
+        let path_start = url.find('/')?;
+        let path_end = url[path_start..]
+            .find('?')
+            .map_or(url.len(), |i| path_start + i);
+        let path = &url[path_start..path_end];
+        let host_port = &url[..path_start];
+        let host = host_port.rfind(':').map_or(host_port, |i| &host_port[..i]);
+
+        let mut found = None;
+        if !host.is_empty() {
+            found = self.match_host(ROOT, host, path);
+            if found.is_none()
+                && let (Some(dot), Some(any)) = (host.find('.'), self.child(ROOT, ANY_NODE))
+            {
+                found = self.match_host(any, &host[dot + 1..], path);
+            }
+        }
+        if found.is_none() {
+            let slash = self.child(ROOT, PATH_NODE)?;
+            found = self.match_path(slash, path);
+        }
+        found.and_then(|node| self.value_at(node))
+    }
+
+    /// Joins `find` arguments like Pipy's `path_join`, lower-casing the host part.
+    fn join_into(out: &mut String, args: &[JsValue], ctx: &mut Context) -> JsResult<()> {
+        out.clear();
+        let mut first = true;
+        for arg in args.iter().filter(|a| !a.is_null_or_undefined()) {
+            let s = match arg.as_string() {
+                Some(s) => s,
+                None => arg.to_string(ctx)?,
+            };
+            if first || out.is_empty() {
+                first = false;
+                push_js_str(out, &s);
+                continue;
+            }
+            let starts_with_slash = s.code_unit_at(0) == Some(u16::from(b'/'));
+            let mut chars = s.as_str().code_points_lossy();
+            match (out.ends_with('/'), starts_with_slash) {
+                (true, true) => {
+                    chars.next();
+                }
+                (false, false) => out.push('/'),
+                _ => {}
+            }
+            out.extend(chars);
+        }
+        let host_end = out.find('/').unwrap_or(out.len());
+        out[..host_end].make_ascii_lowercase();
+        Ok(())
+    }
+}
+
+fn router_add(this: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    let pattern = args.first().cloned().unwrap_or_default().to_string(ctx)?;
+    let value = args.get(1).cloned().unwrap_or_default();
+    let pattern = pattern.to_std_string_lossy();
+    with_this::<UrlRouter, _>(this, "URLRouter", "add", |r| r.add(&pattern, value))?
+        .map_err(|_| plain_error("invalid URL pattern"))?;
+    Ok(JsValue::undefined())
+}
+
+fn router_find(this: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
+    // Take the buffer out so the joined URL can be built while scripts may run (toString).
+    let mut buffer = with_this::<UrlRouter, _>(this, "URLRouter", "find", |r| {
+        std::mem::take(&mut r.scratch)
+    })?;
+    UrlRouter::join_into(&mut buffer, args, ctx)?;
+    with_this::<UrlRouter, _>(this, "URLRouter", "find", |r| {
+        let found = r.find(&buffer).cloned().unwrap_or_default();
+        r.scratch = buffer;
+        found
+    })
+}
+
+impl Class for UrlRouter {
+    const NAME: &'static str = "URLRouter";
+    const LENGTH: usize = 1;
+
+    fn init(class: &mut ClassBuilder<'_>) -> JsResult<()> {
+        class
+            .method(
+                js_string!("add"),
+                2,
+                NativeFunction::from_fn_ptr(router_add),
+            )
+            .method(
+                js_string!("find"),
+                2,
+                NativeFunction::from_fn_ptr(router_find),
+            );
+        Ok(())
+    }
+
+    fn data_constructor(
+        _new_target: &JsValue,
+        args: &[JsValue],
+        ctx: &mut Context,
+    ) -> JsResult<Self> {
+        let mut router = Self::default();
+        if let Some(rules) = args.first().and_then(JsValue::as_object) {
+            for (pattern, value) in own_entries(&rules, ctx)? {
+                router
+                    .add(&pattern.to_std_string_lossy(), value)
+                    .map_err(|_| plain_error("invalid URL pattern"))?;
+            }
+        }
+        Ok(router)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::js::builtins::test_support::{eval_bool, eval_string};
+
+    fn router(rules: &[(&str, i32)]) -> UrlRouter {
+        let mut r = UrlRouter::default();
+        for (p, v) in rules {
+            assert_eq!(r.add(p, JsValue::new(*v)), Ok(()), "{p}");
+        }
+        r
+    }
+
+    fn find(r: &UrlRouter, url: &str) -> Option<i32> {
+        r.find(url).and_then(JsValue::as_i32)
+    }
+
+    #[test]
+    fn exact_and_prefix_paths() {
+        let r = router(&[("/hi/*", 1), ("/echo", 2), ("/ip/*", 3)]);
+        for (url, want) in [
+            ("/hi", Some(1)),
+            ("/hi/", Some(1)),
+            ("/hi/x/y", Some(1)),
+            ("/hij", None),
+            ("/echo", Some(2)),
+            ("/echo/x", None),
+            ("/ip/a", Some(3)),
+            ("/bad/path", None),
+            ("localhost:8000/hi/there?x=1", Some(1)),
+            ("localhost/echo?q", Some(2)),
+            ("nopath", None),
+        ] {
+            assert_eq!(find(&r, url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins_and_root_wildcard() {
+        let r = router(&[("/*", 1), ("/a/*", 2), ("/a/b/*", 3), ("/a/b", 4)]);
+        assert_eq!(find(&r, "/"), Some(1));
+        assert_eq!(find(&r, "/z"), Some(1));
+        assert_eq!(find(&r, "/a/x"), Some(2));
+        assert_eq!(find(&r, "/a/b/c/d"), Some(3));
+        assert_eq!(find(&r, "/a/b"), Some(4));
+        assert_eq!(find(&r, "/a/bc"), Some(2));
+    }
+
+    #[test]
+    fn host_then_wildcard_then_hostless() {
+        let r = router(&[
+            ("example.com/api/*", 1),
+            ("*.example.com/api/*", 2),
+            ("/api/*", 3),
+            ("example.com/only", 4),
+        ]);
+        assert_eq!(find(&r, "example.com/api/x"), Some(1));
+        // `find` expects the host already lower-cased (the JS wrapper does it).
+        assert_eq!(find(&r, "Example.COM:8080/only"), None);
+        assert_eq!(find(&r, "a.example.com/api/x"), Some(2));
+        assert_eq!(find(&r, "a.b.example.com/api/x"), Some(3));
+        assert_eq!(find(&r, "other.org/api"), Some(3));
+        assert_eq!(find(&r, "example.com/only"), Some(4));
+        // host-specific path miss falls back to host-less rules
+        assert_eq!(find(&r, "example.com/api"), Some(1));
+        assert_eq!(find(&r, "example.com/zzz"), None);
+    }
+
+    #[test]
+    fn invalid_patterns() {
+        let mut r = UrlRouter::default();
+        assert_eq!(r.add("nopath", JsValue::undefined()), Err(InvalidPattern));
+        assert_eq!(
+            r.add("host:80/x", JsValue::undefined()),
+            Err(InvalidPattern)
+        );
+    }
+
+    #[test]
+    fn script_api() {
+        assert_eq!(
+            eval_string(
+                "var r = new algo.URLRouter({'/hi/*': 'hi', '/echo': 'echo'});
+                 r.add('api.example.com/*', {service: 'api'});
+                 [r.find('localhost:8000', '/hi/there'), r.find('x', '/echo'),
+                  String(r.find('x', '/echo/1')), r.find('API.example.com:443', '/v1').service,
+                  r.find('/hi'), String(r.find(undefined, null)), r.find(null, '/echo?x=1')].join(',')"
+            ),
+            "hi,echo,undefined,api,hi,undefined,echo"
+        );
+        assert!(eval_bool(
+            "try { new algo.URLRouter({'a:1/x': 1}); false } catch (e) { e.message === 'invalid URL pattern' }"
+        ));
+        assert!(eval_bool(
+            "var r = new algo.URLRouter(); try { r.add('nopath', 1); false } catch (e) { e.message === 'invalid URL pattern' }"
+        ));
+    }
+}

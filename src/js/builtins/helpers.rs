@@ -1,0 +1,235 @@
+//! Small conversions shared by the builtin classes: argument access, `this` downcasts,
+//! value keys for hash maps, Pipy's seconds syntax and class registration into a namespace.
+
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+use boa_engine::class::{Class, ClassBuilder};
+use boa_engine::object::NativeObject;
+use boa_engine::property::{PropertyDescriptor, PropertyKey};
+use boa_engine::{
+    Context, Finalize, JsError, JsNativeError, JsObject, JsResult, JsString, JsValue, JsVariant,
+    Trace, js_string,
+};
+
+/// Builds a JS `TypeError` with the given message.
+pub fn type_error(message: impl Into<String>) -> JsError {
+    JsNativeError::typ().with_message(message.into()).into()
+}
+
+/// Builds a plain JS `Error` with the given message (Pipy throws these for bad input).
+pub fn plain_error(message: impl Into<String>) -> JsError {
+    JsNativeError::error().with_message(message.into()).into()
+}
+
+/// Runs `f` on the native data of `this`, or throws a `TypeError` naming the method.
+///
+/// The closure gets no `Context`, so no script can run (and re-enter this object) while the
+/// data is borrowed.
+pub fn with_this<T: NativeObject, R>(
+    this: &JsValue,
+    class: &str,
+    method: &str,
+    f: impl FnOnce(&mut T) -> R,
+) -> JsResult<R> {
+    let object = this.as_object();
+    let mut data = object
+        .as_ref()
+        .and_then(|object| object.downcast_mut::<T>())
+        .ok_or_else(|| type_error(format!("{class}.{method} called on an incompatible object")))?;
+    Ok(f(&mut data))
+}
+
+/// Appends the UTF-8 form of a JS string to `out` without an intermediate allocation.
+pub fn push_js_str(out: &mut String, s: &JsString) {
+    out.extend(s.as_str().code_points_lossy());
+}
+
+/// The own enumerable string-keyed properties of `object` with their values, in property
+/// order (what `Object.entries` returns for ordinary objects).
+pub fn own_entries(object: &JsObject, ctx: &mut Context) -> JsResult<Vec<(JsString, JsValue)>> {
+    let keys = object.own_property_keys(ctx)?;
+    let mut entries = Vec::with_capacity(keys.len());
+    for key in keys {
+        let name = match &key {
+            PropertyKey::String(s) => s.clone(),
+            PropertyKey::Index(i) => JsString::from(i.get().to_string()),
+            PropertyKey::Symbol(_) => continue,
+        };
+        let hidden = object
+            .borrow()
+            .properties()
+            .get(&key)
+            .is_some_and(|d| d.enumerable() == Some(false));
+        if hidden {
+            continue;
+        }
+        let value = object.get(key, ctx)?;
+        entries.push((name, value));
+    }
+    Ok(entries)
+}
+
+/// The elements of a JS array-like object, read through `length` and indexed gets.
+pub fn array_elements(object: &JsObject, ctx: &mut Context) -> JsResult<Vec<JsValue>> {
+    let length = object.get(js_string!("length"), ctx)?.to_length(ctx)?;
+    let mut items = Vec::with_capacity(length.min(1024) as usize);
+    for i in 0..length {
+        items.push(object.get(i, ctx)?);
+    }
+    Ok(items)
+}
+
+/// Parses Pipy's *seconds* syntax: a number, or a string whose leading number (C `atof`)
+/// is scaled by an optional `s`/`m`/`h`/`d` suffix. `"10ms"` is 10 s, as in Pipy.
+pub fn parse_seconds_str(text: &str) -> f64 {
+    let text = text.trim();
+    let number = leading_number(text);
+    let scale = match text.chars().last().map(|c| c.to_ascii_lowercase()) {
+        Some('d') => 86_400.0,
+        Some('h') => 3_600.0,
+        Some('m') => 60.0,
+        _ => 1.0,
+    };
+    number * scale
+}
+
+/// The longest numeric prefix of `text` as C `atof` would read it (0 when there is none).
+fn leading_number(text: &str) -> f64 {
+    let bytes = text.as_bytes();
+    let mut end = 0;
+    if end < bytes.len() && (bytes[end] == b'+' || bytes[end] == b'-') {
+        end += 1;
+    }
+    while end < bytes.len() && bytes[end].is_ascii_digit() {
+        end += 1;
+    }
+    if end < bytes.len() && bytes[end] == b'.' {
+        end += 1;
+        while end < bytes.len() && bytes[end].is_ascii_digit() {
+            end += 1;
+        }
+    }
+    // Back off until the prefix parses ("-" or "." alone are not numbers).
+    while end > 0 {
+        if let Ok(n) = text[..end].parse::<f64>() {
+            return n;
+        }
+        end -= 1;
+    }
+    0.0
+}
+
+/// Reads a *seconds* option value: number or suffixed string; `None` for other types.
+pub fn seconds_from_value(value: &JsValue) -> Option<Duration> {
+    let seconds = match value.variant() {
+        JsVariant::Integer32(n) => f64::from(n),
+        JsVariant::Float64(n) => n,
+        JsVariant::String(s) => parse_seconds_str(&s.to_std_string_lossy()),
+        _ => return None,
+    };
+    if seconds.is_finite() && seconds > 0.0 {
+        Some(Duration::from_secs_f64(seconds))
+    } else {
+        Some(Duration::ZERO)
+    }
+}
+
+/// A JS value usable as a hash-map key: primitives compare by value (SameValueZero, with
+/// `-0` and every NaN folded so equal keys hash alike), objects by identity.
+#[derive(Clone, Debug, Trace, Finalize)]
+pub struct ValueKey(JsValue);
+
+impl ValueKey {
+    /// Wraps a value, normalising numbers so that hashing agrees with equality.
+    pub fn new(value: &JsValue) -> Self {
+        match value.variant() {
+            JsVariant::Float64(0.0) => Self(JsValue::new(0)),
+            JsVariant::Float64(n) if n.is_nan() => Self(JsValue::nan()),
+            JsVariant::Float64(n) if n.fract() == 0.0 && n.abs() <= f64::from(i32::MAX) => {
+                Self(JsValue::new(n as i32))
+            }
+            _ => Self(value.clone()),
+        }
+    }
+
+    /// The wrapped value.
+    pub fn value(&self) -> &JsValue {
+        &self.0
+    }
+}
+
+impl PartialEq for ValueKey {
+    fn eq(&self, other: &Self) -> bool {
+        JsValue::same_value_zero(&self.0, &other.0)
+    }
+}
+
+impl Eq for ValueKey {}
+
+impl Hash for ValueKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+/// Registers native class `C` in the current realm and installs its constructor as property
+/// `C::NAME` of `target` (not of the global object).
+pub fn register_class_into<C: Class>(target: &JsObject, ctx: &mut Context) -> JsResult<()> {
+    let mut builder = ClassBuilder::new::<C>(ctx);
+    C::init(&mut builder)?;
+    let class = builder.build();
+    target.define_property_or_throw(
+        js_string!(C::NAME),
+        PropertyDescriptor::builder()
+            .value(class.constructor())
+            .writable(true)
+            .enumerable(false)
+            .configurable(true),
+        ctx,
+    )?;
+    ctx.realm().register_class::<C>(class);
+    Ok(())
+}
+
+/// Installs `value` as a writable, non-enumerable, configurable property of the global object.
+pub fn define_global(name: &str, value: impl Into<JsValue>, ctx: &mut Context) -> JsResult<()> {
+    let global = ctx.global_object();
+    global.define_property_or_throw(
+        JsString::from(name),
+        PropertyDescriptor::builder()
+            .value(value)
+            .writable(true)
+            .enumerable(false)
+            .configurable(true),
+        ctx,
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_syntax_matches_pipy() {
+        assert_eq!(parse_seconds_str("10"), 10.0);
+        assert_eq!(parse_seconds_str("10s"), 10.0);
+        assert_eq!(parse_seconds_str("2m"), 120.0);
+        assert_eq!(parse_seconds_str("1.5h"), 5400.0);
+        assert_eq!(parse_seconds_str("1d"), 86400.0);
+        assert_eq!(parse_seconds_str("10ms"), 10.0);
+        assert_eq!(parse_seconds_str("abc"), 0.0);
+        assert_eq!(parse_seconds_str(""), 0.0);
+    }
+
+    #[test]
+    fn value_keys_fold_numbers() {
+        let a = ValueKey::new(&JsValue::new(1));
+        let b = ValueKey::new(&JsValue::new(1.0));
+        assert_eq!(a, b);
+        let z = ValueKey::new(&JsValue::new(-0.0));
+        assert_eq!(z, ValueKey::new(&JsValue::new(0)));
+        assert_ne!(a, ValueKey::new(&JsValue::new(js_string!("1"))));
+    }
+}
