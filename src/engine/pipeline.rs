@@ -47,6 +47,9 @@ pub enum Sink {
     Socket(usize),
     /// A task pipeline: only its `StreamEnd` matters.
     Task(usize),
+    /// A receiver shared by many pipelines (a muxHTTP/merge session), registered with
+    /// `Core::register_shared`.
+    Shared(u64),
     Discard,
 }
 

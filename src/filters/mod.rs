@@ -1,12 +1,15 @@
 //! Filters, one file per family, and the registry the script's Configuration methods,
 //! `--list-filters` and `--help-filters` are generated from.
 
+pub mod connect;
 pub mod debug;
 pub mod handle;
 pub mod http_codec;
 pub mod http_server;
 pub mod link;
+pub mod mux_http;
 pub mod replace;
+pub mod session;
 
 use crate::engine::context;
 use crate::engine::filter::{Cx, FilterFactory, SubPipeline};
@@ -184,4 +187,6 @@ static FAMILIES: &[&[FilterSpec]] = &[
     replace::SPECS,
     link::SPECS,
     debug::SPECS,
+    connect::SPECS,
+    mux_http::SPECS,
 ];

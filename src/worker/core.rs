@@ -28,6 +28,16 @@ pub const LISTENER_TOKEN_BASE: usize = 1 << 40;
 /// Token of the master control channel.
 pub const CONTROL_TOKEN: usize = (1 << 40) - 1;
 
+/// Something many pipelines feed or read through (a connection-pool session). It receives the
+/// output of the pipeline it owns and its own timers.
+pub trait SharedSink {
+    /// An event output by the owned pipeline. Must not run pipelines synchronously (queue work
+    /// with `Core::signal`/`send`).
+    fn on_output(&mut self, id: u64, ev: Event, core: &mut Core);
+    /// A timer armed with `TimerTarget::Shared(id, tag)` fired.
+    fn on_timer(&mut self, _id: u64, _tag: u64, _core: &mut Core) {}
+}
+
 /// A unit of deferred work.
 enum Job {
     Input(PipelineId, Event),
@@ -65,6 +75,8 @@ pub struct Core {
     initial_values: Vec<Vec<boa_engine::JsValue>>,
     /// Reused across runs to avoid an allocation per delivery.
     stack_pool: Vec<Vec<(usize, Event)>>,
+    shared: std::collections::HashMap<u64, Rc<std::cell::RefCell<dyn SharedSink>>>,
+    next_shared: u64,
 }
 
 impl Core {
@@ -91,6 +103,8 @@ impl Core {
             draining: false,
             initial_values,
             stack_pool: Vec::new(),
+            shared: std::collections::HashMap::new(),
+            next_shared: 0,
         }
     }
 
@@ -327,6 +341,11 @@ impl Core {
                 tag,
             } => self.signal(pipeline, filter, Signal::Sub { tag, event: ev }),
             Sink::Socket(s) => self.socket_output(s, ev),
+            Sink::Shared(id) => {
+                if let Some(s) = self.shared.get(&id).cloned() {
+                    s.borrow_mut().on_output(id, ev, self);
+                }
+            }
             Sink::Task(t) => {
                 if matches!(ev, Event::StreamEnd(_))
                     && let Some(task) = self.tasks.get_mut(t)
@@ -334,6 +353,24 @@ impl Core {
                     task.running = false;
                 }
             }
+        }
+    }
+
+    /// Registers a shared receiver; pipelines spawned with `Sink::Shared(id)` report to it.
+    pub fn register_shared(&mut self, s: Rc<std::cell::RefCell<dyn SharedSink>>) -> u64 {
+        self.next_shared += 1;
+        self.shared.insert(self.next_shared, s);
+        self.next_shared
+    }
+
+    pub fn unregister_shared(&mut self, id: u64) {
+        self.shared.remove(&id);
+    }
+
+    /// Runs a shared receiver's timer.
+    pub fn shared_timer(&mut self, id: u64, tag: u64) {
+        if let Some(s) = self.shared.get(&id).cloned() {
+            s.borrow_mut().on_timer(id, tag, self);
         }
     }
 

@@ -440,6 +440,7 @@ impl Worker {
                 }
             }
             TimerTarget::Worker(_) => {}
+            TimerTarget::Shared(id, tag) => self.core.shared_timer(id, tag),
         }
     }
 

@@ -21,6 +21,8 @@ pub enum TimerTarget {
     Task(usize),
     /// The worker's own housekeeping (drain deadline).
     Worker(u64),
+    /// A shared receiver's timer: `(receiver id, tag)`.
+    Shared(u64, u64),
 }
 
 #[derive(Default)]

@@ -1,0 +1,434 @@
+//! `muxHTTP(pipeline, key, {maxIdle})`: an HTTP/1.1 client that multiplexes requests with equal
+//! keys onto one session (one instance of `pipeline`, typically `connect`): requests are written
+//! in order (pipelining), responses matched in order.
+//!
+//! Unlike Pipy 0.30, every request waiting on a session that fails gets its own 502/504.
+
+use super::http_codec::gateway_error_head;
+use super::session::{SessionKey, SharedTable};
+use super::{Dynamic, FilterArgs};
+use crate::engine::context::Context as PipyContext;
+use crate::engine::data::Data;
+use crate::engine::event::{Event, StreamError};
+use crate::engine::filter::{Cx, Filter, FilterFactory, Signal, SubPipeline};
+use crate::engine::head::Head;
+use crate::engine::pipeline::{PipelineId, Sink};
+use crate::http::decoder::{Decoded, MessageDecoder, RequestFacts, Side};
+use crate::http::encoder::{DEFAULT_BUFFER_SIZE, MessageEncoder, OutHead};
+use crate::http::framing::is_keep_alive;
+use crate::worker::core::{Core, SharedSink, TimerTarget};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Default idle time before a pooled session is closed (reference §3.8).
+const DEFAULT_MAX_IDLE: Duration = Duration::from_secs(10);
+/// How long a closing session may take to end its pipeline before it is destroyed.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+const TIMER_IDLE: u64 = 1;
+const TIMER_CLOSE: u64 = 2;
+
+pub fn build_mux_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
+    let sub = a.sub(0)?;
+    let key = Dynamic::from_arg(a, 1);
+    let v = a.option(2, "maxIdle")?;
+    let max_idle = crate::js::units::seconds(&v, a.ctx)
+        .map_err(|e| e.to_string())?
+        .unwrap_or(DEFAULT_MAX_IDLE);
+    let v = a.option(2, "bufferSize")?;
+    let buffer_size = crate::js::units::size(&v, a.ctx)
+        .map_err(|e| e.to_string())?
+        .map(|n| n as usize)
+        .unwrap_or(DEFAULT_BUFFER_SIZE);
+    if !a.option(2, "version")?.is_undefined() {
+        let ver = a.option(2, "version")?;
+        if ver.as_number() == Some(2.0) {
+            log::warn!("{}: muxHTTP version 2 is not supported yet; using HTTP/1.1", a.location);
+        }
+    }
+    Ok(Box::new(MuxFactory {
+        sub,
+        key,
+        max_idle,
+        buffer_size,
+        table: Rc::default(),
+    }))
+}
+
+struct MuxFactory {
+    sub: SubPipeline,
+    key: Dynamic,
+    max_idle: Duration,
+    buffer_size: usize,
+    table: SharedTable<MuxSession>,
+}
+
+impl FilterFactory for MuxFactory {
+    fn name(&self) -> &'static str {
+        "muxHTTP"
+    }
+    fn create(&self) -> Box<dyn Filter> {
+        Box::new(Mux {
+            layout: self.sub.id,
+            key: self.key.clone(),
+            max_idle: self.max_idle,
+            table: self.table.clone(),
+            encoder: MessageEncoder::new(self.buffer_size),
+            session: None,
+            req: 0,
+            writing: false,
+        })
+    }
+    fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
+        vec![&mut self.sub]
+    }
+    fn detail(&self) -> String {
+        format!("-> {}", self.sub.name)
+    }
+}
+
+/// A request waiting for its response.
+struct Waiter {
+    req: u64,
+    /// The requesting filter; `None` once it is gone (its response is read and dropped).
+    addr: Option<(PipelineId, usize)>,
+    got_head: bool,
+}
+
+/// Bytes of one request, written when the requests before it are fully written.
+struct WriteSlot {
+    req: u64,
+    buf: Data,
+    complete: bool,
+}
+
+/// Life cycle of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SessionState {
+    Open,
+    /// No new requests (upstream said `connection: close`, or a request was cut short).
+    NoReuse,
+    /// StreamEnd sent into the pipeline; waiting for it to end.
+    Closing,
+    Closed,
+}
+
+pub struct MuxSession {
+    id: u64,
+    key: SessionKey,
+    table: SharedTable<MuxSession>,
+    pipeline: PipelineId,
+    decoder: MessageDecoder,
+    waiting: VecDeque<Waiter>,
+    writes: VecDeque<WriteSlot>,
+    users: usize,
+    idle_generation: u64,
+    max_idle: Duration,
+    state: SessionState,
+    next_req: u64,
+}
+
+impl MuxSession {
+    fn send_to(core: &mut Core, addr: Option<(PipelineId, usize)>, ev: Event) {
+        if let Some((p, f)) = addr {
+            core.signal(p, f, Signal::Sub { tag: 0, event: ev });
+        }
+    }
+
+    /// Appends request bytes; writes them now if every earlier request is fully written.
+    fn write(&mut self, req: u64, data: Data, complete: bool, core: &mut Core) {
+        let Some(i) = self.writes.iter().position(|w| w.req == req) else {
+            return;
+        };
+        let slot = &mut self.writes[i];
+        slot.buf.push_data(data);
+        slot.complete |= complete;
+        while let Some(front) = self.writes.front_mut() {
+            if !front.buf.is_empty() {
+                core.send(self.pipeline, Event::Data(std::mem::take(&mut front.buf)));
+            }
+            if !front.complete {
+                break;
+            }
+            self.writes.pop_front();
+        }
+    }
+
+    fn forget(&mut self, core: &mut Core) {
+        self.table.borrow_mut().remove_if(&self.key, self.id);
+        let _ = core;
+    }
+
+    /// Stops taking requests and ends the pipeline.
+    fn close(&mut self, core: &mut Core) {
+        if matches!(self.state, SessionState::Closing | SessionState::Closed) {
+            return;
+        }
+        self.forget(core);
+        self.state = SessionState::Closing;
+        core.send(self.pipeline, Event::StreamEnd(StreamError::None));
+        core.timers.arm(CLOSE_GRACE, TimerTarget::Shared(self.id, TIMER_CLOSE));
+    }
+
+    fn destroy(&mut self, core: &mut Core) {
+        if self.state == SessionState::Closed {
+            return;
+        }
+        self.forget(core);
+        self.state = SessionState::Closed;
+        core.destroy_pipeline(self.pipeline);
+        core.unregister_shared(self.id);
+    }
+
+    /// The upstream ended: finish or fail every waiting request.
+    fn upstream_ended(&mut self, err: StreamError, core: &mut Core) {
+        let mut decoded = Vec::new();
+        let _ = self.decoder.eof(&mut |d| decoded.push(d));
+        self.dispatch(decoded, core);
+        let err = if err == StreamError::None {
+            StreamError::ConnectionReset
+        } else {
+            err
+        };
+        for w in self.waiting.drain(..) {
+            if w.got_head {
+                Self::send_to(core, w.addr, Event::StreamEnd(err));
+            } else {
+                Self::send_to(core, w.addr, Event::MessageStart(Head::response(gateway_error_head(err))));
+                Self::send_to(core, w.addr, Event::MessageEnd);
+            }
+        }
+        self.destroy(core);
+    }
+
+    fn dispatch(&mut self, decoded: Vec<Decoded>, core: &mut Core) {
+        for d in decoded {
+            let Some(front) = self.waiting.front_mut() else {
+                continue;
+            };
+            match d {
+                Decoded::Response(h) => {
+                    front.got_head = true;
+                    if !is_keep_alive(h.version, &h.headers) && self.state == SessionState::Open {
+                        self.state = SessionState::NoReuse;
+                        self.table.borrow_mut().remove_if(&self.key, self.id);
+                    }
+                    let addr = front.addr;
+                    Self::send_to(core, addr, Event::MessageStart(Head::response(h)));
+                }
+                Decoded::Body(b) => {
+                    let addr = front.addr;
+                    Self::send_to(core, addr, Event::Data(Data::from(b)));
+                }
+                Decoded::End => {
+                    let addr = front.addr;
+                    Self::send_to(core, addr, Event::MessageEnd);
+                    self.waiting.pop_front();
+                }
+                Decoded::Request(..) => {}
+            }
+        }
+    }
+
+    fn release(&mut self, req: u64, core: &mut Core) {
+        if let Some(w) = self.waiting.iter_mut().find(|w| w.req == req) {
+            w.addr = None;
+        }
+        if self.writes.iter().any(|w| w.req == req && !w.complete) {
+            // A request cut short mid-body leaves the upstream framing broken.
+            self.state = SessionState::NoReuse;
+            self.close(core);
+        }
+        self.users = self.users.saturating_sub(1);
+        if self.users == 0 && self.state == SessionState::Open {
+            self.idle_generation += 1;
+            core.timers.arm(self.max_idle, TimerTarget::Shared(self.id, TIMER_IDLE + (self.idle_generation << 8)));
+        } else if self.users == 0 && self.state == SessionState::NoReuse && self.waiting.is_empty() {
+            self.close(core);
+        }
+    }
+}
+
+impl SharedSink for MuxSession {
+    fn on_output(&mut self, _id: u64, ev: Event, core: &mut Core) {
+        match ev {
+            Event::Data(d) => {
+                let mut decoded = Vec::new();
+                let mut failed = false;
+                for chunk in d.into_chunks() {
+                    if let Err(e) = self.decoder.feed(chunk, &mut |x| decoded.push(x)) {
+                        log::warn!("bad response from upstream: {e}");
+                        failed = true;
+                        break;
+                    }
+                }
+                self.dispatch(decoded, core);
+                if failed {
+                    self.upstream_ended(StreamError::ReadError, core);
+                }
+            }
+            Event::StreamEnd(err) => self.upstream_ended(err, core),
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, _id: u64, tag: u64, core: &mut Core) {
+        match tag & 0xff {
+            TIMER_IDLE => {
+                if tag >> 8 == self.idle_generation && self.users == 0 && self.state == SessionState::Open {
+                    log::debug!("muxHTTP session idle, closing");
+                    self.close(core);
+                }
+            }
+            TIMER_CLOSE => self.destroy(core),
+            _ => {}
+        }
+    }
+}
+
+struct Mux {
+    layout: Option<usize>,
+    key: Dynamic,
+    max_idle: Duration,
+    table: SharedTable<MuxSession>,
+    encoder: MessageEncoder,
+    session: Option<Rc<RefCell<MuxSession>>>,
+    req: u64,
+    writing: bool,
+}
+
+impl Mux {
+    fn session(&mut self, cx: &mut Cx) -> Result<Rc<RefCell<MuxSession>>, ()> {
+        if let Some(s) = &self.session {
+            return Ok(s.clone());
+        }
+        let key = SessionKey::from_js(&self.key.eval(cx)?);
+        let existing = self.table.borrow().sessions.get(&key).map(|(_, s)| s.clone());
+        let s = match existing {
+            Some(s) => s,
+            None => {
+                let Some(layout) = self.layout else {
+                    return Err(());
+                };
+                // The pipeline id is only known after spawning; the session is registered first
+                // so the pipeline can report to it.
+                let s = Rc::new(RefCell::new(MuxSession {
+                    id: 0,
+                    key: key.clone(),
+                    table: self.table.clone(),
+                    pipeline: PipelineId {
+                        index: u32::MAX,
+                        generation: 0,
+                    },
+                    decoder: MessageDecoder::new(Side::Response),
+                    waiting: VecDeque::new(),
+                    writes: VecDeque::new(),
+                    users: 0,
+                    idle_generation: 0,
+                    max_idle: self.max_idle,
+                    state: SessionState::Open,
+                    next_req: 0,
+                }));
+                let id = cx.core.register_shared(s.clone());
+                let ctx = PipyContext::clone_from(cx.context);
+                let p = cx.core.spawn_pipeline(layout, ctx, Sink::Shared(id));
+                {
+                    let mut m = s.borrow_mut();
+                    m.id = id;
+                    m.pipeline = p;
+                }
+                self.table.borrow_mut().sessions.insert(key, (id, s.clone()));
+                log::debug!("muxHTTP: new session #{id}");
+                s
+            }
+        };
+        s.borrow_mut().users += 1;
+        self.session = Some(s.clone());
+        Ok(s)
+    }
+
+    fn fail(&mut self, cx: &mut Cx) {
+        cx.output(Event::MessageStart(Head::response(gateway_error_head(StreamError::RuntimeError))));
+        cx.output(Event::MessageEnd);
+    }
+}
+
+impl Filter for Mux {
+    fn on_event(&mut self, ev: Event, cx: &mut Cx) {
+        match ev {
+            Event::MessageStart(h) => {
+                let Ok(session) = self.session(cx) else {
+                    return self.fail(cx);
+                };
+                let head = match crate::js::head::request_of(&h, &mut cx.core.js.ctx) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        log::error!("[pjs] bad request head: {e}");
+                        return self.fail(cx);
+                    }
+                };
+                let facts = RequestFacts {
+                    head: head.method.as_ref() == b"HEAD",
+                    connect: head.method.as_ref() == b"CONNECT",
+                };
+                let mut out = Data::new();
+                self.encoder.start(OutHead::Request(head), true, false, &mut out);
+                let mut s = session.borrow_mut();
+                self.req = s.next_req;
+                s.next_req += 1;
+                let addr = cx.address();
+                s.waiting.push_back(Waiter {
+                    req: self.req,
+                    addr: Some(addr),
+                    got_head: false,
+                });
+                s.writes.push_back(WriteSlot {
+                    req: self.req,
+                    buf: Data::new(),
+                    complete: false,
+                });
+                s.decoder.expect_response(facts);
+                self.writing = true;
+                s.write(self.req, out, false, cx.core);
+            }
+            Event::Data(d) if self.writing => {
+                let mut out = Data::new();
+                self.encoder.body(d, &mut out);
+                if let Some(s) = &self.session {
+                    s.borrow_mut().write(self.req, out, false, cx.core);
+                }
+            }
+            Event::MessageEnd if self.writing => {
+                let mut out = Data::new();
+                self.encoder.end(&mut out);
+                self.writing = false;
+                if let Some(s) = &self.session {
+                    s.borrow_mut().write(self.req, out, true, cx.core);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_signal(&mut self, sig: Signal, cx: &mut Cx) {
+        if let Signal::Sub { event, .. } = sig {
+            cx.output(event);
+        }
+    }
+
+    fn on_destroy(&mut self, cx: &mut Cx) {
+        if let Some(s) = self.session.take() {
+            s.borrow_mut().release(self.req, cx.core);
+        }
+    }
+}
+
+/// Filters of this family.
+pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![(
+    "muxHTTP",
+    "pipeline: string, key: value | () => value, options?: {maxIdle, bufferSize}",
+    "HTTP/1.1 client sharing one session (upstream connection) per key, requests pipelined",
+    build_mux_http
+)];
