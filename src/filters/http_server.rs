@@ -21,6 +21,12 @@ use crate::js::message::{JsMessage, js_to_message};
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 
+/// Bytes of responses one connection may produce before pipelined requests wait for the
+/// client to read (back-pressure without unbounded buffering).
+const OUTPUT_BUDGET: usize = 256 * 1024;
+/// Pipelined requests of one connection in flight at once under demuxHTTP.
+const MAX_IN_FLIGHT: usize = 32;
+
 /// What a request needs to be answered correctly.
 #[derive(Clone, Copy, Debug)]
 struct RequestInfo {
@@ -44,9 +50,9 @@ fn error_bytes(e: ParseError) -> Data {
 
 /// Runs the decoder over `d`, collecting results; a decode error is returned after what came
 /// before it.
-fn decode(dec: &mut MessageDecoder, d: Data, out: &mut Vec<Decoded>) -> Result<(), ParseError> {
+fn decode(dec: &mut MessageDecoder, d: Data, out: &mut VecDeque<Decoded>) -> Result<(), ParseError> {
     for chunk in d.into_chunks() {
-        dec.feed(chunk, &mut |x| out.push(x))?;
+        dec.feed(chunk, &mut |x| out.push_back(x))?;
     }
     Ok(())
 }
@@ -122,7 +128,8 @@ impl FilterFactory for ServeFactory {
             dec: MessageDecoder::new(Side::Request),
             current: None,
             phase: ConnPhase::Open,
-            decoded: Vec::new(),
+            decoded: VecDeque::new(),
+            error: None,
         })
     }
 }
@@ -141,11 +148,15 @@ struct Serve {
     /// The request being received: head, facts, body so far.
     current: Option<(Head, RequestInfo, Data)>,
     phase: ConnPhase,
-    decoded: Vec<Decoded>,
+    /// Decoded input not acted on yet (held back while the client is not reading).
+    decoded: VecDeque<Decoded>,
+    /// A decode error to answer once the requests before it are answered.
+    error: Option<ParseError>,
 }
 
 impl Serve {
-    fn respond(&mut self, head: Head, info: RequestInfo, body: Data, draining: bool, cx: &mut Cx) {
+    /// Answers one request; returns the bytes written.
+    fn respond(&mut self, head: Head, info: RequestInfo, body: Data, draining: bool, cx: &mut Cx) -> usize {
         let keep_alive = info.keep_alive && !draining;
         let mut out = Data::new();
         match &self.handler {
@@ -189,9 +200,59 @@ impl Serve {
                 enc.end(&mut out);
             }
         }
+        let n = out.len();
         cx.output(Event::Data(out));
         if !keep_alive {
             self.phase = ConnPhase::Closing;
+            cx.output(Event::StreamEnd(StreamError::None));
+        }
+        n
+    }
+}
+
+impl Serve {
+    /// Acts on decoded input until it runs out or the responses exceed the output budget.
+    fn pump(&mut self, cx: &mut Cx) {
+        let mut produced = 0;
+        while self.phase == ConnPhase::Open {
+            if produced > OUTPUT_BUDGET {
+                // Let the responses reach the socket; go on unless that paused our input.
+                cx.wake_self(0);
+                return;
+            }
+            let Some(x) = self.decoded.pop_front() else {
+                break;
+            };
+            match x {
+                Decoded::Request(h, framing) => {
+                    let info = request_info(&h);
+                    if expects_continue(&h)
+                        && !matches!(framing, BodyFraming::None | BodyFraming::Length(0))
+                    {
+                        cx.output(Event::Data(Data::from_static(CONTINUE_100)));
+                    }
+                    self.current = Some((Head::request(h), info, Data::new()));
+                }
+                Decoded::Body(b) => {
+                    if let Some((_, _, body)) = &mut self.current {
+                        body.push_bytes(b);
+                    }
+                }
+                Decoded::End => {
+                    if let Some((h, info, body)) = self.current.take() {
+                        let draining = cx.core.draining;
+                        produced += self.respond(h, info, body, draining, cx);
+                    }
+                }
+                Decoded::Response(_) => {}
+            }
+        }
+        if self.decoded.is_empty()
+            && self.phase == ConnPhase::Open
+            && let Some(e) = self.error.take()
+        {
+            self.phase = ConnPhase::Closing;
+            cx.output(Event::Data(error_bytes(e)));
             cx.output(Event::StreamEnd(StreamError::None));
         }
     }
@@ -204,47 +265,17 @@ impl Filter for Serve {
         }
         match ev {
             Event::Data(d) => {
-                if d.is_empty() {
-                    return;
-                }
-                let mut decoded = std::mem::take(&mut self.decoded);
-                let res = decode(&mut self.dec, d, &mut decoded);
-                for x in decoded.drain(..) {
-                    if self.phase == ConnPhase::Closing {
-                        break;
-                    }
-                    match x {
-                        Decoded::Request(h, framing) => {
-                            let info = request_info(&h);
-                            if expects_continue(&h) && !matches!(framing, BodyFraming::None | BodyFraming::Length(0)) {
-                                cx.output(Event::Data(Data::from_static(CONTINUE_100)));
-                            }
-                            self.current = Some((Head::request(h), info, Data::new()));
-                        }
-                        Decoded::Body(b) => {
-                            if let Some((_, _, body)) = &mut self.current {
-                                body.push_bytes(b);
-                            }
-                        }
-                        Decoded::End => {
-                            if let Some((h, info, body)) = self.current.take() {
-                                let draining = cx.core.draining;
-                                self.respond(h, info, body, draining, cx);
-                            }
-                        }
-                        Decoded::Response(_) => {}
+                if !d.is_empty() && self.error.is_none() {
+                    if let Err(e) = decode(&mut self.dec, d, &mut self.decoded) {
+                        self.error = Some(e);
                     }
                 }
-                self.decoded = decoded;
-                if let Err(e) = res
-                    && self.phase != ConnPhase::Closing
-                {
-                    self.phase = ConnPhase::Closing;
-                    cx.output(Event::Data(error_bytes(e)));
-                    cx.output(Event::StreamEnd(StreamError::None));
+                if !cx.core.origin_paused() {
+                    self.pump(cx);
                 }
             }
             Event::StreamEnd(_) => {
+                self.pump(cx);
                 self.phase = ConnPhase::Closing;
                 cx.output(Event::StreamEnd(StreamError::None));
             }
@@ -252,8 +283,18 @@ impl Filter for Serve {
         }
     }
 
+    fn on_signal(&mut self, sig: Signal, cx: &mut Cx) {
+        if matches!(sig, Signal::Wake(_)) && !cx.core.origin_paused() {
+            self.pump(cx);
+        }
+    }
+
     fn on_drain(&mut self, cx: &mut Cx) {
-        if self.phase == ConnPhase::Open && self.current.is_none() && self.dec.is_idle() {
+        if self.phase == ConnPhase::Open
+            && self.current.is_none()
+            && self.decoded.is_empty()
+            && self.dec.is_idle()
+        {
             self.phase = ConnPhase::Closing;
             cx.output(Event::StreamEnd(StreamError::None));
         }
@@ -291,7 +332,8 @@ impl FilterFactory for DemuxFactory {
             receiving: None,
             phase: ConnPhase::Open,
             input_ended: false,
-            decoded: Vec::new(),
+            decoded: VecDeque::new(),
+            error: None,
         })
     }
     fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
@@ -333,7 +375,10 @@ struct Demux {
     receiving: Option<PipelineId>,
     phase: ConnPhase,
     input_ended: bool,
-    decoded: Vec<Decoded>,
+    /// Decoded input not acted on yet (held back while too many requests are in flight).
+    decoded: VecDeque<Decoded>,
+    /// A decode error to answer after the requests before it.
+    error: Option<ParseError>,
 }
 
 impl Demux {
@@ -450,7 +495,10 @@ impl Demux {
                 return;
             }
         }
-        if self.queue.is_empty() && self.input_ended {
+        if !self.decoded.is_empty() && self.phase != ConnPhase::Closing {
+            self.pump(cx);
+        }
+        if self.queue.is_empty() && self.input_ended && self.decoded.is_empty() {
             self.close(cx);
         }
     }
@@ -484,49 +532,67 @@ impl Demux {
     }
 }
 
+impl Demux {
+    /// Starts decoded requests while fewer than `MAX_IN_FLIGHT` wait for responses and the
+    /// client reads what it is sent.
+    fn pump(&mut self, cx: &mut Cx) {
+        loop {
+            let starts_request = matches!(self.decoded.front(), Some(Decoded::Request(..)));
+            if starts_request
+                && (self.phase == ConnPhase::Closing
+                    || self.queue.len() >= MAX_IN_FLIGHT
+                    || cx.core.origin_paused())
+            {
+                break;
+            }
+            let Some(x) = self.decoded.pop_front() else {
+                break;
+            };
+            match x {
+                Decoded::Request(h, framing) => self.start_request(h, framing, cx),
+                Decoded::Body(b) => {
+                    if let Some(p) = self.receiving {
+                        cx.send(p, Event::Data(Data::from(b)));
+                    }
+                }
+                Decoded::End => {
+                    if let Some(p) = self.receiving.take() {
+                        cx.send(p, Event::MessageEnd);
+                    } else if let Some(last) = self.queue.back_mut()
+                        && last.sub.is_none()
+                        && last.reply == Reply::Waiting
+                    {
+                        let seq = last.seq;
+                        self.on_reply(seq, Event::StreamEnd(StreamError::None), cx);
+                    }
+                }
+                Decoded::Response(_) => {}
+            }
+        }
+        if self.decoded.is_empty()
+            && self.phase != ConnPhase::Closing
+            && let Some(e) = self.error.take()
+        {
+            self.input_error(e, cx);
+        }
+    }
+}
+
 impl Filter for Demux {
     fn on_event(&mut self, ev: Event, cx: &mut Cx) {
         match ev {
             Event::Data(d) => {
-                if d.is_empty() {
-                    return;
+                if !d.is_empty()
+                    && self.error.is_none()
+                    && let Err(e) = decode(&mut self.dec, d, &mut self.decoded)
+                {
+                    self.error = Some(e);
                 }
-                let mut decoded = std::mem::take(&mut self.decoded);
-                let res = decode(&mut self.dec, d, &mut decoded);
-                for x in decoded.drain(..) {
-                    match x {
-                        Decoded::Request(h, framing) => {
-                            if self.phase == ConnPhase::Closing {
-                                break;
-                            }
-                            self.start_request(h, framing, cx);
-                        }
-                        Decoded::Body(b) => {
-                            if let Some(p) = self.receiving {
-                                cx.send(p, Event::Data(Data::from(b)));
-                            }
-                        }
-                        Decoded::End => {
-                            if let Some(p) = self.receiving.take() {
-                                cx.send(p, Event::MessageEnd);
-                            } else if let Some(last) = self.queue.back_mut()
-                                && last.sub.is_none()
-                                && last.reply == Reply::Waiting
-                            {
-                                let seq = last.seq;
-                                self.on_reply(seq, Event::StreamEnd(StreamError::None), cx);
-                            }
-                        }
-                        Decoded::Response(_) => {}
-                    }
-                }
-                self.decoded = decoded;
-                if let Err(e) = res {
-                    self.input_error(e, cx);
-                }
+                self.pump(cx);
             }
             Event::StreamEnd(_) => {
                 self.input_ended = true;
+                self.pump(cx);
                 if let Some(p) = self.receiving.take() {
                     // The client went away mid-request: the request still ends (as in Pipy).
                     cx.send(p, Event::MessageEnd);

@@ -2,14 +2,23 @@
 //! `--list-filters` and `--help-filters` are generated from.
 
 pub mod connect;
+pub mod compress;
 pub mod debug;
 pub mod handle;
 pub mod http_codec;
 pub mod http_server;
 pub mod link;
+pub mod merge;
 pub mod mux_http;
 pub mod replace;
 pub mod session;
+pub mod use_module;
+pub mod fork;
+pub mod pack;
+pub mod wait;
+pub mod throttle;
+pub mod tee;
+pub mod exec;
 
 use crate::engine::context;
 use crate::engine::filter::{Cx, FilterFactory, SubPipeline};
@@ -187,6 +196,15 @@ static FAMILIES: &[&[FilterSpec]] = &[
     replace::SPECS,
     link::SPECS,
     debug::SPECS,
+    compress::SPECS,
     connect::SPECS,
     mux_http::SPECS,
+    merge::SPECS,
+    use_module::SPECS,
+    fork::SPECS,
+    pack::SPECS,
+    wait::SPECS,
+    throttle::SPECS,
+    tee::SPECS,
+    exec::SPECS,
 ];

@@ -125,13 +125,14 @@ impl Filter for Wait {
                 self.deadline = None;
                 self.release(cx);
             }
-            Signal::Timer(_) | Signal::Wake(_) => {
+            Signal::Timer(_) => {
                 self.recheck = None;
                 self.check(cx);
                 if matches!(self.state, State::Waiting(_)) {
                     self.recheck = Some(cx.set_timer(RECHECK, TAG_RECHECK));
                 }
             }
+            Signal::Wake(_) => self.check(cx),
             _ => {}
         }
     }

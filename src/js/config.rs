@@ -281,7 +281,7 @@ pub fn load_module_file(ctx: &mut Context, path: PathBuf, name: String) -> JsRes
         ctx.eval(Source::from_bytes(&src).with_path(&path))
     })();
     ctx.enter_realm(prev);
-    let value = result?;
+    let value = result.map_err(|e| locate_error(e, &name, &src, ctx))?;
     let is_config = value
         .as_object()
         .is_some_and(|o| o.downcast_ref::<Configuration>().is_some());
@@ -291,6 +291,105 @@ pub fn load_module_file(ctx: &mut Context, path: PathBuf, name: String) -> JsRes
             .into());
     }
     Ok(index)
+}
+
+/// Gives an evaluation error a `file:line:column:` prefix: boa reports syntax errors as
+/// "... at line L, col C", and an unknown Configuration method only as "not a callable function".
+fn locate_error(e: boa_engine::JsError, name: &str, src: &[u8], ctx: &mut Context) -> boa_engine::JsError {
+    let text = format_error(&e, ctx);
+    if text.starts_with(name) || has_location_prefix(text.split_once(": ").map_or("", |x| x.1)) {
+        return with_method_name(e, &text, src);
+    }
+    let (msg, loc) = match text.rfind(" at line ") {
+        Some(i) => {
+            let rest = &text[i + " at line ".len()..];
+            let mut nums = rest
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|s| !s.is_empty());
+            match (nums.next(), nums.next()) {
+                (Some(l), Some(c)) => (text[..i].to_string(), format!("{name}:{l}:{c}")),
+                _ => (text.clone(), format!("{name}:1:1")),
+            }
+        }
+        None => {
+            let (l, c) = guess_position(&text, src);
+            (text.clone(), format!("{name}:{l}:{c}"))
+        }
+    };
+    let msg = msg.replace(" (native)", "");
+    JsNativeError::error()
+        .with_message(format!("{loc}: {msg}"))
+        .into()
+}
+
+/// boa gives no position for some syntax errors: point at the end of the script for an abrupt
+/// end, at the opening quote of an unterminated string.
+fn guess_position(text: &str, src: &[u8]) -> (usize, usize) {
+    let src = String::from_utf8_lossy(src);
+    if text.contains("unterminated string") {
+        for (n, line) in src.lines().enumerate() {
+            let mut open: Option<(char, usize)> = None;
+            let mut escaped = false;
+            for (i, ch) in line.char_indices() {
+                match open {
+                    Some((q, _)) if !escaped && ch == q => open = None,
+                    Some(_) => escaped = !escaped && ch == '\\',
+                    None if ch == '"' || ch == '\'' => open = Some((ch, i)),
+                    None if ch == '/' && line[i..].starts_with("//") => break,
+                    None => {}
+                }
+                if !matches!(open, Some(_)) {
+                    escaped = false;
+                }
+            }
+            if let Some((_, i)) = open {
+                return (n + 1, i + 1);
+            }
+        }
+    }
+    if text.contains("abrupt end") {
+        let lines: Vec<&str> = src.lines().collect();
+        if let Some((n, l)) = lines.iter().enumerate().rev().find(|(_, l)| !l.trim().is_empty()) {
+            return (n + 1, l.len() + 1);
+        }
+    }
+    (1, 1)
+}
+
+/// For "not a callable function" at `file:line:col`, names the method the script called.
+fn with_method_name(e: boa_engine::JsError, text: &str, src: &[u8]) -> boa_engine::JsError {
+    if !text.contains("not a callable function") {
+        return e;
+    }
+    let mut parts = text.splitn(4, ':');
+    let (Some(file), Some(line), Some(col)) = (parts.next(), parts.next(), parts.next()) else {
+        return e;
+    };
+    let (Ok(line), Ok(col)) = (line.parse::<usize>(), col.parse::<usize>()) else {
+        return e;
+    };
+    let src = String::from_utf8_lossy(src);
+    let Some(l) = src.lines().nth(line.saturating_sub(1)) else {
+        return e;
+    };
+    // The last `.name(` that starts at or before the reported column.
+    let bytes = l.as_bytes();
+    let mut best: Option<&str> = None;
+    for (i, _) in l.match_indices('.') {
+        let ident_end = bytes[i + 1..]
+            .iter()
+            .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_' || *b == b'$'))
+            .map_or(l.len(), |p| i + 1 + p);
+        if ident_end > i + 1 && bytes.get(ident_end) == Some(&b'(') && i < col.max(1) + 1 {
+            best = Some(&l[i + 1..ident_end]);
+        }
+    }
+    let Some(method) = best else {
+        return e;
+    };
+    JsNativeError::typ()
+        .with_message(format!("{file}:{line}:{col}: unknown filter or method: {method}()"))
+        .into()
 }
 
 /// Resolves a module path written in a script against the main script's directory.

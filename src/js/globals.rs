@@ -64,6 +64,8 @@ pub fn register(ctx: &mut Context, module: usize, name: &str) -> JsResult<()> {
         JsString::from(name),
         Attribute::READONLY,
     )?;
+    super::http_file::register(ctx)?;
+    super::xml_data::register(ctx)?;
     Ok(())
 }
 

@@ -380,14 +380,15 @@ mod tests {
         );
         let out = ctx
             .eval(Source::from_bytes(&script))
-            .map(|v| v.display().to_string())
+            .and_then(|v| v.to_string(&mut ctx))
+            .map(|s| s.to_std_string_escaped())
             .unwrap_or_else(|e| e.to_string());
         let _ = std::fs::remove_dir_all(&dir);
         let gz_len = gz(b"<p>hi</p>").len();
         assert_eq!(
             out,
             format!(
-                "\"true|true|text/html|gzip|{gz_len}||<p>hi</p>|application/json|{{\"a\":1}}|400|\""
+                "true|true|text/html|gzip|{gz_len}||<p>hi</p>|application/json|{{\"a\":1}}|400|"
             )
         );
     }

@@ -5,6 +5,8 @@ pub mod builtins;
 pub mod config;
 pub mod globals;
 pub mod head;
+pub mod http_file;
 pub mod message;
 pub mod runtime;
 pub mod units;
+pub mod xml_data;

@@ -66,7 +66,7 @@ pub fn format_error(e: &JsError, ctx: &mut Context) -> String {
             format!("{msg}{}", trailing_stack(&format!("{e}")))
         }
     };
-    relocate(&full)
+    relocate(&full).replace(" (native)", "")
 }
 
 fn trailing_stack(s: &str) -> String {

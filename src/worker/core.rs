@@ -478,6 +478,23 @@ impl Core {
         self.origin
     }
 
+    /// Whether the socket whose input is being processed has been paused by back-pressure.
+    pub fn origin_paused(&self) -> bool {
+        self.origin
+            .and_then(|s| self.conns.get(s).and_then(|c| c.as_ref()))
+            .is_some_and(|c| c.paused)
+    }
+
+    /// Tells the root pipeline of a resumed inbound socket that it may go on: filters holding
+    /// input back for back-pressure (HTTP servers with pipelined requests) continue on it.
+    fn nudge(&mut self, s: usize) {
+        if let Some(c) = self.conns.get(s).and_then(|c| c.as_ref())
+            && let (Role::Inbound { .. }, ReadTarget::Pipeline(p)) = (c.role, c.reader)
+        {
+            self.queue.push_back((Job::Input(p, Event::flush()), Some(s)));
+        }
+    }
+
     /// Stops reading socket `s` until `resume_socket`.
     pub fn pause_socket(&mut self, s: usize) {
         if let Some(c) = self.conn(s) {
@@ -492,6 +509,7 @@ impl Core {
         {
             c.paused = false;
             self.to_read.push(s);
+            self.nudge(s);
         }
     }
 
@@ -522,6 +540,7 @@ impl Core {
             if let Some(c) = self.conn(src) {
                 c.paused = false;
                 self.to_read.push(src);
+                self.nudge(src);
             }
         }
     }

@@ -446,6 +446,34 @@ impl Worker {
 
     fn start_tasks(&mut self) {
         let graph = self.core.graph.clone();
+        // `read(path)` pipelines: the file's bytes as Data chunks (each followed by a flush),
+        // then StreamEnd; output discarded. Read in one go at start-up, before the tasks.
+        for (layout, path) in &graph.reads {
+            if path.file_name().is_some_and(|n| n == "-") {
+                log::warn!("read('-'): reading standard input is not supported; pipeline ignored");
+                continue;
+            }
+            let ctx = self.core.new_root_context(None);
+            let p = self.core.spawn_pipeline(*layout, ctx, Sink::Discard);
+            match std::fs::read(path) {
+                Ok(bytes) => {
+                    let bytes = bytes::Bytes::from(bytes);
+                    let mut at = 0;
+                    while at < bytes.len() {
+                        let end = (at + READ_CHUNK).min(bytes.len());
+                        self.core.send(p, Event::Data(bytes.slice(at..end).into()));
+                        self.core.send(p, Event::flush());
+                        at = end;
+                    }
+                    self.core.send(p, Event::StreamEnd(StreamError::None));
+                }
+                Err(e) => {
+                    log::error!("read: cannot read {}: {e}", path.display());
+                    self.core.send(p, Event::StreamEnd(StreamError::ReadError));
+                }
+            }
+            // Not destroyed here: what it started (e.g. a connect) may outlive its input.
+        }
         for (i, t) in graph.tasks.iter().enumerate() {
             match t.schedule {
                 TaskSchedule::Once => self.run_task(i),

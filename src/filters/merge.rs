@@ -1,0 +1,220 @@
+//! `merge(pipeline, key, {maxIdle})`: copies each whole message into a session shared by every
+//! stream with an equal key (e.g. one log shipper per worker); the input passes through and the
+//! session's output is discarded. An idle session is ended with a StreamEnd and kept until its
+//! pipeline finishes, so the last batch it holds is delivered (Pipy 0.30 drops it).
+
+use super::handle::MessageCollector;
+use super::session::{SessionKey, SharedTable};
+use super::{Dynamic, FilterArgs};
+use crate::engine::context::Context as PipyContext;
+use crate::engine::event::{Event, StreamError};
+use crate::engine::filter::{Cx, Filter, FilterFactory, SubPipeline};
+use crate::engine::pipeline::{PipelineId, Sink};
+use crate::worker::core::{Core, SharedSink, TimerTarget};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+const DEFAULT_MAX_IDLE: Duration = Duration::from_secs(10);
+/// How long an ending session may take to deliver what it holds.
+const CLOSE_GRACE: Duration = Duration::from_secs(30);
+const TIMER_IDLE: u64 = 1;
+const TIMER_CLOSE: u64 = 2;
+
+pub fn build_merge(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
+    let sub = a.sub(0)?;
+    let key = Dynamic::from_arg(a, 1);
+    let v = a.option(2, "maxIdle")?;
+    let max_idle = crate::js::units::seconds(&v, a.ctx)
+        .map_err(|e| e.to_string())?
+        .unwrap_or(DEFAULT_MAX_IDLE);
+    Ok(Box::new(MergeFactory {
+        sub,
+        key,
+        max_idle,
+        table: Rc::default(),
+    }))
+}
+
+struct MergeFactory {
+    sub: SubPipeline,
+    key: Dynamic,
+    max_idle: Duration,
+    table: SharedTable<MergeSession>,
+}
+
+impl FilterFactory for MergeFactory {
+    fn name(&self) -> &'static str {
+        "merge"
+    }
+    fn create(&self) -> Box<dyn Filter> {
+        Box::new(Merge {
+            layout: self.sub.id,
+            key: self.key.clone(),
+            max_idle: self.max_idle,
+            table: self.table.clone(),
+            session: None,
+            collector: MessageCollector::default(),
+        })
+    }
+    fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
+        vec![&mut self.sub]
+    }
+    fn detail(&self) -> String {
+        format!("-> {}", self.sub.name)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SessionState {
+    Open,
+    Closing,
+    Closed,
+}
+
+pub struct MergeSession {
+    id: u64,
+    key: SessionKey,
+    table: SharedTable<MergeSession>,
+    pipeline: PipelineId,
+    users: usize,
+    idle_generation: u64,
+    max_idle: Duration,
+    state: SessionState,
+}
+
+impl MergeSession {
+    fn close(&mut self, core: &mut Core) {
+        if self.state != SessionState::Open {
+            return;
+        }
+        self.table.borrow_mut().remove_if(&self.key, self.id);
+        self.state = SessionState::Closing;
+        core.send(self.pipeline, Event::StreamEnd(StreamError::None));
+        core.timers.arm(CLOSE_GRACE, TimerTarget::Shared(self.id, TIMER_CLOSE));
+    }
+
+    fn destroy(&mut self, core: &mut Core) {
+        if self.state == SessionState::Closed {
+            return;
+        }
+        self.table.borrow_mut().remove_if(&self.key, self.id);
+        self.state = SessionState::Closed;
+        core.destroy_pipeline(self.pipeline);
+        core.unregister_shared(self.id);
+    }
+}
+
+impl SharedSink for MergeSession {
+    fn on_output(&mut self, _id: u64, ev: Event, core: &mut Core) {
+        if matches!(ev, Event::StreamEnd(_)) {
+            self.destroy(core);
+        }
+    }
+
+    fn on_timer(&mut self, _id: u64, tag: u64, core: &mut Core) {
+        match tag & 0xff {
+            TIMER_IDLE if tag >> 8 == self.idle_generation && self.users == 0 => self.close(core),
+            TIMER_CLOSE => self.destroy(core),
+            _ => {}
+        }
+    }
+}
+
+struct Merge {
+    layout: Option<usize>,
+    key: Dynamic,
+    max_idle: Duration,
+    table: SharedTable<MergeSession>,
+    session: Option<Rc<RefCell<MergeSession>>>,
+    collector: MessageCollector,
+}
+
+impl Merge {
+    fn session(&mut self, cx: &mut Cx) -> Option<Rc<RefCell<MergeSession>>> {
+        if let Some(s) = &self.session {
+            return Some(s.clone());
+        }
+        let key = SessionKey::from_js(&self.key.eval(cx).ok()?);
+        let existing = self.table.borrow().sessions.get(&key).map(|(_, s)| s.clone());
+        let s = match existing {
+            Some(s) => s,
+            None => {
+                let layout = self.layout?;
+                let s = Rc::new(RefCell::new(MergeSession {
+                    id: 0,
+                    key: key.clone(),
+                    table: self.table.clone(),
+                    pipeline: PipelineId {
+                        index: u32::MAX,
+                        generation: 0,
+                    },
+                    users: 0,
+                    idle_generation: 0,
+                    max_idle: self.max_idle,
+                    state: SessionState::Open,
+                }));
+                let id = cx.core.register_shared(s.clone());
+                let ctx = PipyContext::clone_from(cx.context);
+                let p = cx.core.spawn_pipeline(layout, ctx, Sink::Shared(id));
+                {
+                    let mut m = s.borrow_mut();
+                    m.id = id;
+                    m.pipeline = p;
+                }
+                self.table.borrow_mut().sessions.insert(key, (id, s.clone()));
+                s
+            }
+        };
+        s.borrow_mut().users += 1;
+        self.session = Some(s.clone());
+        Some(s)
+    }
+
+    fn forward(&mut self, cx: &mut Cx) {
+        let Some((head, body)) = self.collector.take() else {
+            return;
+        };
+        let Some(s) = self.session(cx) else {
+            return;
+        };
+        let p = s.borrow().pipeline;
+        cx.send(p, Event::MessageStart(head));
+        if !body.is_empty() {
+            cx.send(p, Event::Data(body));
+        }
+        cx.send(p, Event::MessageEnd);
+    }
+}
+
+impl Filter for Merge {
+    fn on_event(&mut self, ev: Event, cx: &mut Cx) {
+        match &ev {
+            Event::MessageStart(h) => self.collector.start(h),
+            Event::Data(d) => self.collector.add(d, None),
+            Event::MessageEnd | Event::StreamEnd(_) => self.forward(cx),
+        }
+        cx.output(ev);
+    }
+
+    fn on_destroy(&mut self, cx: &mut Cx) {
+        let Some(s) = self.session.take() else {
+            return;
+        };
+        let mut s = s.borrow_mut();
+        s.users = s.users.saturating_sub(1);
+        if s.users == 0 && s.state == SessionState::Open {
+            s.idle_generation += 1;
+            let tag = TIMER_IDLE + (s.idle_generation << 8);
+            cx.core.timers.arm(s.max_idle, TimerTarget::Shared(s.id, tag));
+        }
+    }
+}
+
+/// Filters of this family.
+pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![(
+    "merge",
+    "pipeline: string, key: value | () => value, options?: {maxIdle}",
+    "Copies each whole message into a session shared by equal keys; input passes through",
+    build_merge
+)];

@@ -1,0 +1,356 @@
+//! Acceptance, limits and malformed input: every bad request gets the stated status and the
+//! connection is closed, while a second connection that was opened before (and is mid-request)
+//! is served normally; a throwing callback gets a 500 and the next request succeeds.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+/// Start of a request on the healthy connection; finished after the bad one has been answered.
+const HEALTHY_PREFIX: &[u8] = b"GET /healthy HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+
+/// Sends `bad` on a fresh connection of a hello server and expects exactly the error response
+/// for `code`, then a close; meanwhile a second connection is served.
+fn expect_rejected(bad: &[u8], code: u16, reason: &str) {
+    let (pipy, port) = Pipy::serve_script("hello.js");
+    let mut healthy = Conn::open(port);
+    healthy.send(HEALTHY_PREFIX);
+
+    let mut conn = Conn::open(port);
+    conn.send(bad);
+    let answer = conn.read_to_close();
+    assert_bytes_eq(&answer, &error_response(code, reason));
+
+    healthy.send(b"\r\n");
+    let response = healthy.read_response();
+    assert_bytes_eq(&response.raw, HELLO_RESPONSE);
+    // And a brand-new connection too.
+    assert_bytes_eq(&http_get(port, "/").raw, HELLO_RESPONSE);
+    drop(pipy);
+}
+
+#[test]
+fn garbage_request_line_is_400() {
+    expect_rejected(b"\x01\x02garbage\x7f\r\n\r\n", 400, "Bad Request");
+}
+
+#[test]
+fn request_line_without_version_is_400() {
+    expect_rejected(b"GET /\r\nHost: x\r\n\r\n", 400, "Bad Request");
+}
+
+#[test]
+fn unsupported_http_version_is_rejected() {
+    // Not HTTP/1.0 or HTTP/1.1: the request line is malformed for this server.
+    expect_rejected(b"GET / HTTP/7.1\r\nHost: x\r\n\r\n", 400, "Bad Request");
+}
+
+#[test]
+fn header_line_without_colon_is_400() {
+    expect_rejected(
+        b"GET / HTTP/1.1\r\nHost: x\r\nthis is not a header\r\n\r\n",
+        400,
+        "Bad Request",
+    );
+}
+
+#[test]
+fn whitespace_before_header_colon_is_400() {
+    // RFC 9112 §5.1: a server MUST reject whitespace between field name and colon with 400.
+    expect_rejected(
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length : 0\r\n\r\n",
+        400,
+        "Bad Request",
+    );
+}
+
+#[test]
+fn header_block_over_16_kib_is_431() {
+    let mut bad = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    bad.extend(std::iter::repeat_n(b'a', 17 * 1024));
+    bad.extend_from_slice(b"\r\n\r\n");
+    expect_rejected(&bad, 431, "Request Header Fields Too Large");
+}
+
+#[test]
+fn unterminated_header_block_over_16_kib_is_431_without_waiting_for_the_end() {
+    // The head never ends: the server must answer once it has seen more than 16 KiB.
+    let mut bad = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+    let mut i = 0;
+    while bad.len() < 20 * 1024 {
+        bad.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "v".repeat(100)).as_bytes());
+        i += 1;
+    }
+    expect_rejected(&bad, 431, "Request Header Fields Too Large");
+}
+
+#[test]
+fn header_block_just_under_16_kib_is_accepted() {
+    let (_pipy, port) = Pipy::serve_script("hello.js");
+    let mut head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    let fill = 16 * 1024 - head.len() - 4 - 256;
+    head.extend(std::iter::repeat_n(b'a', fill));
+    head.extend_from_slice(b"\r\n\r\n");
+    let response = Conn::open(port).roundtrip(&head);
+    assert_bytes_eq(&response.raw, HELLO_RESPONSE);
+}
+
+fn request_with_header_count(count: usize) -> Vec<u8> {
+    let mut bad = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 1..count {
+        bad.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+    }
+    bad.extend_from_slice(b"\r\n");
+    bad
+}
+
+#[test]
+fn more_than_100_headers_is_431() {
+    expect_rejected(
+        &request_with_header_count(101),
+        431,
+        "Request Header Fields Too Large",
+    );
+}
+
+#[test]
+fn exactly_100_headers_are_accepted() {
+    let (_pipy, port) = Pipy::serve_script("hello.js");
+    let response = Conn::open(port).roundtrip(&request_with_header_count(100));
+    assert_bytes_eq(&response.raw, HELLO_RESPONSE);
+}
+
+#[test]
+fn content_length_with_transfer_encoding_is_400() {
+    // RFC 9112 §6.1: a request with both is a smuggling vector; reject it.
+    expect_rejected(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        400,
+        "Bad Request",
+    );
+}
+
+#[test]
+fn conflicting_content_lengths_are_400() {
+    expect_rejected(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        400,
+        "Bad Request",
+    );
+}
+
+#[test]
+fn conflicting_content_length_list_is_400() {
+    expect_rejected(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhello!",
+        400,
+        "Bad Request",
+    );
+}
+
+#[test]
+fn invalid_content_length_is_400() {
+    // RFC 9112 §6.3 item 5.
+    expect_rejected(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        400,
+        "Bad Request",
+    );
+}
+
+#[test]
+fn negative_content_length_is_400() {
+    expect_rejected(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        400,
+        "Bad Request",
+    );
+}
+
+#[test]
+fn transfer_encoding_not_ending_in_chunked_is_501() {
+    expect_rejected(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nxxxx",
+        501,
+        "Not Implemented",
+    );
+}
+
+#[test]
+fn transfer_encoding_chunked_then_gzip_is_400() {
+    // RFC 9112 §6.3: chunked present but not the final coding → 400 and close.
+    expect_rejected(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\nxxxx",
+        400,
+        "Bad Request",
+    );
+}
+
+#[test]
+fn malformed_chunk_size_is_400() {
+    let (_pipy, port) = Pipy::serve_script("echo.js");
+    let mut healthy = Conn::open(port);
+    healthy.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n");
+
+    let mut conn = Conn::open(port);
+    conn.send(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    );
+    assert_bytes_eq(&conn.read_to_close(), &error_response(400, "Bad Request"));
+
+    healthy.send(b"ok");
+    assert_eq!(healthy.read_response().text(), "ok");
+}
+
+#[test]
+fn transfer_encoding_chunked_is_case_insensitive() {
+    // RFC 9112 §7: transfer coding names are case-insensitive.
+    let (_pipy, port) = Pipy::serve_script("echo.js");
+    let mut conn = Conn::open(port);
+    conn.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n");
+    conn.send(&chunked(b"mixed case", &[3]));
+    assert_eq!(conn.read_response().text(), "mixed case");
+}
+
+#[test]
+fn bad_request_after_good_ones_on_the_same_connection() {
+    let (_pipy, port) = Pipy::serve_script("hello.js");
+    let mut conn = Conn::open(port);
+    assert_bytes_eq(&conn.roundtrip(&get("/")).raw, HELLO_RESPONSE);
+    conn.send(b"NOT A REQUEST\r\n\r\n");
+    assert_bytes_eq(&conn.read_to_close(), &error_response(400, "Bad Request"));
+}
+
+#[test]
+fn throwing_callback_gets_500_and_the_next_request_succeeds() {
+    let (pipy, port) = Pipy::serve_script("throw.js");
+    let mut conn = Conn::open(port);
+    let failed = conn.roundtrip(&get("/throw"));
+    assert_eq!(failed.status, 500, "{failed:?}");
+    let next = conn.roundtrip(&get("/fine"));
+    assert_eq!(next.status, 200);
+    assert_eq!(next.text(), "still serving");
+    assert!(
+        pipy.wait_stderr(Duration::from_secs(5), |log| log
+            .lines()
+            .any(|l| l.contains("boom from serveHTTP") && l.contains("throw.js:7"))),
+        "expected the error logged with throw.js:7 on one line; stderr:\n{}",
+        pipy.stderr()
+    );
+    assert_eq!(http_get(port, "/").text(), "still serving");
+}
+
+#[test]
+fn throwing_sub_pipeline_callback_gets_500_and_the_next_request_succeeds() {
+    let (pipy, port) = Pipy::serve_script("throw-demux.js");
+    let mut conn = Conn::open(port);
+    let failed = conn.roundtrip(&get("/throw"));
+    assert_eq!(failed.status, 500, "{failed:?}");
+    let next = conn.roundtrip(&get("/fine"));
+    assert_eq!(next.status, 200);
+    assert_eq!(next.text(), "still serving");
+    assert!(
+        pipy.wait_stderr(Duration::from_secs(5), |log| log.lines().any(|l| l
+            .contains("boom from demuxHTTP")
+            && l.contains("throw-demux.js:8"))),
+        "expected the error logged with throw-demux.js:8 on one line; stderr:\n{}",
+        pipy.stderr()
+    );
+}
+
+#[test]
+fn throwing_callback_in_a_pipelined_batch_keeps_order() {
+    let (_pipy, port) = Pipy::serve_script("throw-demux.js");
+    let mut conn = Conn::open(port);
+    let mut batch = get("/a");
+    batch.extend_from_slice(&get("/throw"));
+    batch.extend_from_slice(&get("/b"));
+    conn.send(&batch);
+    assert_eq!(conn.read_response().status, 200);
+    assert_eq!(conn.read_response().status, 500);
+    let last = conn.read_response();
+    assert_eq!(last.status, 200);
+    assert_eq!(last.text(), "still serving");
+}
+
+#[test]
+fn idle_connection_is_closed_after_idle_timeout() {
+    let (_pipy, port) = Pipy::serve_script("idle.js");
+    let mut conn = Conn::open(port);
+    assert_bytes_eq(&conn.roundtrip(&get("/")).raw, HELLO_RESPONSE);
+    let started = Instant::now();
+    conn.expect_closed();
+    let idle = started.elapsed();
+    assert!(
+        idle >= Duration::from_millis(800),
+        "closed too early, after {idle:?}"
+    );
+    assert!(
+        idle < Duration::from_secs(5),
+        "idleTimeout 1 s took {idle:?}"
+    );
+}
+
+#[test]
+fn max_connections_holds_back_extra_connections_until_one_closes() {
+    let (_pipy, port) = Pipy::serve_script("max-connections.js");
+    let mut first = Conn::open(port);
+    assert_bytes_eq(&first.roundtrip(&get("/")).raw, HELLO_RESPONSE);
+
+    // The kernel completes the handshake, but the server must not serve this one yet.
+    let mut second = Conn::open(port);
+    second.send(&get("/"));
+    second.expect_silence(Duration::from_millis(500));
+
+    drop(first);
+    let response = second.read_response();
+    assert_bytes_eq(&response.raw, HELLO_RESPONSE);
+}
+
+#[test]
+fn client_vanishing_mid_request_does_not_disturb_others() {
+    for script_name in ["echo.js", "demux-reply.js"] {
+        let (pipy, port) = Pipy::serve_script(script_name);
+        let mut healthy = Conn::open(port);
+        healthy.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n");
+        for partial in [
+            &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part"[..],
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc",
+            b"GET / HTTP/1.1\r\nHo",
+        ] {
+            let mut conn = Conn::open(port);
+            conn.send(partial);
+            drop(conn);
+        }
+        healthy.send(b"done");
+        let response = healthy.read_response();
+        assert_eq!(
+            response.status,
+            if script_name == "echo.js" { 200 } else { 201 }
+        );
+        assert!(
+            response.text().ends_with("done"),
+            "{script_name}: {response:?}"
+        );
+        assert!(
+            http_get(port, "/").status < 300,
+            "{script_name}: server stopped serving"
+        );
+        drop(pipy);
+    }
+}
+
+#[test]
+fn chunk_extensions_and_trailers_are_accepted() {
+    // RFC 9112 §7.1.1 and §7.1.2: extensions are ignored, trailer fields may follow.
+    let (_pipy, port) = Pipy::serve_script("echo.js");
+    let mut conn = Conn::open(port);
+    conn.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    conn.send(b"5;name=value\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n");
+    assert_eq!(conn.read_response().text(), "hello world");
+    assert_eq!(
+        conn.roundtrip(&request("POST", "/", &[], b"next")).text(),
+        "next"
+    );
+}

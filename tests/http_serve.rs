@@ -1,0 +1,463 @@
+//! Acceptance, HTTP serving: exact response bytes, callback replies, big chunked uploads,
+//! per-connection context, `__inbound`, keep-alive rules (RFC 9112 §9.3), pipelining, HEAD,
+//! `Expect: 100-continue` and the content-length/chunked switch of the encoder.
+
+mod common;
+
+use common::*;
+use std::io::Write;
+use std::thread;
+use std::time::Duration;
+
+#[test]
+fn static_message_answers_exact_bytes_and_keeps_the_connection() {
+    let (_pipy, port) = Pipy::serve_script("hello.js");
+    let mut conn = Conn::open(port);
+    for path in ["/", "/any/path?q=1", "/again"] {
+        let response = conn.roundtrip(&get(path));
+        assert_bytes_eq(&response.raw, HELLO_RESPONSE);
+    }
+    let response = conn.roundtrip(&request("POST", "/post", &[], b"ignored body"));
+    assert_bytes_eq(&response.raw, HELLO_RESPONSE);
+}
+
+#[test]
+fn example_hello_serves_the_same_bytes() {
+    let port = free_port();
+    let _pipy = Pipy::serve(&repo_root().join("examples").join("hello.js"), port, &[]);
+    let response = http_get(port, "/");
+    assert_bytes_eq(&response.raw, HELLO_RESPONSE);
+}
+
+#[test]
+fn callback_sets_status_headers_and_body() {
+    let (_pipy, port) = Pipy::serve_script("reply.js");
+    let mut conn = Conn::open(port);
+    let created = conn.roundtrip(&get("/created"));
+    assert_bytes_eq(
+        &created.raw,
+        b"HTTP/1.1 201 Created\r\nx-a: b\r\ncontent-length: 4\r\nconnection: keep-alive\r\n\r\nbody",
+    );
+    let not_found = conn.roundtrip(&get("/not-found"));
+    assert_bytes_eq(
+        &not_found.raw,
+        b"HTTP/1.1 404 Not Found\r\ncontent-length: 8\r\nconnection: keep-alive\r\n\r\nNo route",
+    );
+    let default = conn.roundtrip(&request("PUT", "/other", &[], b"x"));
+    assert_eq!(default.status, 200);
+    assert_eq!(default.reason, "OK");
+    assert_eq!(default.text(), "PUT /other");
+}
+
+#[test]
+fn script_header_names_are_written_as_given() {
+    // Pipy writes `head.headers` keys exactly as the script spelled them (reference §3.8); the
+    // headers the encoder adds itself are lower-case.
+    let (_pipy, port) = Pipy::serve_script("reply.js");
+    let response = http_get(port, "/upper");
+    assert_eq!(response.status, 200);
+    let names: Vec<&str> = response.headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"X-Upper-Case"),
+        "expected the script's X-Upper-Case header in {response:?}"
+    );
+    assert!(names.contains(&"content-length"), "{response:?}");
+    assert!(names.contains(&"connection"), "{response:?}");
+}
+
+#[test]
+fn no_content_response_has_no_body_and_connection_continues() {
+    let (_pipy, port) = Pipy::serve_script("reply.js");
+    let mut conn = Conn::open(port);
+    let response = conn.roundtrip(&get("/no-content"));
+    assert_eq!(response.status, 204);
+    assert!(
+        response.header("content-length").is_none_or(|v| v == "0"),
+        "{response:?}"
+    );
+    assert!(
+        !response.is_chunked(),
+        "204 must not be chunked: {response:?}"
+    );
+    let next = conn.roundtrip(&get("/created"));
+    assert_eq!(
+        next.status, 201,
+        "bytes after a 204 corrupted the next response"
+    );
+}
+
+#[test]
+fn chunked_upload_of_4_mib_is_echoed_byte_identical() {
+    let (_pipy, port) = Pipy::serve_script("echo.js");
+    let body = pattern_bytes(4 * 1024 * 1024, 0x5eed);
+    let mut upload =
+        b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    // Odd chunk sizes so chunk boundaries never line up with read buffers.
+    upload.extend_from_slice(&chunked(&body, &[1, 7, 4093, 65537, 100_003, 13]));
+
+    let mut conn = Conn::open(port);
+    let mut writer = conn.try_clone_stream();
+    let sender = thread::spawn(move || writer.write_all(&upload));
+    let response = conn.read_response();
+    sender
+        .join()
+        .expect("writer thread")
+        .expect("upload written");
+
+    assert_eq!(response.status, 200);
+    assert!(
+        response.is_chunked(),
+        "a 4 MiB body must be sent chunked: {:?}",
+        response.headers
+    );
+    assert!(
+        response.header("content-length").is_none(),
+        "content-length together with chunked"
+    );
+    assert_eq!(response.body.len(), body.len(), "echoed length");
+    assert!(response.body == body, "echoed bytes differ from the upload");
+
+    // The connection is still usable afterwards.
+    let small = conn.roundtrip(&request("POST", "/", &[], b"after"));
+    assert_eq!(small.text(), "after");
+}
+
+#[test]
+fn content_length_upload_of_1_mib_is_echoed_byte_identical() {
+    let (_pipy, port) = Pipy::serve_script("echo.js");
+    let body = pattern_bytes(1024 * 1024, 42);
+    let upload = request("POST", "/upload", &[], &body);
+    let mut conn = Conn::open(port);
+    let mut writer = conn.try_clone_stream();
+    let sender = thread::spawn(move || writer.write_all(&upload));
+    let response = conn.read_response();
+    sender
+        .join()
+        .expect("writer thread")
+        .expect("upload written");
+    assert_eq!(response.status, 200);
+    assert!(response.body == body, "echoed bytes differ from the upload");
+}
+
+#[test]
+fn per_connection_counter_restarts_on_a_new_connection() {
+    let (_pipy, port) = Pipy::serve_script("counter.js");
+    let mut first = Conn::open(port);
+    for expected in ["1", "2", "3"] {
+        assert_eq!(first.roundtrip(&get("/")).text(), expected);
+    }
+    let mut second = Conn::open(port);
+    assert_eq!(second.roundtrip(&get("/")).text(), "1");
+    assert_eq!(second.roundtrip(&get("/")).text(), "2");
+    // The first connection's count was not disturbed by the second.
+    assert_eq!(first.roundtrip(&get("/")).text(), "4");
+}
+
+#[test]
+fn inbound_reports_the_client_address() {
+    let (_pipy, port) = Pipy::serve_script("inbound.js");
+    let mut conn = Conn::open(port);
+    let client = conn.local_addr();
+    let text = conn.roundtrip(&get("/")).text();
+    let fields: Vec<&str> = text.split(' ').collect();
+    assert_eq!(fields.len(), 4, "unexpected body {text:?}");
+    assert_eq!(fields[0], "127.0.0.1", "remoteAddress");
+    assert_eq!(fields[1], client.port().to_string(), "remotePort");
+    assert_eq!(fields[2], "127.0.0.1", "localAddress");
+    assert_eq!(fields[3], port.to_string(), "localPort");
+}
+
+#[test]
+fn http_1_0_request_gets_connection_close_and_is_closed() {
+    let (_pipy, port) = Pipy::serve_script("hello.js");
+    let mut conn = Conn::open(port);
+    conn.send(b"GET / HTTP/1.0\r\n\r\n");
+    let response = conn.read_response();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("connection"), Some("close"), "{response:?}");
+    assert_eq!(response.header("content-length"), Some("11"));
+    assert_eq!(response.text(), "Hi, there!\n");
+    conn.expect_closed();
+}
+
+#[test]
+fn http_1_0_with_keep_alive_stays_open() {
+    let (_pipy, port) = Pipy::serve_script("hello.js");
+    let mut conn = Conn::open(port);
+    for _ in 0..2 {
+        conn.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        let response = conn.read_response();
+        assert_eq!(response.status, 200);
+        assert_eq!(
+            response.header("connection"),
+            Some("keep-alive"),
+            "{response:?}"
+        );
+    }
+}
+
+#[test]
+fn connection_close_closes_after_the_response() {
+    let (_pipy, port) = Pipy::serve_script("hello.js");
+    let mut conn = Conn::open(port);
+    let response = conn.roundtrip(&request("GET", "/", &[("Connection", "close")], b""));
+    assert_bytes_eq(
+        &response.raw,
+        b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\nHi, there!\n",
+    );
+    conn.expect_closed();
+}
+
+#[test]
+fn connection_close_token_is_case_insensitive() {
+    // RFC 9110 §7.6.1: connection options are case-insensitive (Pipy 0.30 compares case-sensitively).
+    let (_pipy, port) = Pipy::serve_script("hello.js");
+    let mut conn = Conn::open(port);
+    let response = conn.roundtrip(&request("GET", "/", &[("Connection", "Close")], b""));
+    assert_eq!(response.header("connection"), Some("close"), "{response:?}");
+    conn.expect_closed();
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let (_pipy, port) = Pipy::serve_script("reply.js");
+    let mut conn = Conn::open(port);
+    let mut batch = Vec::new();
+    for i in 0..10 {
+        batch.extend_from_slice(&request(
+            "POST",
+            &format!("/p{i}"),
+            &[],
+            format!("body{i}").as_bytes(),
+        ));
+    }
+    conn.send(&batch);
+    for i in 0..10 {
+        let response = conn.read_response();
+        assert_eq!(
+            response.text(),
+            format!("POST /p{i}"),
+            "response {i} out of order"
+        );
+    }
+}
+
+#[test]
+fn pipelined_requests_in_one_segment_with_connection_close_last() {
+    let (_pipy, port) = Pipy::serve_script("counter.js");
+    let mut conn = Conn::open(port);
+    let mut batch = get("/");
+    batch.extend_from_slice(&get("/"));
+    batch.extend_from_slice(&request("GET", "/", &[("Connection", "close")], b""));
+    conn.send(&batch);
+    assert_eq!(conn.read_response().text(), "1");
+    assert_eq!(conn.read_response().text(), "2");
+    let last = conn.read_response();
+    assert_eq!(last.text(), "3");
+    assert_eq!(last.header("connection"), Some("close"));
+    conn.expect_closed();
+}
+
+#[test]
+fn head_response_has_no_body() {
+    let (_pipy, port) = Pipy::serve_script("hello.js");
+    let mut conn = Conn::open(port);
+    conn.send(&request("HEAD", "/", &[], b""));
+    let head = conn.read_response_for(BodyRule::HeadRequest);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    // Any stray body bytes would now be read as the start of the next response.
+    let next = conn.roundtrip(&get("/"));
+    assert_bytes_eq(&next.raw, HELLO_RESPONSE);
+}
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body_is_sent() {
+    let (_pipy, port) = Pipy::serve_script("echo.js");
+    let mut conn = Conn::open(port);
+    conn.send(
+        b"POST /e HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    );
+    let interim = conn.read_exact_bytes(b"HTTP/1.1 100 Continue\r\n\r\n".len());
+    assert_bytes_eq(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    conn.send(b"hello");
+    let response = conn.read_response();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "hello");
+    // A request without the expectation gets no interim response.
+    let plain = conn.roundtrip(&request("POST", "/", &[], b"again"));
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.text(), "again");
+}
+
+#[test]
+fn expect_100_continue_with_chunked_body() {
+    let (_pipy, port) = Pipy::serve_script("echo.js");
+    let mut conn = Conn::open(port);
+    conn.send(b"POST /e HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n");
+    let interim = conn.read_exact_bytes(b"HTTP/1.1 100 Continue\r\n\r\n".len());
+    assert_bytes_eq(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    conn.send(&chunked(b"hello world", &[5, 6]));
+    let response = conn.read_response();
+    assert_eq!(response.text(), "hello world");
+}
+
+#[test]
+fn expect_100_continue_is_ignored_for_http_1_0() {
+    // RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored.
+    let (_pipy, port) = Pipy::serve_script("echo.js");
+    let mut conn = Conn::open(port);
+    conn.send(b"POST /e HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello");
+    let response = conn.read_response();
+    assert_eq!(
+        response.status, 200,
+        "an HTTP/1.0 client must not get 100 Continue: {response:?}"
+    );
+    assert_eq!(response.text(), "hello");
+}
+
+#[test]
+fn body_up_to_16_kib_gets_content_length_larger_is_chunked() {
+    let (_pipy, port) = Pipy::serve_script("reply.js");
+    let mut conn = Conn::open(port);
+
+    let at_limit = conn.roundtrip(&get("/size/16384"));
+    assert_eq!(
+        at_limit.header("content-length"),
+        Some("16384"),
+        "{:?}",
+        at_limit.headers
+    );
+    assert!(!at_limit.is_chunked());
+    assert_eq!(at_limit.body, vec![b'x'; 16384]);
+
+    let over_limit = conn.roundtrip(&get("/size/16385"));
+    assert!(
+        over_limit.is_chunked(),
+        "16385 bytes must be chunked: {:?}",
+        over_limit.headers
+    );
+    assert!(over_limit.header("content-length").is_none());
+    assert_eq!(over_limit.body, vec![b'x'; 16385]);
+
+    let large = conn.roundtrip(&get("/size/1000000"));
+    assert!(large.is_chunked());
+    assert_eq!(large.body.len(), 1_000_000);
+    assert!(large.body.iter().all(|b| *b == b'x'));
+    // Chunk sizes are hexadecimal and the stream ends with the zero chunk.
+    assert!(large.raw.ends_with(b"0\r\n\r\n"));
+
+    let empty = conn.roundtrip(&get("/size/0"));
+    assert_eq!(empty.header("content-length"), Some("0"));
+    assert!(empty.body.is_empty());
+}
+
+#[test]
+fn many_connections_are_served_concurrently() {
+    let (_pipy, port) = Pipy::serve_script("hello.js");
+    // Open all connections first so they are alive at the same time, then use each.
+    let mut conns: Vec<Conn> = (0..50).map(|_| Conn::open(port)).collect();
+    for conn in conns.iter_mut().rev() {
+        let response = conn.roundtrip(&get("/"));
+        assert_bytes_eq(&response.raw, HELLO_RESPONSE);
+    }
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut conn = Conn::open(port);
+                for _ in 0..50 {
+                    assert_bytes_eq(&conn.roundtrip(&get("/")).raw, HELLO_RESPONSE);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("client thread");
+    }
+}
+
+#[test]
+fn slow_client_sending_byte_by_byte_is_served() {
+    let (_pipy, port) = Pipy::serve_script("echo.js");
+    let mut conn = Conn::open(port);
+    let whole = request("POST", "/slow", &[], b"abc");
+    for byte in &whole {
+        conn.send(std::slice::from_ref(byte));
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(conn.read_response().text(), "abc");
+}
+
+#[test]
+fn listen_accepts_ip_port_and_ipv6_strings() {
+    let port = free_port();
+    let port_v6 = free_port_v6();
+    let script_path = script("listen-forms.js").to_string_lossy().into_owned();
+    let mut pipy = Pipy::spawn(
+        &[&script_path],
+        &[
+            ("PORT", &port.to_string()),
+            ("PORT_V6", &port_v6.to_string()),
+        ],
+    );
+    pipy.wait_port(port);
+    assert_eq!(http_get(port, "/").text(), "v4 127.0.0.1 127.0.0.1");
+    let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port_v6));
+    let mut conn = Conn::open_addr(v6);
+    assert_eq!(conn.roundtrip(&get("/")).text(), "v6 ::1 ::1");
+}
+
+/// Highest `served <n>` count logged by served-log.js.
+fn served_count(log: &str) -> usize {
+    log.lines()
+        .filter_map(|l| l.split("served ").nth(1))
+        .filter_map(|n| n.trim().parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn unread_responses_stop_the_server_serving_pipelined_requests() {
+    // 1000 pipelined requests for 100 kB each (100 MB of responses) arrive at once and the client
+    // reads nothing. With back-pressure the server stops taking requests off the connection once
+    // its output is backed up (1 MiB queue plus kernel buffers: about a hundred responses), instead
+    // of building every response in memory.
+    const REQUESTS: usize = 1000;
+    const PLATEAU_LIMIT: usize = 400;
+    let (pipy, port) = Pipy::serve_script("served-log.js");
+    let mut conn = Conn::open(port);
+    let one = get("/");
+    let batch: Vec<u8> = one
+        .iter()
+        .copied()
+        .cycle()
+        .take(one.len() * REQUESTS)
+        .collect();
+    let mut writer = conn.try_clone_stream();
+    let sender = thread::spawn(move || writer.write_all(&batch));
+
+    // Wait until the count stops moving for half a second (or 10 s pass).
+    let mut last = (0, std::time::Instant::now());
+    poll_until(Duration::from_secs(10), || {
+        let now = served_count(&pipy.stderr());
+        if now != last.0 {
+            last = (now, std::time::Instant::now());
+        }
+        now > 0 && last.1.elapsed() > Duration::from_millis(500)
+    });
+    let plateau = served_count(&pipy.stderr());
+    assert!(
+        plateau < PLATEAU_LIMIT,
+        "served {plateau} of {REQUESTS} pipelined requests while the client read nothing: \
+         responses pile up in memory instead of the connection being paused"
+    );
+
+    for i in 0..REQUESTS {
+        let response = conn.read_response();
+        assert_eq!(response.body.len(), 100_000, "response {i}");
+    }
+    sender
+        .join()
+        .expect("writer thread")
+        .expect("requests written");
+}

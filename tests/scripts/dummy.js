@@ -1,0 +1,5 @@
+// Swallows everything.
+pipy()
+
+.listen(+os.env.PORT)
+.dummy()
