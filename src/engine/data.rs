@@ -5,9 +5,13 @@ use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
 
 /// A byte string made of shared chunks. An empty `Data` is the flush marker of the event stream.
+///
+/// Most events carry a single chunk (one read, one encoded head), so one chunk is stored inline
+/// and the deque is only allocated for longer ropes.
 #[derive(Clone, Default, Debug)]
 pub struct Data {
-    chunks: VecDeque<Bytes>,
+    first: Option<Bytes>,
+    rest: VecDeque<Bytes>,
     len: usize,
 }
 
@@ -30,20 +34,44 @@ impl Data {
 
     /// Appends a chunk without copying.
     pub fn push_bytes(&mut self, b: Bytes) {
-        if !b.is_empty() {
-            self.len += b.len();
-            self.chunks.push_back(b);
+        if b.is_empty() {
+            return;
+        }
+        self.len += b.len();
+        if self.first.is_none() {
+            self.first = Some(b);
+        } else {
+            self.rest.push_back(b);
         }
     }
 
     /// Appends all chunks of `other` without copying.
     pub fn push_data(&mut self, other: Data) {
-        self.len += other.len;
-        self.chunks.extend(other.chunks);
+        if self.is_empty() {
+            *self = other;
+            return;
+        }
+        for c in other.into_chunks() {
+            self.push_bytes(c);
+        }
     }
 
     pub fn push_slice(&mut self, s: &[u8]) {
         self.push_bytes(Bytes::copy_from_slice(s));
+    }
+
+    fn pop_front(&mut self) -> Option<Bytes> {
+        let f = self.first.take()?;
+        self.first = self.rest.pop_front();
+        self.len -= f.len();
+        Some(f)
+    }
+
+    fn push_front(&mut self, b: Bytes) {
+        self.len += b.len();
+        if let Some(f) = self.first.replace(b) {
+            self.rest.push_front(f);
+        }
     }
 
     /// Removes and returns the first `n` bytes (or all, when shorter).
@@ -51,19 +79,17 @@ impl Data {
         let mut out = Data::new();
         let mut left = n.min(self.len);
         while left > 0 {
-            let Some(mut front) = self.chunks.pop_front() else {
+            let Some(mut front) = self.pop_front() else {
                 break;
             };
             if front.len() <= left {
                 left -= front.len();
-                self.len -= front.len();
                 out.push_bytes(front);
             } else {
                 let head = front.split_to(left);
-                self.len -= left;
                 left = 0;
                 out.push_bytes(head);
-                self.chunks.push_front(front);
+                self.push_front(front);
             }
         }
         out
@@ -71,34 +97,35 @@ impl Data {
 
     /// Drops the first `n` bytes.
     pub fn advance(&mut self, n: usize) {
-        let _ = self.shift(n);
+        self.consume(n);
     }
 
     pub fn clear(&mut self) {
-        self.chunks.clear();
+        self.first = None;
+        self.rest.clear();
         self.len = 0;
     }
 
     pub fn chunks(&self) -> impl Iterator<Item = &Bytes> {
-        self.chunks.iter()
+        self.first.iter().chain(self.rest.iter())
     }
 
     pub fn into_chunks(self) -> impl Iterator<Item = Bytes> {
-        self.chunks.into_iter()
+        self.first.into_iter().chain(self.rest)
     }
 
     pub fn chunk_count(&self) -> usize {
-        self.chunks.len()
+        self.first.is_some() as usize + self.rest.len()
     }
 
     /// The bytes as one contiguous buffer; free when there is a single chunk.
     pub fn to_bytes(&self) -> Bytes {
-        match self.chunks.len() {
-            0 => Bytes::new(),
-            1 => self.chunks[0].clone(),
+        match (&self.first, self.rest.is_empty()) {
+            (None, _) => Bytes::new(),
+            (Some(f), true) => f.clone(),
             _ => {
                 let mut b = BytesMut::with_capacity(self.len);
-                for c in &self.chunks {
+                for c in self.chunks() {
                     b.extend_from_slice(c);
                 }
                 b.freeze()
@@ -108,7 +135,7 @@ impl Data {
 
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.len);
-        for c in &self.chunks {
+        for c in self.chunks() {
             v.extend_from_slice(c);
         }
         v
@@ -121,7 +148,7 @@ impl Data {
 
     /// Byte at `i`, if any.
     pub fn byte_at(&self, mut i: usize) -> Option<u8> {
-        for c in &self.chunks {
+        for c in self.chunks() {
             if i < c.len() {
                 return Some(c[i]);
             }
@@ -133,7 +160,7 @@ impl Data {
     /// Copies up to `dst.len()` leading bytes into `dst` without consuming them; returns the count.
     pub fn peek_into(&self, dst: &mut [u8]) -> usize {
         let mut n = 0;
-        for c in &self.chunks {
+        for c in self.chunks() {
             let take = (dst.len() - n).min(c.len());
             dst[n..n + take].copy_from_slice(&c[..take]);
             n += take;
@@ -144,16 +171,15 @@ impl Data {
         n
     }
 
-    /// Removes up to `n` bytes from the front of the first chunk only (for writev-style consumers).
+    /// Removes `n` leading bytes (after a partial `writev`).
     pub fn consume(&mut self, mut n: usize) {
         while n > 0 {
-            let Some(front) = self.chunks.front_mut() else {
+            let Some(front) = self.first.as_mut() else {
                 return;
             };
             if front.len() <= n {
                 n -= front.len();
-                self.len -= front.len();
-                self.chunks.pop_front();
+                let _ = self.pop_front();
             } else {
                 front.advance(n);
                 self.len -= n;

@@ -75,6 +75,7 @@ pub struct Core {
     initial_values: Vec<Vec<boa_engine::JsValue>>,
     /// Reused across runs to avoid an allocation per delivery.
     stack_pool: Vec<Vec<(usize, Event)>>,
+    out_pool: Vec<Vec<Event>>,
     shared: std::collections::HashMap<u64, Rc<std::cell::RefCell<dyn SharedSink>>>,
     next_shared: u64,
 }
@@ -103,6 +104,7 @@ impl Core {
             draining: false,
             initial_values,
             stack_pool: Vec::new(),
+            out_pool: Vec::new(),
             shared: std::collections::HashMap::new(),
             next_shared: 0,
         }
@@ -219,7 +221,7 @@ impl Core {
         let mut ended = inst.ended;
         context::set_current(&ctx);
         let mut stack = self.stack_pool.pop().unwrap_or_default();
-        let mut out: Vec<Event> = Vec::new();
+        let mut out: Vec<Event> = self.out_pool.pop().unwrap_or_default();
         match entry {
             Entry::Input(ev) => stack.push((0, ev)),
             Entry::Signal(f, sig) => {
@@ -281,6 +283,7 @@ impl Core {
             }
         }
         self.stack_pool.push(stack);
+        self.out_pool.push(out);
         if let Some(inst) = self
             .instances
             .get_mut(p.index as usize)
@@ -703,22 +706,28 @@ enum Entry {
     Drain,
 }
 
-/// The earliest instant at which one of the socket's timeouts may expire.
+/// When to check the socket's timeouts next. Idle and connect deadlines are exact; read and
+/// write timeouts depend on what the socket is waiting for, so they are polled at half their
+/// length (a sleeping connection costs one timer either way).
 pub fn next_deadline(c: &Conn) -> Option<Instant> {
     let o = &c.opts;
-    let last = c.last_read.max(c.last_write);
+    let now = Instant::now();
     let mut d: Option<Instant> = None;
     let mut take = |t: Option<Instant>| {
         if let Some(t) = t {
             d = Some(d.map_or(t, |x: Instant| x.min(t)));
         }
     };
-    take(o.idle_timeout.map(|t| last + t));
+    take(o.idle_timeout.map(|t| c.last_read.max(c.last_write) + t));
     if c.state == ConnState::Connecting {
         take(o.connect_timeout.map(|t| c.created + t));
     }
-    take(o.read_timeout.map(|t| last + t));
-    take(o.write_timeout.map(|t| c.last_write + t));
+    let poll = [o.read_timeout, o.write_timeout]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|t| (t / 2).max(std::time::Duration::from_millis(10)));
+    take(poll.map(|p| now + p));
     d
 }
 
