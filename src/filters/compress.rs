@@ -433,7 +433,10 @@ fn build_compress(
     let method = match method {
         CompressMethod::Flate(m) => Some(m),
         CompressMethod::Brotli => {
-            log::warn!("[{name}] {}: brotli is not supported, bodies pass through", a.location);
+            log::warn!(
+                "[{name}] {}: brotli is not supported, bodies pass through",
+                a.location
+            );
             None
         }
     };
@@ -480,7 +483,9 @@ impl FilterFactory for CompressFactory {
         }))
     }
     fn detail(&self) -> String {
-        self.method.map(|m| m.token().to_string()).unwrap_or_default()
+        self.method
+            .map(|m| m.token().to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -519,9 +524,24 @@ impl Plan for CompressPlan {
 
 /// Filters of this family.
 pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
-    ("decompressHTTP", "enable?: bool | (MessageStart) => bool", "Decompresses gzip-encoded HTTP bodies (content-encoding left as is)", build_decompress_http),
-    ("compressHTTP", "options?: {enabled, method: 'gzip'|'deflate', level}", "Compresses HTTP bodies and sets content-encoding", build_compress_http),
-    ("compressMessage", "options?: {enabled, method: 'gzip'|'deflate', level}", "Compresses message bodies and sets content-encoding", build_compress_message),
+    (
+        "decompressHTTP",
+        "enable?: bool | (MessageStart) => bool",
+        "Decompresses gzip-encoded HTTP bodies (content-encoding left as is)",
+        build_decompress_http
+    ),
+    (
+        "compressHTTP",
+        "options?: {enabled, method: 'gzip'|'deflate', level}",
+        "Compresses HTTP bodies and sets content-encoding",
+        build_compress_http
+    ),
+    (
+        "compressMessage",
+        "options?: {enabled, method: 'gzip'|'deflate', level}",
+        "Compresses message bodies and sets content-encoding",
+        build_compress_message
+    ),
 ];
 
 #[cfg(test)]
@@ -541,16 +561,24 @@ mod tests {
     }
 
     fn sample() -> Vec<u8> {
-        (0..100_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect()
+        (0..100_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect()
     }
 
     #[test]
     fn gzip_round_trip_in_small_chunks() {
         let body = sample();
-        let gz = run(&mut BodyCodec::compressor(Method::Gzip, Compression::fast()), &body, 777);
+        let gz = run(
+            &mut BodyCodec::compressor(Method::Gzip, Compression::fast()),
+            &body,
+            777,
+        );
         assert!(gz.len() < body.len());
         let mut plain = Vec::new();
-        GzRead::new(&gz[..]).read_to_end(&mut plain).unwrap_or_default();
+        GzRead::new(&gz[..])
+            .read_to_end(&mut plain)
+            .unwrap_or_default();
         assert_eq!(plain, body);
         // Our own decoder, fed one byte at a time (split gzip header and trailer).
         assert_eq!(run(&mut BodyCodec::gunzip(), &gz, 1), body);
@@ -559,16 +587,26 @@ mod tests {
     #[test]
     fn deflate_is_zlib_wrapped() {
         let body = b"hello hello hello hello".to_vec();
-        let z = run(&mut BodyCodec::compressor(Method::Deflate, Compression::best()), &body, 5);
+        let z = run(
+            &mut BodyCodec::compressor(Method::Deflate, Compression::best()),
+            &body,
+            5,
+        );
         assert_eq!(z[0] & 0x0f, 8, "zlib header: deflate method");
         let mut plain = Vec::new();
-        ZlibRead::new(&z[..]).read_to_end(&mut plain).unwrap_or_default();
+        ZlibRead::new(&z[..])
+            .read_to_end(&mut plain)
+            .unwrap_or_default();
         assert_eq!(plain, body);
     }
 
     #[test]
     fn gunzip_ignores_bytes_after_the_member_and_rejects_garbage() {
-        let gz = run(&mut BodyCodec::compressor(Method::Gzip, Compression::default()), b"abc", 3);
+        let gz = run(
+            &mut BodyCodec::compressor(Method::Gzip, Compression::default()),
+            b"abc",
+            3,
+        );
         let mut with_tail = gz.clone();
         with_tail.extend_from_slice(b"trailing junk");
         assert_eq!(run(&mut BodyCodec::gunzip(), &with_tail, 4), b"abc");
@@ -587,7 +625,10 @@ mod tests {
         assert_eq!(level(JsValue::from(3), &mut ctx), Ok(3));
         assert!(level(JsString::from("max").into(), &mut ctx).is_err());
         assert!(level(JsValue::from(12), &mut ctx).is_err());
-        assert!(matches!(parse_method("deflate"), Ok(CompressMethod::Flate(Method::Deflate))));
+        assert!(matches!(
+            parse_method("deflate"),
+            Ok(CompressMethod::Flate(Method::Deflate))
+        ));
         assert!(matches!(parse_method("brotli"), Ok(CompressMethod::Brotli)));
         assert!(parse_method("zstd").is_err());
     }
@@ -596,8 +637,14 @@ mod tests {
     fn reads_and_labels_native_and_script_heads() {
         let mut ctx = Context::default();
         let mut headers = Headers::new();
-        headers.append(Bytes::from_static(b"Content-Encoding"), Bytes::from_static(b"gzip"));
-        headers.append(Bytes::from_static(b"content-length"), Bytes::from_static(b"10"));
+        headers.append(
+            Bytes::from_static(b"Content-Encoding"),
+            Bytes::from_static(b"gzip"),
+        );
+        headers.append(
+            Bytes::from_static(b"content-length"),
+            Bytes::from_static(b"10"),
+        );
         let native = Head::response(ResponseHead {
             version: Version::Http11,
             status: 200,
@@ -606,7 +653,10 @@ mod tests {
         });
         assert_eq!(content_encoding(&native, &mut ctx).as_deref(), Some("gzip"));
         assert!(label_encoded(&native, "deflate", &mut ctx));
-        assert_eq!(content_encoding(&native, &mut ctx).as_deref(), Some("deflate"));
+        assert_eq!(
+            content_encoding(&native, &mut ctx).as_deref(),
+            Some("deflate")
+        );
         if let HeadKind::Response(r) = &*native.get() {
             assert!(!r.headers.contains(b"content-length"));
         }
@@ -621,13 +671,19 @@ mod tests {
         assert!(label_encoded(&script, "gzip", &mut ctx));
         assert_eq!(content_encoding(&script, &mut ctx).as_deref(), Some("gzip"));
         let global = ctx.global_object();
-        global.set(js_string!("h"), obj, false, &mut ctx).unwrap_or_default();
+        global
+            .set(js_string!("h"), obj, false, &mut ctx)
+            .unwrap_or_default();
         let gone = ctx
-            .eval(boa_engine::Source::from_bytes("!('content-length' in h.headers)"))
+            .eval(boa_engine::Source::from_bytes(
+                "!('content-length' in h.headers)",
+            ))
             .unwrap_or_default();
         assert!(gone.to_boolean());
 
-        let bare = ctx.eval(boa_engine::Source::from_bytes("({status: 200})")).unwrap_or_default();
+        let bare = ctx
+            .eval(boa_engine::Source::from_bytes("({status: 200})"))
+            .unwrap_or_default();
         assert!(!label_encoded(&Head::script(bare), "gzip", &mut ctx));
         assert!(!label_encoded(&Head::null(), "gzip", &mut ctx));
     }

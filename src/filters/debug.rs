@@ -5,7 +5,7 @@ use crate::engine::event::Event;
 use crate::engine::filter::{Cx, Filter, FilterFactory};
 
 pub fn build_dump(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
-    let tag = if a.len() > 0 { Some(Dynamic::from_arg(a, 0)) } else { None };
+    let tag = if !a.is_empty() { Some(Dynamic::from_arg(a, 0)) } else { None };
     Ok(Box::new(DumpFactory { tag }))
 }
 

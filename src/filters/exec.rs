@@ -4,9 +4,11 @@
 //! The command is a string split on spaces, an array of arguments, or a function returning either.
 //!
 //! I/O choice: the child's stdin and stdout are non-blocking pipes that this filter polls on a
-//! short timer (`POLL` while the process runs) instead of registering them with the reactor,
-//! which has no hook for foreign file descriptors. The cost is up to `POLL` of latency per
-//! read; the gain is no extra threads and no change to the event loop. The child's stderr is
+//! short timer instead of registering them with the reactor, which has no hook for foreign file
+//! descriptors. The timer runs every `POLL_MIN` while bytes move and backs off to `POLL_MAX`
+//! while the child is quiet (new input resets it). The cost is that much latency per read and a
+//! few wake-ups per second per idle child; the gain is no extra threads and no change to the
+//! event loop. The child's stderr is
 //! inherited. Input StreamEnd closes the child's stdin once queued input is written. When the
 //! pipeline is destroyed first, the child gets SIGTERM and a short-lived thread reaps it.
 
@@ -21,8 +23,10 @@ use std::os::fd::AsRawFd;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-/// How often a running child's pipes and exit status are checked.
-const POLL: Duration = Duration::from_millis(5);
+/// How often a running child's pipes and exit status are checked while bytes move.
+const POLL_MIN: Duration = Duration::from_millis(5);
+/// The slowest check, for a quiet child.
+const POLL_MAX: Duration = Duration::from_millis(80);
 /// Largest read from the child's stdout at a time.
 const READ_CHUNK: usize = 16 * 1024;
 /// Reads per poll, so one chatty child cannot hold the worker.
@@ -53,6 +57,7 @@ impl FilterFactory for ExecFactory {
             module: self.module,
             state: State::NotStarted,
             timer: None,
+            poll_every: POLL_MIN,
         })
     }
 }
@@ -80,6 +85,7 @@ struct Exec {
     module: usize,
     state: State,
     timer: Option<TimerId>,
+    poll_every: Duration,
 }
 
 fn set_nonblocking(fd: &impl AsRawFd) -> std::io::Result<()> {
@@ -98,7 +104,10 @@ fn set_nonblocking(fd: &impl AsRawFd) -> std::io::Result<()> {
 
 /// Splits a command line on spaces (empty pieces dropped, no quoting, as in Pipy).
 fn split_command(s: &str) -> Vec<String> {
-    s.split(' ').filter(|p| !p.is_empty()).map(String::from).collect()
+    s.split(' ')
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 impl Exec {
@@ -108,7 +117,9 @@ impl Exec {
         let read = (|| -> boa_engine::JsResult<Vec<String>> {
             match v.as_object() {
                 Some(o) if o.is_array() => {
-                    let len = o.get(boa_engine::js_string!("length"), ctx)?.to_length(ctx)?;
+                    let len = o
+                        .get(boa_engine::js_string!("length"), ctx)?
+                        .to_length(ctx)?;
                     (0..len)
                         .map(|i| Ok(o.get(i, ctx)?.to_string(ctx)?.to_std_string_escaped()))
                         .collect()
@@ -161,7 +172,7 @@ impl Exec {
             input_done: false,
             stdout,
         }));
-        self.timer = Some(cx.set_timer(POLL, 0));
+        self.timer = Some(cx.set_timer(POLL_MIN, 0));
         Ok(())
     }
 
@@ -170,7 +181,7 @@ impl Exec {
         let State::Running(r) = &mut self.state else {
             return;
         };
-        write_pending(r);
+        let mut moved = write_pending(r);
         let mut eof = r.stdout.is_none();
         if let Some(out) = &mut r.stdout {
             let mut buf = [0u8; READ_CHUNK];
@@ -181,6 +192,7 @@ impl Exec {
                         break;
                     }
                     Ok(n) => {
+                        moved = true;
                         let chunk = Bytes::copy_from_slice(&buf[..n]);
                         cx.output(Event::Data(Data::from(chunk)));
                     }
@@ -199,7 +211,10 @@ impl Exec {
         }
         let exited = match r.child.try_wait() {
             Ok(Some(status)) => {
-                log::debug!("[exec] child process exited [pid = {}]: {status}", r.child.id());
+                log::debug!(
+                    "[exec] child process exited [pid = {}]: {status}",
+                    r.child.id()
+                );
                 true
             }
             Ok(None) => false,
@@ -213,28 +228,38 @@ impl Exec {
             self.state = State::Done;
             cx.output(Event::StreamEnd(StreamError::None));
         } else {
-            self.timer = Some(cx.set_timer(POLL, 0));
+            self.poll_every = if moved {
+                POLL_MIN
+            } else {
+                (self.poll_every * 2).min(POLL_MAX)
+            };
+            self.timer = Some(cx.set_timer(self.poll_every, 0));
         }
     }
 }
 
-/// Writes queued input to the child's stdin; closes it after the input ended.
-fn write_pending(r: &mut Running) {
+/// Writes queued input to the child's stdin; closes it after the input ended. Returns whether
+/// any byte was written.
+fn write_pending(r: &mut Running) -> bool {
+    let mut wrote = false;
     if let Some(stdin) = &mut r.stdin {
         loop {
             let Some(chunk) = r.pending.chunks().next().cloned() else {
                 break;
             };
             match stdin.write(&chunk) {
-                Ok(n) => r.pending.consume(n),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Ok(n) => {
+                    wrote |= n > 0;
+                    r.pending.consume(n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return wrote,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     // The child closed its stdin: the rest of the input has nowhere to go.
                     log::debug!("[exec] writing stdin: {e}");
                     r.pending.clear();
                     r.stdin = None;
-                    return;
+                    return wrote;
                 }
             }
         }
@@ -242,6 +267,7 @@ fn write_pending(r: &mut Running) {
     if r.input_done && r.pending.is_empty() {
         r.stdin = None;
     }
+    wrote
 }
 
 /// Stops a child that is no longer wanted and reaps it off the event loop.
@@ -287,6 +313,14 @@ impl Filter for Exec {
             Event::MessageStart(_) | Event::MessageEnd => {}
         }
         write_pending(r);
+        // New input usually means output soon: poll at full speed again.
+        if self.poll_every > POLL_MIN {
+            self.poll_every = POLL_MIN;
+            if let Some(t) = self.timer.take() {
+                cx.cancel_timer(t);
+            }
+            self.timer = Some(cx.set_timer(POLL_MIN, 0));
+        }
     }
 
     fn on_signal(&mut self, sig: Signal, cx: &mut Cx) {
@@ -301,7 +335,12 @@ impl Filter for Exec {
             cx.cancel_timer(t);
         }
         if let State::Running(r) = std::mem::replace(&mut self.state, State::Done) {
-            let Running { child, stdin, stdout, .. } = *r;
+            let Running {
+                child,
+                stdin,
+                stdout,
+                ..
+            } = *r;
             drop(stdin);
             drop(stdout);
             terminate(child);
@@ -310,9 +349,12 @@ impl Filter for Exec {
 }
 
 /// Filters of this family.
-pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
-    ("exec", "command: string | string[] | () => string | string[]", "Runs a process per stream: input data to its stdin, its stdout as output, its exit ends the stream", build_exec),
-];
+pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![(
+    "exec",
+    "command: string | string[] | () => string | string[]",
+    "Runs a process per stream: input data to its stdin, its stdout as output, its exit ends the stream",
+    build_exec
+),];
 
 #[cfg(test)]
 mod tests {

@@ -125,7 +125,9 @@ impl Fork {
     fn array_elements(&self, arr: &JsObject, cx: &mut Cx) -> Result<Vec<JsValue>, ()> {
         let ctx = cx.core.js.enter(self.module);
         let read = (|| -> boa_engine::JsResult<Vec<JsValue>> {
-            let len = arr.get(boa_engine::js_string!("length"), ctx)?.to_length(ctx)?;
+            let len = arr
+                .get(boa_engine::js_string!("length"), ctx)?
+                .to_length(ctx)?;
             (0..len).map(|i| arr.get(i, ctx)).collect()
         })();
         read.map_err(|e| log::error!("[fork] {e}"))
@@ -189,6 +191,9 @@ impl Filter for Fork {
 }
 
 /// Filters of this family.
-pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
-    ("fork", "pipeline: string, init?: object | object[] | () => object[]", "Copies the stream into sub-pipelines (shared context, or one cloned context per initializer) and passes it on", build_fork),
-];
+pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![(
+    "fork",
+    "pipeline: string, init?: object | object[] | () => object[]",
+    "Copies the stream into sub-pipelines (shared context, or one cloned context per initializer) and passes it on",
+    build_fork
+),];

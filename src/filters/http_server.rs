@@ -265,10 +265,11 @@ impl Filter for Serve {
         }
         match ev {
             Event::Data(d) => {
-                if !d.is_empty() && self.error.is_none() {
-                    if let Err(e) = decode(&mut self.dec, d, &mut self.decoded) {
-                        self.error = Some(e);
-                    }
+                if !d.is_empty()
+                    && self.error.is_none()
+                    && let Err(e) = decode(&mut self.dec, d, &mut self.decoded)
+                {
+                    self.error = Some(e);
                 }
                 if !cx.core.origin_paused() {
                     self.pump(cx);

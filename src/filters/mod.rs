@@ -53,6 +53,10 @@ impl FilterArgs<'_> {
         self.args.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.args.is_empty()
+    }
+
     pub fn func(&self, i: usize) -> Option<JsFunction> {
         crate::js::config::as_function(&self.arg(i))
     }
@@ -120,6 +124,8 @@ pub struct Callback {
 
 impl Callback {
     /// Calls the function in the current context; an exception is logged and returned as `Err`.
+    // The error has been logged with its location: callers only need to know the script failed.
+    #[allow(clippy::result_unit_err)]
     pub fn call(&self, cx: &mut Cx, args: &[JsValue]) -> Result<JsValue, ()> {
         context::set_current(cx.context);
         match cx.core.js.call(self.module, &self.f, args) {
@@ -132,6 +138,7 @@ impl Callback {
     }
 
     /// Builds arguments in the function's realm first.
+    #[allow(clippy::result_unit_err)]
     pub fn call_with(
         &self,
         cx: &mut Cx,
@@ -166,6 +173,7 @@ impl Dynamic {
         }
     }
 
+    #[allow(clippy::result_unit_err)]
     pub fn eval(&self, cx: &mut Cx) -> Result<JsValue, ()> {
         match self {
             Dynamic::Value(v) => Ok(v.clone()),

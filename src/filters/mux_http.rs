@@ -276,11 +276,13 @@ impl SharedSink for MuxSession {
 
     fn on_timer(&mut self, _id: u64, tag: u64, core: &mut Core) {
         match tag & 0xff {
-            TIMER_IDLE => {
-                if tag >> 8 == self.idle_generation && self.users == 0 && self.state == SessionState::Open {
-                    log::debug!("muxHTTP session idle, closing");
-                    self.close(core);
-                }
+            TIMER_IDLE
+                if tag >> 8 == self.idle_generation
+                    && self.users == 0
+                    && self.state == SessionState::Open =>
+            {
+                log::debug!("muxHTTP session idle, closing");
+                self.close(core);
             }
             TIMER_CLOSE => self.destroy(core),
             _ => {}

@@ -239,9 +239,12 @@ impl Filter for Pack {
 }
 
 /// Filters of this family.
-pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
-    ("pack", "batch?: number, options?: {vacancy?, timeout?, interval?}", "Concatenates the bodies of every `batch` messages into one message (flushed early by timeout/interval)", build_pack),
-];
+pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![(
+    "pack",
+    "batch?: number, options?: {vacancy?, timeout?, interval?}",
+    "Concatenates the bodies of every `batch` messages into one message (flushed early by timeout/interval)",
+    build_pack
+),];
 
 #[cfg(test)]
 mod tests {

@@ -119,6 +119,9 @@ impl Filter for Tee {
 }
 
 /// Filters of this family.
-pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
-    ("tee", "filename: string | () => string", "Writes the stream's data to a file ('-' = stdout) and passes it on", build_tee),
-];
+pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![(
+    "tee",
+    "filename: string | () => string",
+    "Writes the stream's data to a file ('-' = stdout) and passes it on",
+    build_tee
+),];

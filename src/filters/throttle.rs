@@ -454,9 +454,24 @@ impl Filter for Throttle {
 
 /// Filters of this family.
 pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
-    ("throttleMessageRate", "quota: number | string | () => number, account?: any | () => any", "Delays messages beyond `quota` per second (per account), pausing the input", build_message_rate),
-    ("throttleDataRate", "quota: number | string | () => number, account?: any | () => any", "Delays data beyond `quota` bytes per second (per account), pausing the input", build_data_rate),
-    ("throttleConcurrency", "quota: number | string | () => number, account?: any | () => any", "Holds streams beyond `quota` concurrent ones (per account) until one ends", build_concurrency),
+    (
+        "throttleMessageRate",
+        "quota: number | string | () => number, account?: any | () => any",
+        "Delays messages beyond `quota` per second (per account), pausing the input",
+        build_message_rate
+    ),
+    (
+        "throttleDataRate",
+        "quota: number | string | () => number, account?: any | () => any",
+        "Delays data beyond `quota` bytes per second (per account), pausing the input",
+        build_data_rate
+    ),
+    (
+        "throttleConcurrency",
+        "quota: number | string | () => number, account?: any | () => any",
+        "Holds streams beyond `quota` concurrent ones (per account) until one ends",
+        build_concurrency
+    ),
 ];
 
 #[cfg(test)]
@@ -465,7 +480,12 @@ mod tests {
     use crate::engine::data::Data;
     use crate::engine::head::Head;
 
-    fn run(kind: Kind, active: &mut bool, ev: Event, tokens: &mut f64) -> (Vec<Event>, Option<Event>) {
+    fn run(
+        kind: Kind,
+        active: &mut bool,
+        ev: Event,
+        tokens: &mut f64,
+    ) -> (Vec<Event>, Option<Event>) {
         let mut outs = Vec::new();
         let rest = consume(kind, active, ev, tokens, &mut |e| outs.push(e));
         (outs, rest)
@@ -475,11 +495,26 @@ mod tests {
     fn message_rate_costs_one_per_message_start() {
         let mut tokens = 1.0;
         let mut active = false;
-        let (o, r) = run(Kind::MessageRate, &mut active, Event::MessageStart(Head::null()), &mut tokens);
+        let (o, r) = run(
+            Kind::MessageRate,
+            &mut active,
+            Event::MessageStart(Head::null()),
+            &mut tokens,
+        );
         assert_eq!((o.len(), r.is_none()), (1, true));
-        let (o, r) = run(Kind::MessageRate, &mut active, Event::MessageEnd, &mut tokens);
+        let (o, r) = run(
+            Kind::MessageRate,
+            &mut active,
+            Event::MessageEnd,
+            &mut tokens,
+        );
         assert_eq!((o.len(), r.is_none()), (1, true));
-        let (o, r) = run(Kind::MessageRate, &mut active, Event::MessageStart(Head::null()), &mut tokens);
+        let (o, r) = run(
+            Kind::MessageRate,
+            &mut active,
+            Event::MessageStart(Head::null()),
+            &mut tokens,
+        );
         assert_eq!((o.len(), r.is_some()), (0, true));
     }
 
@@ -487,10 +522,19 @@ mod tests {
     fn data_rate_splits_data() {
         let mut tokens = 3.0;
         let mut active = false;
-        let (o, r) = run(Kind::DataRate, &mut active, Event::Data(Data::from_static(b"hello")), &mut tokens);
-        let Event::Data(first) = &o[0] else { panic!("data") };
+        let (o, r) = run(
+            Kind::DataRate,
+            &mut active,
+            Event::Data(Data::from_static(b"hello")),
+            &mut tokens,
+        );
+        let Event::Data(first) = &o[0] else {
+            panic!("data")
+        };
         assert_eq!(first.to_vec(), b"hel");
-        let Some(Event::Data(rest)) = r else { panic!("rest") };
+        let Some(Event::Data(rest)) = r else {
+            panic!("rest")
+        };
         assert_eq!(rest.to_vec(), b"lo");
         assert_eq!(tokens, 0.0);
     }
@@ -530,7 +574,10 @@ mod tests {
     #[test]
     fn quota_values() {
         assert_eq!(quota_of(&JsValue::from(5)), Some(5.0));
-        assert_eq!(quota_of(&JsValue::from(boa_engine::js_string!("1k"))), Some(1024.0));
+        assert_eq!(
+            quota_of(&JsValue::from(boa_engine::js_string!("1k"))),
+            Some(1024.0)
+        );
         assert_eq!(quota_of(&JsValue::undefined()), None);
     }
 }

@@ -39,7 +39,8 @@ pub fn build_use(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
     for path in &paths {
         let m = crate::js::config::use_module(a.ctx, path).map_err(|e| e.to_string())?;
         modules.push(path.clone());
-        let has_up = crate::js::config::module_has_layout(m, &up_name).map_err(|e| e.to_string())?;
+        let has_up =
+            crate::js::config::module_has_layout(m, &up_name).map_err(|e| e.to_string())?;
         let has_down = match &down_name {
             Some(d) => crate::js::config::module_has_layout(m, d).map_err(|e| e.to_string())?,
             None => false,
@@ -139,9 +140,17 @@ impl FilterFactory for UseFactory {
             .collect()
     }
     fn detail(&self) -> String {
-        let first = self.modules.first().map(String::as_str).unwrap_or("(0 modules)");
+        let first = self
+            .modules
+            .first()
+            .map(String::as_str)
+            .unwrap_or("(0 modules)");
         if self.modules.len() > 1 {
-            format!("{first} (plus {} more) [{}]", self.modules.len() - 1, self.up_name)
+            format!(
+                "{first} (plus {} more) [{}]",
+                self.modules.len() - 1,
+                self.up_name
+            )
         } else {
             format!("{first} [{}]", self.up_name)
         }
@@ -334,9 +343,12 @@ impl Filter for Use {
 }
 
 /// Filters of this family.
-pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
-    ("use", "module: string | string[], pipeline: string, pipelineDown?: string, turnDown?: () => bool", "Runs the stream through pipelines of other modules (a plugin chain with the array form)", build_use),
-];
+pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![(
+    "use",
+    "module: string | string[], pipeline: string, pipelineDown?: string, turnDown?: () => bool",
+    "Runs the stream through pipelines of other modules (a plugin chain with the array form)",
+    build_use
+),];
 
 #[cfg(test)]
 mod tests {

@@ -72,7 +72,10 @@ impl Wait {
     }
 
     fn cancel_timers(&mut self, cx: &mut Cx) {
-        for t in [self.recheck.take(), self.deadline.take()].into_iter().flatten() {
+        for t in [self.recheck.take(), self.deadline.take()]
+            .into_iter()
+            .flatten()
+        {
             cx.cancel_timer(t);
         }
     }
@@ -143,6 +146,9 @@ impl Filter for Wait {
 }
 
 /// Filters of this family.
-pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
-    ("wait", "condition: () => bool, options?: {timeout?}", "Holds the stream until the condition holds (re-checked every 20 ms) or the timeout passes", build_wait),
-];
+pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![(
+    "wait",
+    "condition: () => bool, options?: {timeout?}",
+    "Holds the stream until the condition holds (re-checked every 20 ms) or the timeout passes",
+    build_wait
+),];

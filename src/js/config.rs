@@ -338,7 +338,7 @@ fn guess_position(text: &str, src: &[u8]) -> (usize, usize) {
                     None if ch == '/' && line[i..].starts_with("//") => break,
                     None => {}
                 }
-                if !matches!(open, Some(_)) {
+                if open.is_none() {
                     escaped = false;
                 }
             }

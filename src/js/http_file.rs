@@ -247,9 +247,19 @@ fn to_message(this: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<J
         return JsMessage::new_object(Head::script(head.into()), None, ctx);
     };
     let headers = JsObject::with_object_proto(ctx.intrinsics());
-    headers.set(js_string!("content-type"), JsString::from(content_type), false, ctx)?;
+    headers.set(
+        js_string!("content-type"),
+        JsString::from(content_type),
+        false,
+        ctx,
+    )?;
     if let Some(enc) = encoding {
-        headers.set(js_string!("content-encoding"), JsString::from(enc), false, ctx)?;
+        headers.set(
+            js_string!("content-encoding"),
+            JsString::from(enc),
+            false,
+            ctx,
+        )?;
     }
     head.set(js_string!("headers"), headers, false, ctx)?;
     JsMessage::new_object(Head::script(head.into()), Some(body), ctx)
@@ -335,9 +345,15 @@ mod tests {
     fn accept_encoding_tokens() {
         assert_eq!(
             parse_accept_encoding("deflate, GZIP;q=0.5, br"),
-            Accepted { gzip: true, br: true }
+            Accepted {
+                gzip: true,
+                br: true
+            }
         );
-        assert_eq!(parse_accept_encoding("gzipx, identity"), Accepted::default());
+        assert_eq!(
+            parse_accept_encoding("gzipx, identity"),
+            Accepted::default()
+        );
         assert_eq!(parse_accept_encoding(""), Accepted::default());
     }
 

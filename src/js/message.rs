@@ -31,7 +31,7 @@ pub fn decode_string(s: &str, enc: &str) -> Option<Vec<u8>> {
         "" | "utf8" | "utf-8" => Some(s.as_bytes().to_vec()),
         "hex" => {
             let b = s.as_bytes();
-            if b.len() % 2 != 0 {
+            if !b.len().is_multiple_of(2) {
                 return None;
             }
             b.chunks(2)

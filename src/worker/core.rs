@@ -651,21 +651,22 @@ impl Core {
                     }
                 }
             }
-            (_, ReadTarget::Filter {
-                pipeline,
-                filter,
-                tag,
-            }) => {
-                if !c.read_eof || err != StreamError::None {
-                    self.signal(
-                        pipeline,
-                        filter,
-                        Signal::Socket {
-                            tag,
-                            event: Event::StreamEnd(err),
-                        },
-                    );
-                }
+            (
+                _,
+                ReadTarget::Filter {
+                    pipeline,
+                    filter,
+                    tag,
+                },
+            ) if !c.read_eof || err != StreamError::None => {
+                self.signal(
+                    pipeline,
+                    filter,
+                    Signal::Socket {
+                        tag,
+                        event: Event::StreamEnd(err),
+                    },
+                );
             }
             _ => {}
         }
