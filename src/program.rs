@@ -124,6 +124,10 @@ impl ControlPort for crate::daemon::control::WorkerControl {
         self.send_ready()
     }
 
+    fn draining(&mut self) -> std::io::Result<()> {
+        self.send_draining()
+    }
+
     fn poll_command(&mut self) -> std::io::Result<Option<Command>> {
         use crate::daemon::control::ControlMessage;
         loop {
@@ -131,7 +135,7 @@ impl ControlPort for crate::daemon::control::WorkerControl {
                 None => Ok(None),
                 Some(ControlMessage::Drain) => Ok(Some(Command::Drain)),
                 Some(ControlMessage::Quit) => Ok(Some(Command::Quit)),
-                Some(ControlMessage::Ready) => continue,
+                Some(ControlMessage::Ready | ControlMessage::Draining) => continue,
             };
         }
     }

@@ -12,6 +12,9 @@ pub enum ControlMessage {
     Ready,
     /// master → worker: stop accepting, finish in-flight work, then exit 0.
     Drain,
+    /// worker → master: the worker has stopped accepting (answer to `Drain`), so the new
+    /// generation alone takes connections from now on.
+    Draining,
     /// master → worker: exit now.
     Quit,
 }
@@ -21,6 +24,7 @@ impl ControlMessage {
         match self {
             ControlMessage::Ready => b'R',
             ControlMessage::Drain => b'D',
+            ControlMessage::Draining => b'A',
             ControlMessage::Quit => b'Q',
         }
     }
@@ -29,6 +33,7 @@ impl ControlMessage {
         match byte {
             b'R' => Ok(ControlMessage::Ready),
             b'D' => Ok(ControlMessage::Drain),
+            b'A' => Ok(ControlMessage::Draining),
             b'Q' => Ok(ControlMessage::Quit),
             other => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -53,6 +58,11 @@ impl WorkerControl {
     /// Tells the master this worker is serving.
     pub fn send_ready(&mut self) -> io::Result<()> {
         send_message(&mut self.stream, ControlMessage::Ready)
+    }
+
+    /// Tells the master this worker no longer accepts connections.
+    pub fn send_draining(&mut self) -> io::Result<()> {
+        send_message(&mut self.stream, ControlMessage::Draining)
     }
 
     /// Non-blocking receive: `Ok(None)` when nothing is pending; an error of kind

@@ -59,7 +59,8 @@ enum WorkerState {
     /// Reported ready.
     Serving,
     /// Told to drain; told to quit at the deadline.
-    Draining { quit_at: Instant },
+    /// Told to drain; `acked` once it reported that it stopped accepting.
+    Draining { quit_at: Instant, acked: bool },
     /// Told to quit; killed at the deadline.
     Quitting { kill_at: Instant },
     /// Sent SIGKILL; waiting to reap it.
@@ -404,6 +405,7 @@ impl<'l> Master<'l> {
         for message in inbox.messages {
             match message {
                 ControlMessage::Ready => self.on_ready(token),
+                ControlMessage::Draining => self.on_draining(token),
                 other => log::warn!("unexpected {other:?} on a control channel"),
             }
         }
@@ -436,10 +438,29 @@ impl<'l> Master<'l> {
         self.announce_if_generation_ready();
     }
 
+    /// An old worker stopped accepting: the reload may now be complete.
+    fn on_draining(&mut self, token: Token) {
+        if let Some(worker) = self.workers.get_mut(&token)
+            && let WorkerState::Draining { acked, .. } = &mut worker.state
+        {
+            *acked = true;
+        }
+        self.announce_if_generation_ready();
+    }
+
     fn announce_if_generation_ready(&mut self) {
         let Some(wait) = self.awaiting_ready else {
             return;
         };
+        // Until every older worker has stopped accepting, a new connection may still land on
+        // the old generation: the reload is not complete yet.
+        let old_accepting = self.workers.values().any(|w| {
+            w.generation < wait.generation
+                && matches!(w.state, WorkerState::Draining { acked: false, .. })
+        });
+        if old_accepting {
+            return;
+        }
         let serving = self
             .workers
             .values()
@@ -472,6 +493,7 @@ impl<'l> Master<'l> {
         send(worker, ControlMessage::Drain);
         worker.state = WorkerState::Draining {
             quit_at: now + drain_timeout,
+            acked: false,
         };
     }
 
@@ -525,6 +547,8 @@ impl<'l> Master<'l> {
         }
         if worker.state.is_retiring() {
             log::info!("{worker} {status}");
+            // An old worker that exited before acknowledging no longer holds the reload up.
+            self.announce_if_generation_ready();
         } else {
             let lived = worker.started.elapsed();
             log::warn!(
@@ -577,7 +601,7 @@ impl<'l> Master<'l> {
             .workers
             .iter()
             .filter_map(|(&token, w)| match w.state {
-                WorkerState::Draining { quit_at } if quit_at <= now => Some(token),
+                WorkerState::Draining { quit_at, .. } if quit_at <= now => Some(token),
                 WorkerState::Quitting { kill_at } if kill_at <= now => Some(token),
                 _ => None,
             })
@@ -605,7 +629,7 @@ impl<'l> Master<'l> {
 
     fn poll_timeout(&self, now: Instant) -> Duration {
         let worker_deadlines = self.workers.values().filter_map(|w| match w.state {
-            WorkerState::Draining { quit_at } => Some(quit_at),
+            WorkerState::Draining { quit_at, .. } => Some(quit_at),
             WorkerState::Quitting { kill_at } => Some(kill_at),
             _ => None,
         });

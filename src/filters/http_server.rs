@@ -130,6 +130,7 @@ impl FilterFactory for ServeFactory {
             phase: ConnPhase::Open,
             decoded: VecDeque::new(),
             error: None,
+            served: 0,
         })
     }
 }
@@ -152,6 +153,9 @@ struct Serve {
     decoded: VecDeque<Decoded>,
     /// A decode error to answer once the requests before it are answered.
     error: Option<ParseError>,
+    /// Responses sent: a connection that has not had one yet is not idle (its request may
+    /// be on the way), so draining does not close it.
+    served: u64,
 }
 
 impl Serve {
@@ -201,6 +205,7 @@ impl Serve {
             }
         }
         let n = out.len();
+        self.served += 1;
         cx.output(Event::Data(out));
         if !keep_alive {
             self.phase = ConnPhase::Closing;
@@ -291,7 +296,9 @@ impl Filter for Serve {
     }
 
     fn on_drain(&mut self, cx: &mut Cx) {
+        // Responses from now on say `connection: close` (see `respond`).
         if self.phase == ConnPhase::Open
+            && self.served > 0
             && self.current.is_none()
             && self.decoded.is_empty()
             && self.dec.is_idle()
@@ -335,6 +342,7 @@ impl FilterFactory for DemuxFactory {
             input_ended: false,
             decoded: VecDeque::new(),
             error: None,
+            served: 0,
         })
     }
     fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
@@ -380,6 +388,8 @@ struct Demux {
     decoded: VecDeque<Decoded>,
     /// A decode error to answer after the requests before it.
     error: Option<ParseError>,
+    /// Responses completed (see `Serve::served`).
+    served: u64,
 }
 
 impl Demux {
@@ -488,6 +498,7 @@ impl Demux {
             let Some(done) = self.queue.pop_front() else {
                 break;
             };
+            self.served += 1;
             if let Some(sub) = done.sub {
                 cx.destroy(sub);
             }
@@ -616,8 +627,12 @@ impl Filter for Demux {
         if self.phase == ConnPhase::Closing {
             return;
         }
-        if self.queue.is_empty() && self.dec.is_idle() {
-            self.close(cx);
+        if self.queue.is_empty() && self.decoded.is_empty() && self.dec.is_idle() {
+            // A connection that has not been answered yet may have its first request on the
+            // way: it gets that answer with `connection: close` instead.
+            if self.served > 0 {
+                self.close(cx);
+            }
         } else if let Some(last) = self.queue.back_mut() {
             // Its head may already be out with keep-alive; the connection closes after it anyway.
             last.info.keep_alive = false;

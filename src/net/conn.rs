@@ -95,8 +95,14 @@ impl Conn {
         }
     }
 
-    /// Reads once into `buf`'s spare capacity. `Ok(None)` = would block, `Ok(Some(empty))` = EOF.
-    pub fn read_once(&mut self, buf: &mut BytesMut, chunk: usize) -> io::Result<Option<Bytes>> {
+    /// Reads once into `buf`'s spare capacity. `Ok(None)` = would block, `Ok(Some((empty, _)))`
+    /// = EOF; otherwise the bytes and whether the read filled the space offered (more may wait).
+    pub fn read_once(
+        &mut self,
+        buf: &mut BytesMut,
+        chunk: usize,
+        now: Instant,
+    ) -> io::Result<Option<(Bytes, bool)>> {
         if buf.capacity() - buf.len() < chunk / 4 {
             buf.reserve(chunk);
         }
@@ -119,15 +125,16 @@ impl Conn {
             };
         }
         let n = n as usize;
+        let full = n == spare.len();
         // SAFETY: the kernel initialised `n` bytes.
         unsafe { buf.set_len(buf.len() + n) };
-        self.last_read = Instant::now();
-        Ok(Some(buf.split().freeze()))
+        self.last_read = now;
+        Ok(Some((buf.split().freeze(), full)))
     }
 
     /// Writes as much of the queue as the socket takes, with one `writev` per round.
     /// Returns `Ok(true)` when the queue is empty.
-    pub fn flush(&mut self) -> io::Result<bool> {
+    pub fn flush(&mut self, now: Instant) -> io::Result<bool> {
         const MAX_IOV: usize = 64;
         while !self.wbuf.is_empty() {
             let mut slices: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
@@ -140,7 +147,7 @@ impl Conn {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(w) => {
                     self.wbuf.consume(w);
-                    self.last_write = Instant::now();
+                    self.last_write = now;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -19,4 +19,8 @@ pub trait ControlPort {
     fn ready(&mut self) -> std::io::Result<()>;
     /// Next pending command; `Ok(None)` when none; `Err` when the master is gone.
     fn poll_command(&mut self) -> std::io::Result<Option<Command>>;
+    /// Called once the worker has stopped accepting after a drain request.
+    fn draining(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -72,6 +72,8 @@ pub struct Core {
     origin: Option<usize>,
     next_conn_id: u64,
     pub draining: bool,
+    /// The loop's clock, read once per poll round (socket activity stamps need no more).
+    pub now: Instant,
     initial_values: Vec<Vec<boa_engine::JsValue>>,
     /// Reused across runs to avoid an allocation per delivery.
     stack_pool: Vec<Vec<(usize, Event)>>,
@@ -102,6 +104,7 @@ impl Core {
             origin: None,
             next_conn_id: 0,
             draining: false,
+            now: Instant::now(),
             initial_values,
             stack_pool: Vec::new(),
             out_pool: Vec::new(),
@@ -180,6 +183,11 @@ impl Core {
 
     pub fn signal(&mut self, to: PipelineId, filter: usize, sig: Signal) {
         self.queue.push_back((Job::Signal(to, filter, sig), self.origin));
+    }
+
+    /// Queues a signal caused by input from socket `origin` (so back-pressure can pause it).
+    pub fn signal_from(&mut self, origin: usize, to: PipelineId, filter: usize, sig: Signal) {
+        self.queue.push_back((Job::Signal(to, filter, sig), Some(origin)));
     }
 
     pub fn destroy_pipeline(&mut self, p: PipelineId) {
@@ -562,7 +570,7 @@ impl Core {
         if c.state == ConnState::Connecting {
             return;
         }
-        match c.flush() {
+        match c.flush(self.now) {
             Ok(true) => {
                 if c.want_write {
                     c.want_write = false;

@@ -144,6 +144,7 @@ impl Worker {
                 log::error!("poll failed: {e}");
                 return 1;
             }
+            self.core.now = Instant::now();
             for ev in events.iter() {
                 let t = ev.token().0;
                 if t >= LISTENER_TOKEN_BASE {
@@ -170,14 +171,17 @@ impl Worker {
                         self.writable(t);
                     }
                     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                        self.read(t);
+                        // A short read means the socket is drained (a later arrival is a new
+                        // edge), saving the EAGAIN read per request; a FIN is only seen by
+                        // reading on, so then read to the end.
+                        self.read(t, ev.is_read_closed() || ev.is_error());
                     }
                 }
                 self.core.run_queue();
             }
             let pending = std::mem::take(&mut self.core.to_read);
             for s in pending {
-                self.read(s);
+                self.read(s, true);
                 self.core.run_queue();
             }
             expired.clear();
@@ -198,6 +202,13 @@ impl Worker {
         for l in &mut self.core.listeners {
             l.closed = true;
             let _ = self.core.poll.registry().deregister(&mut l.socket);
+        }
+        // Connections the kernel already queued on our socket are taken by the next generation
+        // worker of this slot: the socket stays open in the master.
+        if let Some(c) = &mut self.control
+            && let Err(e) = c.draining()
+        {
+            log::warn!("cannot acknowledge the drain: {e}");
         }
         self.core.drain_inbound();
     }
@@ -293,7 +304,7 @@ impl Worker {
             }
             log::debug!("inbound #{id} from {peer}");
             self.core.input_now(p, Event::flush(), Some(s));
-            self.read(s);
+            self.read(s, true);
         }
     }
 
@@ -328,7 +339,9 @@ impl Worker {
         self.core.flush_socket(s);
     }
 
-    fn read(&mut self, s: usize) {
+    /// Reads socket `s` and delivers what it got; `to_end` reads until the kernel has nothing
+    /// more, otherwise a short read ends the round.
+    fn read(&mut self, s: usize, to_end: bool) {
         let mut budget = READ_BUDGET;
         loop {
             let Some(c) = self.core.conns.get_mut(s).and_then(|c| c.as_mut()) else {
@@ -342,10 +355,10 @@ impl Worker {
                 return;
             }
             let reader = c.reader;
-            let res = c.read_once(&mut self.core.read_buf, READ_CHUNK);
+            let res = c.read_once(&mut self.core.read_buf, READ_CHUNK, self.core.now);
             match res {
                 Ok(None) => return,
-                Ok(Some(b)) if b.is_empty() => {
+                Ok(Some((b, _))) if b.is_empty() => {
                     c.read_eof = true;
                     let role = c.role;
                     match (role, reader) {
@@ -380,7 +393,7 @@ impl Worker {
                     }
                     return;
                 }
-                Ok(Some(b)) => {
+                Ok(Some((b, full))) => {
                     budget = budget.saturating_sub(b.len());
                     let ev = Event::Data(b.into());
                     match reader {
@@ -390,12 +403,13 @@ impl Worker {
                             filter,
                             tag,
                         } => {
-                            self.core
-                                .signal(pipeline, filter, Signal::Socket { tag, event: ev });
-                            let saved = Some(s);
-                            let _ = saved;
+                            let sig = Signal::Socket { tag, event: ev };
+                            self.core.signal_from(s, pipeline, filter, sig);
                             self.core.run_queue();
                         }
+                    }
+                    if !full && !to_end {
+                        return;
                     }
                 }
                 Err(e) => {

@@ -1,0 +1,268 @@
+//! Daemon start-up, stop, pid file, `--signal`, and systemd notifications.
+
+#[path = "daemon_common/mod.rs"]
+mod daemon_common;
+
+use std::io::BufReader;
+use std::time::{Duration, Instant};
+
+use daemon_common::*;
+use nix::sys::signal::Signal;
+
+#[test]
+fn term_drains_exits_0_and_removes_the_pid_file() {
+    const DRAIN: Duration = Duration::from_secs(5);
+    let upstream = SlowUpstream::start(Duration::from_secs(1));
+    let (port, proxy_port) = two_free_ports();
+    let mut daemon = Daemon::start(Launch {
+        spawn: 1,
+        script: proxy_script(port, proxy_port, upstream.port, 1),
+        args: vec![format!("--drain-timeout={}", DRAIN.as_secs())],
+        pid_file: true,
+        ..Launch::default()
+    });
+    daemon.wait_serving(port, 2);
+    let pid_file = pid_file_of(&daemon).to_path_buf();
+    assert!(wait_until(START_TIMEOUT, || pid_file.exists()));
+    let written = std::fs::read_to_string(&pid_file).expect("pid file");
+    assert_eq!(written, format!("{}\n", daemon.pid()));
+    let workers = daemon.workers();
+
+    // A request in flight when TERM arrives is answered before the workers exit.
+    let slow = send_request(proxy_port, "/slow", Connection::Close).expect("send");
+    upstream
+        .received
+        .recv_timeout(Duration::from_secs(5))
+        .expect("request reached the backend");
+    let stopped_at = Instant::now();
+    daemon.signal(Signal::SIGTERM);
+    let reply = read_response(&mut BufReader::new(slow), Connection::Close)
+        .expect("in-flight request completes");
+    assert_eq!((reply.status, reply.body.as_str()), (200, SLOW_BODY));
+
+    let status = daemon.wait_exit(DRAIN).expect("master exits");
+    eprintln!("stopped in {:?}", stopped_at.elapsed());
+    assert_eq!(status.code(), Some(0));
+    assert!(!pid_file.exists(), "pid file left behind");
+    assert!(
+        workers.iter().all(|&w| !is_running(w)),
+        "worker outlived the master"
+    );
+    assert!(listening_sockets(port).is_empty());
+}
+
+#[test]
+fn second_term_during_graceful_stop_stops_at_once() {
+    let upstream = SlowUpstream::start(Duration::from_secs(20));
+    let (port, proxy_port) = two_free_ports();
+    let mut daemon = Daemon::start(Launch {
+        script: proxy_script(port, proxy_port, upstream.port, 1),
+        args: vec!["--drain-timeout=30".to_string()],
+        ..Launch::default()
+    });
+    daemon.wait_serving(port, 1);
+    let _slow = send_request(proxy_port, "/slow", Connection::Close).expect("send");
+    upstream
+        .received
+        .recv_timeout(Duration::from_secs(5))
+        .expect("request reached the backend");
+    let started = Instant::now();
+    daemon.signal(Signal::SIGTERM);
+    assert!(wait_until(Duration::from_secs(5), || daemon
+        .logged("stopping: draining")));
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon
+        .wait_exit(Duration::from_secs(5))
+        .expect("master exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn term_with_a_hung_request_stops_after_the_drain_timeout() {
+    let upstream = SlowUpstream::start(Duration::from_secs(20));
+    let (port, proxy_port) = two_free_ports();
+    let mut daemon = Daemon::start(Launch {
+        script: proxy_script(port, proxy_port, upstream.port, 1),
+        args: vec!["--drain-timeout=1".to_string()],
+        ..Launch::default()
+    });
+    daemon.wait_serving(port, 1);
+    let workers = daemon.workers();
+    let _slow = send_request(proxy_port, "/slow", Connection::Close).expect("send");
+    upstream
+        .received
+        .recv_timeout(Duration::from_secs(5))
+        .expect("request reached the backend");
+    let started = Instant::now();
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon
+        .wait_exit(Duration::from_secs(4))
+        .expect("master exits soon after the drain timeout");
+    eprintln!("stopped in {:?}", started.elapsed());
+    assert_eq!(status.code(), Some(0));
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(workers.iter().all(|&w| !is_running(w)));
+}
+
+#[test]
+fn quit_stops_immediately() {
+    let port = free_port();
+    let mut daemon = Daemon::start(Launch {
+        spawn: 1,
+        script: reply_script(port, 1),
+        ..Launch::default()
+    });
+    daemon.wait_serving(port, 2);
+    let workers = daemon.workers();
+    daemon.signal(Signal::SIGQUIT);
+    let status = daemon
+        .wait_exit(Duration::from_secs(5))
+        .expect("master exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(workers.iter().all(|&w| !is_running(w)));
+}
+
+#[test]
+fn notifications_come_in_order() {
+    let port = free_port();
+    let mut daemon = Daemon::start(Launch {
+        spawn: 1,
+        script: reply_script(port, 1),
+        notify: true,
+        ..Launch::default()
+    });
+    let wait = START_TIMEOUT;
+    let mut messages = Vec::new();
+    messages.push(daemon.next_notification(wait).expect("first"));
+    // READY=1 means serving.
+    assert_eq!(http_get(port, "/").expect("request").generation(), Some(1));
+    daemon.write_script(&reply_script(port, 2));
+    daemon.signal(Signal::SIGHUP);
+    messages.push(daemon.next_notification(wait).expect("second"));
+    messages.push(daemon.next_notification(wait).expect("third"));
+    assert_eq!(http_get(port, "/").expect("request").generation(), Some(2));
+    daemon.signal(Signal::SIGTERM);
+    messages.push(daemon.next_notification(wait).expect("fourth"));
+    assert_eq!(daemon.wait_exit(wait).and_then(|s| s.code()), Some(0));
+    assert_eq!(
+        daemon.next_notification(Duration::from_millis(100)),
+        None,
+        "nothing after STOPPING=1"
+    );
+
+    let firsts = messages
+        .iter()
+        .map(|m| m.lines().next().unwrap_or(""))
+        .collect::<Vec<_>>();
+    assert_eq!(firsts, ["READY=1", "RELOADING=1", "READY=1", "STOPPING=1"]);
+    assert!(
+        messages[0].contains(&format!("MAINPID={}", daemon.pid())),
+        "{}",
+        messages[0]
+    );
+    let monotonic = messages[1]
+        .lines()
+        .find_map(|l| l.strip_prefix("MONOTONIC_USEC="))
+        .unwrap_or_else(|| panic!("no MONOTONIC_USEC in {:?}", messages[1]));
+    assert!(
+        monotonic.parse::<u64>().is_ok_and(|us| us > 0),
+        "{monotonic}"
+    );
+}
+
+#[test]
+fn live_pid_file_refuses_start() {
+    let port = free_port();
+    let daemon = Daemon::start(Launch {
+        script: reply_script(port, 1),
+        pid_file: true,
+        ..Launch::default()
+    });
+    // A second daemon pointed at the first one's pid file must not start.
+    let pid_file = pid_file_of(&daemon).to_path_buf();
+    assert!(wait_until(START_TIMEOUT, || pid_file.exists()));
+
+    let second_port = free_port();
+    let mut second = Daemon::start(Launch {
+        script: reply_script(second_port, 1),
+        args: vec![format!("--pid-file={}", pid_file.display())],
+        ..Launch::default()
+    });
+    let status = second
+        .wait_exit(Duration::from_secs(5))
+        .expect("second exits");
+    assert_eq!(status.code(), Some(1));
+    assert!(second.logged("names running process"), "{}", second.log());
+    assert!(listening_sockets(second_port).is_empty());
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).expect("pid file"),
+        format!("{}\n", daemon.pid())
+    );
+}
+
+#[test]
+fn broken_script_at_start_exits_1_without_binding() {
+    let port = free_port();
+    let mut daemon = Daemon::start(Launch {
+        script: broken_script(port),
+        ..Launch::default()
+    });
+    let status = daemon.wait_exit(Duration::from_secs(5)).expect("exits");
+    assert_eq!(status.code(), Some(1));
+    let log = daemon.log();
+    let located = log.lines().any(|l| {
+        l.split_once(&format!("{SCRIPT_NAME}:"))
+            .is_some_and(|(_, rest)| rest.starts_with(|c: char| c.is_ascii_digit()))
+    });
+    assert!(located, "error without file:line\n{log}");
+    assert!(listening_sockets(port).is_empty());
+    assert!(daemon.workers().is_empty());
+}
+
+#[test]
+fn signal_command_reloads_and_stops_through_the_pid_file() {
+    let port = free_port();
+    let mut daemon = Daemon::start(Launch {
+        script: reply_script(port, 1),
+        pid_file: true,
+        notify: true,
+        ..Launch::default()
+    });
+    daemon.expect_notification("READY=1", START_TIMEOUT);
+    let pid_file = pid_file_of(&daemon).to_path_buf();
+    assert!(wait_until(START_TIMEOUT, || pid_file.exists()));
+
+    daemon.write_script(&reply_script(port, 2));
+    let status = std::process::Command::new(PIPY)
+        .arg("--signal=reload")
+        .arg(format!("--pid-file={}", pid_file.display()))
+        .status()
+        .expect("run --signal=reload");
+    assert!(status.success());
+    daemon.expect_notification("RELOADING=1", START_TIMEOUT);
+    daemon.expect_notification("READY=1", START_TIMEOUT);
+    assert_eq!(http_get(port, "/").expect("request").generation(), Some(2));
+
+    let status = std::process::Command::new(PIPY)
+        .arg("--signal=stop")
+        .arg(format!("--pid-file={}", pid_file.display()))
+        .status()
+        .expect("run --signal=stop");
+    assert!(status.success());
+    daemon.expect_notification("STOPPING=1", START_TIMEOUT);
+    let exit = daemon
+        .wait_exit(Duration::from_secs(5))
+        .expect("master exits");
+    assert_eq!(exit.code(), Some(0));
+    assert!(!pid_file.exists());
+
+    // With the daemon gone, the command fails instead of signalling a stranger.
+    let status = std::process::Command::new(PIPY)
+        .arg("--signal=reload")
+        .arg(format!("--pid-file={}", pid_file.display()))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run --signal=reload");
+    assert!(!status.success());
+}

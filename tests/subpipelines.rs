@@ -1,0 +1,405 @@
+//! Acceptance, sub-pipeline filters: the `use` plugin chain with turn-down, `fork` with each init
+//! form, `pack` (batch, timeout, last batch on close), `wait`, the throttles, `tee`, `read` and
+//! `exec`. Each test writes its scripts into a temporary directory and starts the binary on a
+//! free port passed as `PORT`.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Writes `files` into a fresh directory and serves its `main.js`.
+fn serve(tag: &str, files: &[(&str, &str)]) -> (TempDir, Pipy, u16) {
+    let dir = TempDir::new(tag);
+    for (name, text) in files {
+        dir.write(name, text);
+    }
+    let port = free_port();
+    let pipy = Pipy::serve(&dir.path().join("main.js"), port, &[]);
+    (dir, pipy, port)
+}
+
+fn post(path: &str, body: &str) -> Vec<u8> {
+    request("POST", path, &[], body.as_bytes())
+}
+
+const PLUGIN_MAIN: &str = r#"
+pipy()
+.export('main', { __order: '', __turnDown: false })
+.listen(+os.env.PORT)
+  .demuxHTTP('req')
+.pipeline('req')
+  .use(['a.js', 'b.js', 'skipped.js', 'c.js'], 'req', 'res', () => __turnDown)
+  .replaceMessage(() => new Message(__order.trim()))
+"#;
+
+fn plugin(name: &str) -> String {
+    let turn = if name == "B" {
+        ".handleMessageStart(msg => { if (msg.head.path === '/turn') __turnDown = true })"
+    } else {
+        ""
+    };
+    format!(
+        r#"
+pipy()
+.import({{ __order: 'main', __turnDown: 'main' }})
+.pipeline('req')
+  .handleMessageStart(() => __order += '{name}.req ')
+  {turn}
+.pipeline('res')
+  .handleMessageStart(() => __order += '{name}.res ')
+"#
+    )
+}
+
+#[test]
+fn use_chain_runs_stages_in_order_and_turns_down() {
+    let (a, b, c) = (plugin("A"), plugin("B"), plugin("C"));
+    let (_dir, _pipy, port) = serve(
+        "use",
+        &[
+            ("main.js", PLUGIN_MAIN),
+            ("a.js", &a),
+            ("b.js", &b),
+            ("c.js", &c),
+            ("skipped.js", "pipy().pipeline('other')"),
+        ],
+    );
+    let mut conn = Conn::open(port);
+    assert_eq!(
+        conn.roundtrip(&get("/")).text(),
+        "A.req B.req C.req C.res B.res A.res"
+    );
+    assert_eq!(
+        conn.roundtrip(&get("/turn")).text(),
+        "A.req B.req B.res A.res"
+    );
+    // Each request starts from the connection's values again.
+    assert_eq!(
+        conn.roundtrip(&get("/again")).text(),
+        "A.req B.req C.req C.res B.res A.res"
+    );
+}
+
+#[test]
+fn use_single_module_form() {
+    let main = r#"
+pipy()
+.listen(+os.env.PORT)
+  .demuxHTTP('req')
+.pipeline('req')
+  .use('lib/hello.js', 'hello')
+"#;
+    let lib = "pipy().pipeline('hello').replaceMessage(() => new Message('from module'))";
+    let (_dir, _pipy, port) = serve("use1", &[("main.js", main), ("lib/hello.js", lib)]);
+    assert_eq!(http_get(port, "/").text(), "from module");
+}
+
+#[test]
+fn fork_with_each_init_form() {
+    let main = r#"
+pipy({ _n: 0, _log: null, _mark: '', _cloned: '' })
+.listen(+os.env.PORT)
+  .demuxHTTP('req')
+.pipeline('req')
+  .handleMessageStart(() => _log = [])
+  .fork('f-none')
+  .fork('f-obj', { _n: 10 })
+  .fork('f-arr', [{ _n: 20 }, { _n: 30 }])
+  .fork('f-fn', () => [{ _n: 40 }, { _n: 50 }, { _n: 60 }])
+  .wait(() => _log.length >= 7, { timeout: 5 })
+  .replaceMessage(
+    msg => new Message(
+      msg.body.toString() + '|' + _log.sort().join(',') + '|' + _mark + '|' + _cloned
+    )
+  )
+.pipeline('f-none')
+  .handleMessageStart(() => { _log.push('none:' + _n); _mark = 'shared' })
+  .replaceMessage(() => new Message('discarded'))
+.pipeline('f-obj')
+  .handleMessageStart(() => { _log.push('obj:' + _n); _cloned = 'leaked' })
+.pipeline('f-arr')
+  .handleMessageStart(() => _log.push('arr:' + _n))
+.pipeline('f-fn')
+  .handleMessageStart(() => _log.push('fn:' + _n))
+"#;
+    let (_dir, _pipy, port) = serve("fork", &[("main.js", main)]);
+    let mut conn = Conn::open(port);
+    let r = conn.roundtrip(&post("/", "body"));
+    assert_eq!(
+        r.text(),
+        "body|arr:20,arr:30,fn:40,fn:50,fn:60,none:0,obj:10|shared|",
+        "{r:?}"
+    );
+}
+
+#[test]
+fn pack_batches_flushes_on_timeout_and_delivers_last_batch_on_close() {
+    let main = r#"
+pipy()
+.listen(+os.env.PORT)
+  .decodeHTTPRequest()
+  .pack(3, { timeout: 0.4 })
+  .replaceMessage(msg => new Message('[' + msg.body.toString() + ']'))
+  .encodeHTTPResponse()
+"#;
+    let (_dir, _pipy, port) = serve("pack", &[("main.js", main)]);
+    let mut conn = Conn::open(port);
+    for b in ["a", "b", "c", "d"] {
+        conn.send(&post("/", b));
+    }
+    assert_eq!(conn.read_response().text(), "[abc]");
+    // "d" waits for the timeout, which must fire.
+    let t0 = Instant::now();
+    assert_eq!(conn.read_response().text(), "[d]");
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+        "timeout flush after {waited:?}"
+    );
+    // A partial batch is delivered when the client closes its side.
+    conn.send(&post("/", "e"));
+    conn.send(&post("/", "f"));
+    conn.shutdown_write();
+    assert_eq!(conn.read_response().text(), "[ef]");
+}
+
+#[test]
+fn pack_interval_flushes_when_due() {
+    let main = r#"
+pipy()
+.listen(+os.env.PORT)
+  .decodeHTTPRequest()
+  .pack(1000, { interval: 0.3 })
+  .replaceMessage(msg => new Message('[' + msg.body.toString() + ']'))
+  .encodeHTTPResponse()
+"#;
+    let (_dir, _pipy, port) = serve("pack-iv", &[("main.js", main)]);
+    let mut conn = Conn::open(port);
+    conn.send(&post("/", "a"));
+    conn.send(&post("/", "b"));
+    conn.expect_silence(Duration::from_millis(150));
+    thread::sleep(Duration::from_millis(250));
+    conn.send(&post("/", "c"));
+    assert_eq!(conn.read_response().text(), "[abc]");
+}
+
+const WAIT_MAIN: &str = r#"
+pipy({ _flag: { on: false }, _path: '' })
+.listen(+os.env.PORT)
+  .demuxHTTP('req')
+.pipeline('req')
+  .handleMessageStart(msg => _path = msg.head.path)
+  .link('set', () => _path === '/set', 'timeout', () => _path === '/timeout', 'wait')
+.pipeline('set')
+  .handleMessageStart(() => _flag.on = true)
+  .replaceMessage(() => new Message('set'))
+.pipeline('wait')
+  .wait(() => _flag.on)
+  .replaceMessage(() => new Message('released'))
+.pipeline('timeout')
+  .wait(() => false, { timeout: 0.3 })
+  .replaceMessage(() => new Message('timed out'))
+"#;
+
+#[test]
+fn wait_holds_until_condition_or_timeout() {
+    let (_dir, _pipy, port) = serve("wait", &[("main.js", WAIT_MAIN)]);
+    let mut waiting = Conn::open(port);
+    waiting.send(&get("/wait"));
+    waiting.expect_silence(Duration::from_millis(300));
+    assert_eq!(http_get(port, "/set").text(), "set");
+    let t0 = Instant::now();
+    assert_eq!(waiting.read_response().text(), "released");
+    assert!(t0.elapsed() < Duration::from_secs(1));
+
+    let t0 = Instant::now();
+    assert_eq!(http_get(port, "/timeout").text(), "timed out");
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
+/// Requests answered within `window` by `clients` connections sending one request after another;
+/// returns (answered in the window, answered in all).
+fn hammer(port: u16, clients: usize, window: Duration) -> (usize, usize) {
+    let in_window = Arc::new(AtomicUsize::new(0));
+    let total = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (in_window, total, stop) = (in_window.clone(), total.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut conn = Conn::open(port);
+                while !stop.load(Ordering::SeqCst) {
+                    let r = conn.roundtrip(&get("/"));
+                    assert_eq!(r.status, 200, "{r:?}");
+                    if start.elapsed() <= window {
+                        in_window.fetch_add(1, Ordering::SeqCst);
+                    }
+                    total.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    thread::sleep(window);
+    stop.store(true, Ordering::SeqCst);
+    for t in threads {
+        t.join()
+            .expect("client thread: every request must be answered");
+    }
+    (
+        in_window.load(Ordering::SeqCst),
+        total.load(Ordering::SeqCst),
+    )
+}
+
+#[test]
+fn throttle_message_rate_delays_to_quota() {
+    let main = r#"
+pipy()
+.listen(+os.env.PORT)
+  .demuxHTTP('req')
+.pipeline('req')
+  .throttleMessageRate(10)
+  .replaceMessage(() => new Message('ok'))
+"#;
+    let (_dir, _pipy, port) = serve("throttle", &[("main.js", main)]);
+    let (served, total) = hammer(port, 4, Duration::from_secs(3));
+    eprintln!("served {served} of {total}");
+    assert!(
+        (24..=36).contains(&served),
+        "served {served} in 3 s at 10/s"
+    );
+    assert!(total >= served);
+}
+
+#[test]
+fn throttle_data_rate_delays_bytes() {
+    let main = r#"
+pipy()
+.listen(+os.env.PORT)
+  .throttleDataRate('1k')
+"#;
+    let (_dir, _pipy, port) = serve("throttle-data", &[("main.js", main)]);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let payload = vec![b'x'; 2048];
+    s.write_all(&payload).expect("write");
+    let t0 = Instant::now();
+    let mut got = vec![0u8; payload.len()];
+    s.read_exact(&mut got).expect("echo");
+    let took = t0.elapsed();
+    assert_eq!(got, payload);
+    // 2 KiB at 1 KiB/s: about 2 s (the first tenth is available at once).
+    assert!(took >= Duration::from_millis(1500), "{took:?}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+}
+
+#[test]
+fn throttle_concurrency_serializes_streams() {
+    let main = r#"
+pipy({ _g: { active: 0, max: 0 }, _until: 0 })
+.listen(+os.env.PORT)
+  .demuxHTTP('req')
+.pipeline('req')
+  .throttleConcurrency(1)
+  .handleMessageStart(() => {
+    _g.active++;
+    _g.max = Math.max(_g.max, _g.active);
+    _until = Date.now() + 200;
+  })
+  .wait(() => Date.now() >= _until)
+  .handleMessageEnd(() => _g.active--)
+  .replaceMessage(() => new Message('max=' + _g.max))
+"#;
+    let (_dir, _pipy, port) = serve("concurrency", &[("main.js", main)]);
+    let t0 = Instant::now();
+    let clients: Vec<_> = (0..3)
+        .map(|_| thread::spawn(move || http_get(port, "/").text()))
+        .collect();
+    for c in clients {
+        assert_eq!(c.join().expect("client"), "max=1");
+    }
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(550),
+        "three 200 ms streams one at a time: {took:?}"
+    );
+}
+
+#[test]
+fn tee_writes_stream_data_and_read_feeds_a_file() {
+    let dir = TempDir::new("tee");
+    let out = dir.path().join("out.txt");
+    let copy = dir.path().join("copy.txt");
+    dir.write("input.txt", "from read()\n");
+    dir.write("out.txt", "old contents that must be truncated");
+    let main = format!(
+        r#"
+pipy()
+.listen(+os.env.PORT)
+  .tee('{}')
+.read('input.txt')
+  .tee(() => '{}')
+"#,
+        out.display(),
+        copy.display()
+    );
+    dir.write("main.js", &main);
+    let port = free_port();
+    let _pipy = Pipy::serve(&dir.path().join("main.js"), port, &[]);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    s.write_all(b"hello tee\n").expect("write");
+    let mut echo = [0u8; 10];
+    s.read_exact(&mut echo).expect("echo");
+    assert_eq!(&echo, b"hello tee\n");
+    assert!(poll_until(IO_TIMEOUT, || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t == "hello tee\n")
+    }));
+    assert!(poll_until(IO_TIMEOUT, || {
+        std::fs::read_to_string(&copy).is_ok_and(|t| t == "from read()\n")
+    }));
+}
+
+#[test]
+fn exec_pipes_the_stream_through_a_process() {
+    let main = r#"
+pipy()
+.listen(+os.env.PORT)
+  .exec('cat')
+.listen(+os.env.PORT + 1)
+  .exec(() => ['sh', '-c', 'tr a-z A-Z'])
+"#;
+    let dir = TempDir::new("exec");
+    dir.write("main.js", main);
+    // Two adjacent ports: retry a few picks until both are free.
+    let port = (0..20)
+        .map(|_| free_port())
+        .find(|p| *p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok())
+        .expect("two free ports");
+    let mut pipy = Pipy::serve(&dir.path().join("main.js"), port, &[]);
+    pipy.wait_port(port + 1);
+
+    let mut conn = Conn::open(port);
+    conn.send(b"ping\n");
+    assert_eq!(conn.read_exact_bytes(5), b"ping\n");
+    conn.send(b"pong\n");
+    conn.shutdown_write();
+    // cat exits on EOF; its exit ends the stream and the connection closes.
+    assert_eq!(conn.read_to_close(), b"pong\n");
+
+    let mut upper = Conn::open(port + 1);
+    upper.send(b"shout\n");
+    upper.shutdown_write();
+    assert_eq!(upper.read_to_close(), b"SHOUT\n");
+}
