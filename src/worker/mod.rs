@@ -26,6 +26,16 @@ use std::time::{Duration, Instant};
 
 /// Token of the self-pipe that signal handlers write to.
 const SIGNAL_TOKEN: usize = (1 << 40) - 2;
+/// Token of the self-pipe of `task('SIGxxx')` signals.
+const TASK_SIGNAL_TOKEN: usize = (1 << 40) - 3;
+/// Signals the master uses for its own control; a worker cannot take them for tasks.
+const MASTER_SIGNALS: [i32; 5] = [
+    signal_hook::consts::SIGHUP,
+    signal_hook::consts::SIGINT,
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGQUIT,
+    signal_hook::consts::SIGCHLD,
+];
 
 /// What the event loop is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +51,10 @@ pub struct Worker {
     phase: Phase,
     stop_flag: Arc<AtomicBool>,
     signal_pipe: Option<mio::net::UnixStream>,
+    /// `task('SIGxxx')`: a flag per task set by the signal handler.
+    task_signals: Vec<(usize, Arc<AtomicBool>)>,
+    task_signal_pipe: Option<mio::net::UnixStream>,
+    task_signal_tx: Option<std::os::unix::net::UnixStream>,
 }
 
 impl Worker {
@@ -82,6 +96,9 @@ impl Worker {
             phase: Phase::Serving,
             stop_flag: Arc::new(AtomicBool::new(false)),
             signal_pipe: None,
+            task_signals: Vec::new(),
+            task_signal_pipe: None,
+            task_signal_tx: None,
         };
         if let Some(c) = &w.control {
             let fd = c.fd();
@@ -152,6 +169,20 @@ impl Worker {
                 } else if t == CONTROL_TOKEN {
                     if let Some(code) = self.control_readable() {
                         return code;
+                    }
+                } else if t == TASK_SIGNAL_TOKEN {
+                    if let Some(p) = &mut self.task_signal_pipe {
+                        let mut b = [0u8; 64];
+                        let _ = std::io::Read::read(p, &mut b);
+                    }
+                    let fired: Vec<usize> = self
+                        .task_signals
+                        .iter()
+                        .filter(|(_, f)| f.swap(false, Ordering::SeqCst))
+                        .map(|(i, _)| *i)
+                        .collect();
+                    for i in fired {
+                        self.run_task(i);
                     }
                 } else if t == SIGNAL_TOKEN {
                     if let Some(p) = &mut self.signal_pipe {
@@ -495,12 +526,42 @@ impl Worker {
                     self.run_task(i);
                     self.core.timers.arm(d, TimerTarget::Task(i));
                 }
-                TaskSchedule::Signal(_) => {
-                    log::warn!("signal tasks are not supported yet; task ignored");
+                TaskSchedule::Signal(sig) => {
+                    if let Err(e) = self.register_task_signal(i, sig) {
+                        log::warn!("task on signal {sig} not installed: {e}");
+                    }
                 }
             }
         }
         self.core.run_queue();
+    }
+
+    /// Runs task `i` whenever this worker receives `sig`.
+    fn register_task_signal(&mut self, i: usize, sig: i32) -> std::io::Result<()> {
+        if MASTER_SIGNALS.contains(&sig) && self.control.is_some() {
+            return Err(std::io::Error::other(
+                "the master handles this signal (reload/stop); use another one",
+            ));
+        }
+        if self.task_signal_pipe.is_none() {
+            let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
+            rx.set_nonblocking(true)?;
+            tx.set_nonblocking(true)?;
+            let mut rx = mio::net::UnixStream::from_std(rx);
+            self.core
+                .poll
+                .registry()
+                .register(&mut rx, Token(TASK_SIGNAL_TOKEN), Interest::READABLE)?;
+            self.task_signal_pipe = Some(rx);
+            self.task_signal_tx = Some(tx);
+        }
+        let flag = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(sig, flag.clone())?;
+        if let Some(tx) = &self.task_signal_tx {
+            signal_hook::low_level::pipe::register(sig, tx.try_clone()?)?;
+        }
+        self.task_signals.push((i, flag));
+        Ok(())
     }
 
     fn run_task(&mut self, i: usize) {
