@@ -112,6 +112,10 @@ impl SharedSink for MergeSession {
         }
     }
 
+    fn on_drain(&mut self, _id: u64, core: &mut Core) {
+        self.close(core);
+    }
+
     fn on_timer(&mut self, _id: u64, tag: u64, core: &mut Core) {
         match tag & 0xff {
             TIMER_IDLE if tag >> 8 == self.idle_generation && self.users == 0 => self.close(core),

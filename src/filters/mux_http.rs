@@ -274,6 +274,14 @@ impl SharedSink for MuxSession {
         }
     }
 
+    fn on_drain(&mut self, _id: u64, core: &mut Core) {
+        if self.waiting.is_empty() {
+            self.close(core);
+        } else {
+            self.state = SessionState::NoReuse;
+        }
+    }
+
     fn on_timer(&mut self, _id: u64, tag: u64, core: &mut Core) {
         match tag & 0xff {
             TIMER_IDLE

@@ -36,6 +36,10 @@ pub trait SharedSink {
     fn on_output(&mut self, id: u64, ev: Event, core: &mut Core);
     /// A timer armed with `TimerTarget::Shared(id, tag)` fired.
     fn on_timer(&mut self, _id: u64, _tag: u64, _core: &mut Core) {}
+
+    /// The worker is about to exit (drain): end the owned pipeline so what it holds is
+    /// delivered, then unregister once it has ended.
+    fn on_drain(&mut self, _id: u64, _core: &mut Core) {}
 }
 
 /// A unit of deferred work.
@@ -376,6 +380,21 @@ impl Core {
 
     pub fn unregister_shared(&mut self, id: u64) {
         self.shared.remove(&id);
+    }
+
+    /// Shared receivers still registered (sessions that have not ended).
+    pub fn shared_count(&self) -> usize {
+        self.shared.len()
+    }
+
+    /// Asks every shared receiver to end its pipeline (worker drain).
+    pub fn drain_shared(&mut self) {
+        let all: Vec<(u64, Rc<std::cell::RefCell<dyn SharedSink>>)> =
+            self.shared.iter().map(|(k, v)| (*k, v.clone())).collect();
+        for (id, s) in all {
+            s.borrow_mut().on_drain(id, self);
+        }
+        self.run_queue();
     }
 
     /// Runs a shared receiver's timer.

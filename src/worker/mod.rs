@@ -55,6 +55,8 @@ pub struct Worker {
     task_signals: Vec<(usize, Arc<AtomicBool>)>,
     task_signal_pipe: Option<mio::net::UnixStream>,
     task_signal_tx: Option<std::os::unix::net::UnixStream>,
+    /// Shared sessions were told to end (last step of a drain).
+    shared_drained: bool,
 }
 
 impl Worker {
@@ -99,6 +101,7 @@ impl Worker {
             task_signals: Vec::new(),
             task_signal_pipe: None,
             task_signal_tx: None,
+            shared_drained: false,
         };
         if let Some(c) = &w.control {
             let fd = c.fd();
@@ -146,8 +149,17 @@ impl Worker {
             self.core.run_queue();
             self.core.flush_dirty();
             if self.phase == Phase::Draining && self.core.inbound_count() == 0 {
-                log::info!("drained, exiting");
-                return 0;
+                // Sessions shared across requests (log shippers, pools) end last so that what
+                // they hold is delivered; the master's drain timeout bounds the wait.
+                if !self.shared_drained {
+                    self.shared_drained = true;
+                    self.core.drain_shared();
+                    continue;
+                }
+                if self.core.shared_count() == 0 {
+                    log::info!("drained, exiting");
+                    return 0;
+                }
             }
             let now = Instant::now();
             let mut timeout = self.core.timers.next_timeout(now);

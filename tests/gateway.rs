@@ -1,0 +1,214 @@
+//! Acceptance, the bundled example `examples/gateway/` (what `make run` serves): its mock services
+//! and the plugin gateway in front of them. The example uses fixed ports (8000, 8080–8082); the
+//! tests run a copy with those numbers replaced by free ports.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+/// The example directory.
+fn example_dir() -> std::path::PathBuf {
+    repo_root().join("examples").join("gateway")
+}
+
+/// The example's ports and the free ports standing in for them.
+struct Ports {
+    gateway: u16,
+    hi: u16,
+    echo: u16,
+    ip: u16,
+}
+
+impl Ports {
+    fn pick() -> Ports {
+        Ports {
+            gateway: free_port(),
+            hi: free_port(),
+            echo: free_port(),
+            ip: free_port(),
+        }
+    }
+
+    fn rewrite(&self, text: &str) -> String {
+        text.replace("8000", &self.gateway.to_string())
+            .replace("8080", &self.hi.to_string())
+            .replace("8081", &self.echo.to_string())
+            .replace("8082", &self.ip.to_string())
+    }
+}
+
+/// Copies the `.js` and `.json` files of `from` into `to`, rewriting the ports.
+fn copy_example(from: &Path, to: &Path, ports: &Ports) {
+    for entry in std::fs::read_dir(from).expect("read example dir").flatten() {
+        let path = entry.path();
+        let target = to.join(entry.file_name());
+        if path.is_dir() {
+            std::fs::create_dir_all(&target).expect("create dir");
+            copy_example(&path, &target, ports);
+        } else if path.extension().is_some_and(|e| e == "js" || e == "json") {
+            let text = std::fs::read_to_string(&path).expect("read example file");
+            std::fs::write(&target, ports.rewrite(&text)).expect("write example copy");
+        }
+    }
+}
+
+/// The example running on free ports: mock services and gateway.
+struct Example {
+    _dir: TempDir,
+    _mock: Pipy,
+    _gateway: Pipy,
+    ports: Ports,
+}
+
+fn start_example() -> Example {
+    let ports = Ports::pick();
+    let dir = TempDir::new("gateway-example");
+    copy_example(&example_dir(), dir.path(), &ports);
+    let mock_script = dir.path().join("mock.js").to_string_lossy().into_owned();
+    let mut mock = Pipy::spawn(&[&mock_script], &[]);
+    for port in [ports.hi, ports.echo, ports.ip] {
+        mock.wait_port(port);
+    }
+    let gateway_script = dir.path().join("proxy.js").to_string_lossy().into_owned();
+    let mut gateway = Pipy::spawn(&[&gateway_script], &[]);
+    gateway.wait_port(ports.gateway);
+    Example {
+        _dir: dir,
+        _mock: mock,
+        _gateway: gateway,
+        ports,
+    }
+}
+
+fn tell_ip(path: &str) -> String {
+    format!("You are requesting {path} from 127.0.0.1\n")
+}
+
+#[test]
+fn example_scripts_verify() {
+    for name in ["proxy.js", "mock.js"] {
+        let path = example_dir().join(name);
+        let run = run_cli(&["--verify", &path.to_string_lossy()], &[]);
+        assert_eq!(run.code(), 0, "{name}: {run:?}");
+    }
+}
+
+#[test]
+fn mock_services_answer_like_tutorial_02() {
+    let example = start_example();
+    let ports = &example.ports;
+    assert_bytes_eq(&http_get(ports.hi, "/anything").raw, HELLO_RESPONSE);
+    let echoed = Conn::open(ports.echo).roundtrip(&request("POST", "/", &[], b"hello"));
+    assert_eq!(echoed.text(), "hello");
+    assert_eq!(http_get(ports.ip, "/where").text(), tell_ip("/where"));
+}
+
+#[test]
+fn gateway_routes_balances_rewrites_and_falls_back_to_404() {
+    let example = start_example();
+    let port = example.ports.gateway;
+
+    // Round robin per connection; a connection keeps its target.
+    let mut picks = Vec::new();
+    for _ in 0..3 {
+        let mut conn = Conn::open(port);
+        let first = conn.roundtrip(&get("/hi")).text();
+        let second = conn.roundtrip(&get("/hi")).text();
+        assert_eq!(first, second, "one connection, one target");
+        assert!(
+            first == "Hi, there!\n" || first == tell_ip("/hi"),
+            "unexpected {first:?}"
+        );
+        picks.push(first);
+    }
+    assert_ne!(picks[0], picks[1], "{picks:?}");
+    assert_eq!(picks[0], picks[2], "{picks:?}");
+
+    let mut conn = Conn::open(port);
+    let echoed = conn.roundtrip(&request("POST", "/echo", &[], b"hello"));
+    assert_eq!(echoed.text(), "hello");
+    assert_eq!(
+        conn.roundtrip(&get("/ip/some/path")).text(),
+        tell_ip("/some/path")
+    );
+    assert_eq!(conn.roundtrip(&get("/ip")).text(), tell_ip("/"));
+    let missing = conn.roundtrip(&get("/unknown"));
+    assert_bytes_eq(
+        &missing.raw,
+        b"HTTP/1.1 404 Not Found\r\ncontent-length: 10\r\nconnection: keep-alive\r\n\r\nNo handler",
+    );
+}
+
+#[test]
+fn run_script_starts_and_stops_the_mock_services_with_the_gateway() {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    let ports = Ports::pick();
+    let dir = TempDir::new("gateway-run");
+    copy_example(&example_dir(), dir.path(), &ports);
+    let run_sh = std::fs::read_to_string(example_dir().join("run.sh")).expect("read run.sh");
+    let run_path = dir.write("run.sh", &ports.rewrite(&run_sh));
+    let mut child = Command::new("sh")
+        .arg(&run_path)
+        .arg(PIPY)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("start run.sh");
+    let pgid = child.id() as libc::pid_t;
+    let up = poll_until(START_TIMEOUT, || {
+        [ports.gateway, ports.hi, ports.echo, ports.ip]
+            .iter()
+            .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
+    });
+    if !up {
+        // SAFETY: signals the process group we created; no memory involved.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = child.wait();
+        panic!("run.sh did not bring up the gateway and the mock services");
+    }
+    let proxied = http_get(ports.gateway, "/hi/x");
+    assert_eq!(proxied.status, 200, "{proxied:?}");
+    assert!(
+        proxied.text() == "Hi, there!\n" || proxied.text() == tell_ip("/hi/x"),
+        "{proxied:?}"
+    );
+
+    // When the gateway ends (Ctrl-C, or it fails), the script's trap stops the mock services.
+    let gateway = child_running(child.id(), "proxy.js").expect("gateway process under run.sh");
+    // SAFETY: signals the gateway master started by run.sh; no memory involved.
+    unsafe { libc::kill(gateway as libc::pid_t, libc::SIGTERM) };
+    let stopped = poll_until(Duration::from_secs(15), || {
+        std::net::TcpStream::connect(("127.0.0.1", ports.hi)).is_err()
+    });
+    // SAFETY: as above, clean up whatever is left of the group.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let _ = child.wait();
+    assert!(
+        stopped,
+        "mock services still running after run.sh was stopped"
+    );
+}
+
+/// A child process of `parent` whose command line mentions `needle`.
+fn child_running(parent: u32, needle: &str) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let ppid: u32 = stat[stat.rfind(')')? + 1..]
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            (ppid == parent && String::from_utf8_lossy(&cmdline).contains(needle)).then_some(pid)
+        })
+}

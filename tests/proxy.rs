@@ -1,0 +1,786 @@
+//! Acceptance, proxying: failure answers of the upstream side (502 per queued request, 504 after
+//! `readTimeout` while other clients are served), upstream connection reuse through `muxHTTP`,
+//! half-closing clients, IPv6 upstreams, and 64 MiB transfers in both directions that must be
+//! streamed (byte-identical, worker RSS bounded) rather than buffered.
+
+mod common;
+mod mock;
+
+use common::*;
+use mock::{Backend, SLOW_START, Service, digest};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Size of the big transfers.
+const BIG: usize = 64 << 20;
+
+/// Starts `tutorials/<main>` with `PORT` and the given variables; returns it and its port.
+fn start(main_path: &std::path::Path, vars: &[(&str, String)]) -> (Pipy, u16) {
+    let port = free_port();
+    let port_text = port.to_string();
+    let script_text = main_path.to_string_lossy().into_owned();
+    let mut envs: Vec<(&str, &str)> = vec![("PORT", &port_text)];
+    envs.extend(vars.iter().map(|(k, v)| (*k, v.as_str())));
+    let mut pipy = Pipy::spawn(&[&script_text], &envs);
+    pipy.wait_port(port);
+    (pipy, port)
+}
+
+fn tutorial(name: &str) -> std::path::PathBuf {
+    script(&format!("tutorials/{name}"))
+}
+
+/// Exact bytes of a synthesized failure answer on a kept-alive connection (reference §3.8).
+fn failure_response(code: u16, reason: &str) -> Vec<u8> {
+    format!("HTTP/1.1 {code} {reason}\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n")
+        .into_bytes()
+}
+
+#[test]
+fn upstream_down_answers_502_to_each_pipelined_request() {
+    let dead_port = free_port();
+    let (_pipy, port) = start(
+        &tutorial("03-proxy.js"),
+        &[("UPSTREAM", dead_port.to_string())],
+    );
+    let refused = failure_response(502, "Connection Refused");
+    let mut conn = Conn::open(port);
+    let mut batch = Vec::new();
+    for i in 0..5 {
+        batch.extend_from_slice(&get(&format!("/r{i}")));
+    }
+    conn.send(&batch);
+    for i in 0..5 {
+        let response = conn.read_response();
+        assert!(
+            response.raw == refused,
+            "request {i} of 5 pipelined: expected {:?}, got {:?}",
+            String::from_utf8_lossy(&refused),
+            response.raw_text()
+        );
+    }
+    // The connection stays usable, and a new session is tried for the next request.
+    assert_bytes_eq(&conn.roundtrip(&get("/again")).raw, &refused);
+    assert_bytes_eq(&http_get(port, "/other-client").raw, &refused);
+}
+
+/// Routes `/slow*` to SLOW and everything else to FAST, one upstream session per target, with a
+/// 1 s read timeout on upstream connections.
+const TIMEOUT_SCRIPT: &str = r#"
+pipy({
+  _target: '',
+})
+
+.listen(+os.env.PORT)
+  .demuxHTTP('request')
+
+.pipeline('request')
+  .handleMessageStart(
+    msg => _target = '127.0.0.1:' + (msg.head.path.startsWith('/slow') ? os.env.SLOW : os.env.FAST)
+  )
+  .muxHTTP('upstream', () => _target)
+
+.pipeline('upstream')
+  .connect(() => _target, { readTimeout: 1 })
+"#;
+
+const READ_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn start_timeout_proxy(slow: &Backend, fast: &Backend) -> (Pipy, u16, TempDir) {
+    let dir = TempDir::new("proxy-timeout");
+    let main = dir.write("proxy.js", TIMEOUT_SCRIPT);
+    let (pipy, port) = start(
+        &main,
+        &[
+            ("SLOW", slow.port().to_string()),
+            ("FAST", fast.port().to_string()),
+        ],
+    );
+    (pipy, port, dir)
+}
+
+#[test]
+fn silent_upstream_answers_504_after_read_timeout_while_others_are_served() {
+    let slow = Backend::start(Service::Silent);
+    let fast = Backend::start(Service::Hi);
+    let (_pipy, port, _dir) = start_timeout_proxy(&slow, &fast);
+
+    let mut waiting = Conn::open(port);
+    let sent = Instant::now();
+    waiting.send(&get("/slow"));
+    assert!(
+        slow.wait_requests(1, IO_TIMEOUT),
+        "request reached the silent upstream"
+    );
+
+    // Another client is served while the first one waits.
+    let mut other = Conn::open(port);
+    for _ in 0..5 {
+        assert_bytes_eq(&other.roundtrip(&get("/fast")).raw, HELLO_RESPONSE);
+    }
+    let others_done = sent.elapsed();
+    assert!(
+        others_done < READ_TIMEOUT,
+        "other client served in {others_done:?}, before the timeout"
+    );
+
+    let response = waiting.read_response();
+    let waited = sent.elapsed();
+    assert_bytes_eq(&response.raw, &failure_response(504, "Gateway Timeout"));
+    assert!(
+        waited >= READ_TIMEOUT - Duration::from_millis(100) && waited < READ_TIMEOUT * 5,
+        "504 after {waited:?}, readTimeout is {READ_TIMEOUT:?}"
+    );
+    // The worker goes on serving.
+    assert_bytes_eq(&other.roundtrip(&get("/fast")).raw, HELLO_RESPONSE);
+}
+
+#[test]
+fn every_request_queued_on_a_timed_out_session_gets_its_own_504() {
+    let slow = Backend::start(Service::Silent);
+    let fast = Backend::start(Service::Hi);
+    let (_pipy, port, _dir) = start_timeout_proxy(&slow, &fast);
+    let mut conn = Conn::open(port);
+    let mut batch = Vec::new();
+    for i in 0..3 {
+        batch.extend_from_slice(&get(&format!("/slow/{i}")));
+    }
+    conn.send(&batch);
+    for i in 0..3 {
+        let response = conn.read_response();
+        assert!(
+            response.raw == failure_response(504, "Gateway Timeout"),
+            "request {i} of 3: {:?}",
+            response.raw_text()
+        );
+    }
+}
+
+#[test]
+fn hundred_requests_on_one_client_connection_use_one_upstream_connection_per_target() {
+    let hi = Backend::start(Service::Hi);
+    let echo = Backend::start(Service::Echo);
+    let ip = Backend::start(Service::TellIp);
+    let (_pipy, port) = start(
+        &tutorial("04-routing.js"),
+        &[
+            ("HI", hi.port().to_string()),
+            ("ECHO", echo.port().to_string()),
+            ("IP", ip.port().to_string()),
+        ],
+    );
+    let mut conn = Conn::open(port);
+    for i in 0..50 {
+        assert_bytes_eq(
+            &conn.roundtrip(&get(&format!("/hi/{i}"))).raw,
+            HELLO_RESPONSE,
+        );
+    }
+    let mut batch = Vec::new();
+    for i in 50..100 {
+        batch.extend_from_slice(&get(&format!("/hi/{i}")));
+    }
+    conn.send(&batch);
+    for _ in 50..100 {
+        assert_bytes_eq(&conn.read_response().raw, HELLO_RESPONSE);
+    }
+    for i in 0..10 {
+        let path = format!("/ip/{i}");
+        assert_eq!(
+            conn.roundtrip(&get(&path)).text(),
+            format!("You are requesting {path} from 127.0.0.1\n")
+        );
+    }
+    assert_eq!(hi.requests(), 100);
+    assert_eq!(
+        hi.connections(),
+        1,
+        "100 requests over one upstream connection"
+    );
+    assert_eq!(ip.requests(), 10);
+    assert_eq!(ip.connections(), 1);
+    let paths: Vec<String> = hi.records().iter().map(|r| r.path.clone()).collect();
+    let expected: Vec<String> = (0..100).map(|i| format!("/hi/{i}")).collect();
+    assert_eq!(paths, expected, "requests forwarded in order");
+}
+
+#[test]
+fn response_is_delivered_to_a_client_that_half_closed() {
+    let hi = Backend::start(Service::Hi);
+    let (_pipy, port) = start(
+        &tutorial("03-proxy.js"),
+        &[("UPSTREAM", hi.port().to_string())],
+    );
+    let mut conn = Conn::open(port);
+    conn.send(&get("/"));
+    conn.shutdown_write();
+    let response = conn.read_response();
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.text(), "Hi, there!\n");
+}
+
+#[test]
+fn connect_reaches_an_ipv6_upstream() {
+    let Ok(probe) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("no IPv6 loopback on this machine: skipped");
+        return;
+    };
+    drop(probe);
+    let hi = Backend::start_on("[::1]:0", Service::Hi);
+    let dir = TempDir::new("proxy-v6");
+    let main = dir.write(
+        "proxy.js",
+        r#"
+pipy()
+.listen(+os.env.PORT)
+  .demuxHTTP('forward')
+.pipeline('forward')
+  .muxHTTP('upstream', '')
+.pipeline('upstream')
+  .connect('[::1]:' + os.env.UPSTREAM)
+"#,
+    );
+    let (_pipy, port) = start(&main, &[("UPSTREAM", hi.port().to_string())]);
+    assert_bytes_eq(&http_get(port, "/").raw, HELLO_RESPONSE);
+    assert_eq!(hi.connections(), 1);
+}
+
+/// A proxy in front of `target` (host:port) with the given `muxHTTP` and `connect` options.
+fn start_forwarder(target: &str, mux_options: &str, connect_options: &str) -> (Pipy, u16, TempDir) {
+    let dir = TempDir::new("proxy-forward");
+    let main = dir.write(
+        "proxy.js",
+        &format!(
+            r#"
+pipy()
+.listen(+os.env.PORT)
+  .demuxHTTP('forward')
+.pipeline('forward')
+  .muxHTTP('upstream', '', {mux_options})
+.pipeline('upstream')
+  .connect(os.env.TARGET, {connect_options})
+"#
+        ),
+    );
+    let (pipy, port) = start(&main, &[("TARGET", target.to_string())]);
+    (pipy, port, dir)
+}
+
+#[test]
+fn idle_upstream_session_is_closed_after_max_idle_and_replaced() {
+    let hi = Backend::start(Service::Hi);
+    let (_pipy, port, _dir) =
+        start_forwarder(&format!("127.0.0.1:{}", hi.port()), "{ maxIdle: 1 }", "{}");
+    assert_bytes_eq(&http_get(port, "/").raw, HELLO_RESPONSE);
+    let idle_since = Instant::now();
+    assert!(
+        poll_until(Duration::from_secs(5), || hi.closed() == 1),
+        "idle upstream connection not closed 5 s after its last use (maxIdle 1 s)"
+    );
+    let closed_after = idle_since.elapsed();
+    assert!(
+        closed_after >= Duration::from_millis(900),
+        "closed after {closed_after:?}, before maxIdle"
+    );
+    assert_bytes_eq(&http_get(port, "/").raw, HELLO_RESPONSE);
+    assert_eq!(
+        hi.connections(),
+        2,
+        "a new upstream connection for the next request"
+    );
+}
+
+#[test]
+fn upstream_that_closes_after_each_response_is_replaced_by_a_new_connection() {
+    let hi = Backend::start(Service::HiThenClose);
+    let (_pipy, port) = start(
+        &tutorial("03-proxy.js"),
+        &[("UPSTREAM", hi.port().to_string())],
+    );
+    let mut conn = Conn::open(port);
+    for i in 0..3 {
+        let response = conn.roundtrip(&get(&format!("/r{i}")));
+        assert_eq!(response.status, 200, "request {i}: {response:?}");
+        assert_eq!(response.text(), "Hi, there!\n");
+        assert_eq!(
+            response.header("connection"),
+            Some("keep-alive"),
+            "the client connection is not the upstream's"
+        );
+        assert!(
+            poll_until(IO_TIMEOUT, || hi.closed() == i + 1),
+            "upstream closed"
+        );
+    }
+    assert_eq!(hi.connections(), 3);
+}
+
+#[test]
+fn response_delimited_by_upstream_close_is_reframed_for_the_client() {
+    let hi = Backend::start(Service::HiUntilClose);
+    let (_pipy, port) = start(
+        &tutorial("03-proxy.js"),
+        &[("UPSTREAM", hi.port().to_string())],
+    );
+    let mut conn = Conn::open(port);
+    for _ in 0..2 {
+        assert_bytes_eq(&conn.roundtrip(&get("/")).raw, HELLO_RESPONSE);
+    }
+}
+
+#[test]
+fn upstream_reset_answers_502_bad_gateway() {
+    let reset = Backend::start(Service::Reset);
+    let (_pipy, port) = start(
+        &tutorial("03-proxy.js"),
+        &[("UPSTREAM", reset.port().to_string())],
+    );
+    let mut conn = Conn::open(port);
+    for _ in 0..2 {
+        assert_bytes_eq(
+            &conn.roundtrip(&get("/")).raw,
+            &failure_response(502, "Bad Gateway"),
+        );
+    }
+    assert_eq!(reset.requests(), 2);
+}
+
+#[test]
+fn unresolvable_upstream_answers_502_cannot_resolve() {
+    let (_pipy, port, _dir) = start_forwarder("no-such-host.invalid:80", "{}", "{}");
+    let mut conn = Conn::open(port);
+    for _ in 0..2 {
+        assert_bytes_eq(
+            &conn.roundtrip(&get("/")).raw,
+            &failure_response(502, "Cannot Resolve"),
+        );
+    }
+}
+
+#[test]
+fn connect_retries_until_the_upstream_comes_up() {
+    let upstream_port = free_port();
+    let (_pipy, port, _dir) = start_forwarder(
+        &format!("127.0.0.1:{upstream_port}"),
+        "{}",
+        "{ retryCount: 30, retryDelay: 0.1 }",
+    );
+    let mut conn = Conn::open(port);
+    conn.send(&get("/"));
+    thread::sleep(Duration::from_millis(500));
+    let hi = Backend::start_on(&format!("127.0.0.1:{upstream_port}"), Service::Hi);
+    assert_bytes_eq(&conn.read_response().raw, HELLO_RESPONSE);
+    assert_eq!(hi.connections(), 1);
+}
+
+/// A listener whose accept queue is full and never drained: further connection attempts get
+/// no answer at all (Linux drops SYNs for a full queue), like an unreachable host.
+fn black_hole() -> (socket2::Socket, Vec<std::net::TcpStream>, u16) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+    listener.bind(&addr.into()).expect("bind");
+    listener.listen(0).expect("listen");
+    let port = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .expect("port");
+    // Fill the queue; attempts beyond it time out.
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        match std::net::TcpStream::connect_timeout(
+            &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_millis(300),
+        ) {
+            Ok(stream) => fillers.push(stream),
+            Err(_) => break,
+        }
+    }
+    (listener, fillers, port)
+}
+
+#[test]
+fn connect_timeout_answers_504() {
+    let (_listener, _fillers, hole) = black_hole();
+    let (_pipy, port, _dir) = start_forwarder(
+        &format!("127.0.0.1:{hole}"),
+        "{}",
+        "{ connectTimeout: 0.5 }",
+    );
+    let mut conn = Conn::open(port);
+    let sent = Instant::now();
+    let response = conn.roundtrip(&get("/"));
+    let waited = sent.elapsed();
+    assert_bytes_eq(&response.raw, &failure_response(504, "Gateway Timeout"));
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(5),
+        "504 after {waited:?}, connectTimeout is 0.5 s"
+    );
+}
+
+#[test]
+fn http_1_0_client_gets_connection_close_through_the_proxy() {
+    let hi = Backend::start(Service::Hi);
+    let (_pipy, port) = start(
+        &tutorial("03-proxy.js"),
+        &[("UPSTREAM", hi.port().to_string())],
+    );
+    let mut conn = Conn::open(port);
+    conn.send(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    let response = conn.read_response();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "Hi, there!\n");
+    assert_eq!(response.header("connection"), Some("close"));
+    conn.expect_closed();
+}
+
+#[test]
+fn pipelined_posts_are_answered_in_order_with_their_own_bodies() {
+    let echo = Backend::start(Service::Echo);
+    let (_pipy, port) = start(
+        &tutorial("03-proxy.js"),
+        &[("UPSTREAM", echo.port().to_string())],
+    );
+    let mut conn = Conn::open(port);
+    let bodies: Vec<Vec<u8>> = (0..60)
+        .map(|i| {
+            // Sizes around the 16 KiB encoder buffer, so some go out chunked.
+            let len = [5usize, 16_383, 16_384, 16_385, 70_000][i % 5] + i;
+            pattern_bytes(len, i as u64 + 1)
+        })
+        .collect();
+    let mut batch = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        batch.extend_from_slice(&request("POST", &format!("/p{i}"), &[], body));
+    }
+    let writer = {
+        let mut stream = conn.try_clone_stream();
+        thread::spawn(move || {
+            use std::io::Write;
+            stream.write_all(&batch).expect("send the batch");
+        })
+    };
+    for (i, body) in bodies.iter().enumerate() {
+        let response = conn.read_response();
+        assert_eq!(response.status, 200, "request {i}");
+        assert!(
+            response.body == *body,
+            "response {i} does not carry body {i} ({} bytes, got {})",
+            body.len(),
+            response.body.len()
+        );
+    }
+    writer.join().expect("writer thread");
+    assert_eq!(echo.connections(), 1);
+}
+
+#[test]
+fn concurrent_clients_on_one_upstream_session_get_their_own_responses() {
+    let ip = Backend::start(Service::TellIp);
+    let (_pipy, port) = start(
+        &tutorial("03-proxy.js"),
+        &[("UPSTREAM", ip.port().to_string())],
+    );
+    let clients: Vec<_> = (0..4)
+        .map(|client| {
+            thread::spawn(move || {
+                let mut conn = Conn::open(port);
+                for round in 0..5 {
+                    let paths: Vec<String> = (0..10)
+                        .map(|i| format!("/c{client}/r{round}/{i}"))
+                        .collect();
+                    let batch: Vec<u8> = paths.iter().flat_map(|p| get(p)).collect();
+                    conn.send(&batch);
+                    for path in &paths {
+                        let text = conn.read_response().text();
+                        assert_eq!(
+                            text,
+                            format!("You are requesting {path} from 127.0.0.1\n"),
+                            "a response went to the wrong request"
+                        );
+                    }
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("client thread");
+    }
+    assert_eq!(ip.requests(), 200);
+    assert_eq!(
+        ip.connections(),
+        1,
+        "muxHTTP key '': one shared upstream connection"
+    );
+}
+
+#[test]
+fn head_requests_keep_the_upstream_session_in_sync() {
+    let hi = Backend::start(Service::Hi);
+    let (_pipy, port) = start(
+        &tutorial("03-proxy.js"),
+        &[("UPSTREAM", hi.port().to_string())],
+    );
+    let mut conn = Conn::open(port);
+    let mut batch = Vec::new();
+    for method in ["HEAD", "GET", "HEAD", "HEAD", "GET"] {
+        batch.extend_from_slice(&request(method, "/", &[], b""));
+    }
+    conn.send(&batch);
+    for method in ["HEAD", "GET", "HEAD", "HEAD", "GET"] {
+        let rule = if method == "HEAD" {
+            BodyRule::HeadRequest
+        } else {
+            BodyRule::Normal
+        };
+        let response = conn.read_response_for(rule);
+        assert_eq!(response.status, 200, "{method}: {response:?}");
+        if method == "GET" {
+            assert_eq!(response.text(), "Hi, there!\n");
+        }
+    }
+    assert_eq!(hi.connections(), 1);
+    conn.expect_silence(Duration::from_millis(300));
+}
+
+#[test]
+fn a_client_leaving_mid_response_does_not_disturb_the_next_ones() {
+    let body = Arc::new(pattern_bytes(16 << 20, 7));
+    let expected = digest(&body);
+    let blob = Backend::start(Service::Blob(body));
+    let (_pipy, port) = start(
+        &tutorial("03-proxy.js"),
+        &[("UPSTREAM", blob.port().to_string())],
+    );
+    {
+        let mut leaving = Conn::open(port);
+        leaving.send(&get("/first"));
+        let _ = leaving.read_exact_bytes(1 << 20);
+    }
+    for i in 0..2 {
+        let response = http_get(port, &format!("/next{i}"));
+        assert_eq!(response.status, 200);
+        assert_eq!(
+            digest(&response.body),
+            expected,
+            "response {i} after an abandoned one is corrupted ({} bytes)",
+            response.body.len()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 64 MiB through the proxy
+// ---------------------------------------------------------------------------------------------
+
+/// The pipy worker: the child process of the master we started.
+fn worker_pid(master: u32) -> u32 {
+    let mut found = None;
+    assert!(
+        poll_until(START_TIMEOUT, || {
+            found = child_of(master);
+            found.is_some()
+        }),
+        "no worker process under master {master}"
+    );
+    found.unwrap_or_default()
+}
+
+fn child_of(parent: u32) -> Option<u32> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    entries.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+        // Fields after the parenthesised command name: state, ppid, ...
+        let after_name = &stat[stat.rfind(')')? + 1..];
+        let ppid: u32 = after_name.split_whitespace().nth(1)?.parse().ok()?;
+        (ppid == parent).then_some(pid)
+    })
+}
+
+/// VmRSS of a process in bytes.
+fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Samples a process's RSS every few milliseconds until dropped; keeps the maximum.
+struct RssWatch {
+    peak: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    sampler: Option<thread::JoinHandle<()>>,
+}
+
+impl RssWatch {
+    fn start(pid: u32) -> RssWatch {
+        let peak = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let (peak, stop) = (peak.clone(), stop.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    if let Some(rss) = rss_bytes(pid) {
+                        peak.fetch_max(rss, Ordering::SeqCst);
+                    }
+                    thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        RssWatch {
+            peak,
+            stop,
+            sampler: Some(sampler),
+        }
+    }
+
+    fn finish(mut self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(sampler) = self.sampler.take() {
+            let _ = sampler.join();
+        }
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+/// The 04 router with HI = a small service (warm-up), IP = a 64 MiB body, ECHO = a digest of
+/// the upload; returns the proxy, its port, its worker's pid and the worker's idle RSS.
+fn start_big_transfer_proxy(
+    hi: &Backend,
+    blob: &Backend,
+    digester: &Backend,
+) -> (Pipy, u16, u32, u64) {
+    let (pipy, port) = start(
+        &tutorial("04-routing.js"),
+        &[
+            ("HI", hi.port().to_string()),
+            ("IP", blob.port().to_string()),
+            ("ECHO", digester.port().to_string()),
+        ],
+    );
+    let worker = worker_pid(pipy.pid());
+    // Warm up: the first proxied request builds the JS values, session and connection.
+    assert_bytes_eq(&http_get(port, "/hi").raw, HELLO_RESPONSE);
+    let idle = rss_bytes(worker).expect("worker RSS");
+    (pipy, port, worker, idle)
+}
+
+#[test]
+fn big_response_is_streamed_byte_identical_with_bounded_memory() {
+    let body = Arc::new(pattern_bytes(BIG, 64));
+    let expected = digest(&body);
+    let hi = Backend::start(Service::Hi);
+    let blob = Backend::start(Service::Blob(body));
+    let digester = Backend::start(Service::Digest);
+    let (_pipy, port, worker, idle) = start_big_transfer_proxy(&hi, &blob, &digester);
+
+    let watch = RssWatch::start(worker);
+    let response = http_get(port, "/ip/big");
+    let peak = watch.finish();
+    eprintln!(
+        "worker RSS: idle {} KiB, peak {} KiB",
+        idle >> 10,
+        peak >> 10
+    );
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body.len(), BIG);
+    assert_eq!(digest(&response.body), expected, "response bytes changed");
+    assert!(
+        peak < idle + BIG as u64,
+        "worker RSS peaked at {} MiB, idle was {} MiB: the response was buffered",
+        peak >> 20,
+        idle >> 20
+    );
+}
+
+#[test]
+fn big_upload_is_streamed_byte_identical_with_bounded_memory() {
+    let upload = pattern_bytes(BIG, 46);
+    let expected = format!("{} {:016x}", upload.len(), digest(&upload));
+    let hi = Backend::start(Service::Hi);
+    let blob = Backend::start(Service::Blob(Arc::new(Vec::new())));
+    let digester = Backend::start(Service::Digest);
+    let (_pipy, port, worker, idle) = start_big_transfer_proxy(&hi, &blob, &digester);
+
+    let watch = RssWatch::start(worker);
+    let mut conn = Conn::open(port);
+    let response = conn.roundtrip(&request("POST", "/echo", &[], &upload));
+    let peak = watch.finish();
+    eprintln!(
+        "worker RSS: idle {} KiB, peak {} KiB",
+        idle >> 10,
+        peak >> 10
+    );
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.text(), expected, "upload bytes changed");
+    assert!(
+        peak < idle + BIG as u64,
+        "worker RSS peaked at {} MiB, idle was {} MiB: the upload was buffered",
+        peak >> 20,
+        idle >> 20
+    );
+}
+
+#[test]
+fn big_response_to_a_slow_reader_is_held_back_not_buffered() {
+    let body = Arc::new(pattern_bytes(BIG, 65));
+    let expected = digest(&body);
+    let hi = Backend::start(Service::Hi);
+    let blob = Backend::start(Service::Blob(body));
+    let digester = Backend::start(Service::Digest);
+    let (_pipy, port, worker, idle) = start_big_transfer_proxy(&hi, &blob, &digester);
+
+    let watch = RssWatch::start(worker);
+    let mut conn = Conn::open(port);
+    conn.send(&get("/ip/big"));
+    // The client reads nothing for a while: the proxy must stop reading the upstream.
+    thread::sleep(Duration::from_millis(1500));
+    let response = conn.read_response();
+    let peak = watch.finish();
+    eprintln!(
+        "worker RSS: idle {} KiB, peak {} KiB",
+        idle >> 10,
+        peak >> 10
+    );
+    assert_eq!(digest(&response.body), expected, "response bytes changed");
+    assert!(
+        peak < idle + BIG as u64 / 2,
+        "worker RSS peaked at {} MiB, idle was {} MiB: the response was buffered for a slow client",
+        peak >> 20,
+        idle >> 20
+    );
+}
+
+#[test]
+fn big_upload_to_a_slow_upstream_is_held_back_not_buffered() {
+    let upload = pattern_bytes(BIG, 47);
+    let expected = format!("{} {:016x}", upload.len(), digest(&upload));
+    let hi = Backend::start(Service::Hi);
+    let blob = Backend::start(Service::Blob(Arc::new(Vec::new())));
+    let slow = Backend::start(Service::SlowDigest);
+    let (_pipy, port, worker, idle) = start_big_transfer_proxy(&hi, &blob, &slow);
+
+    let watch = RssWatch::start(worker);
+    let mut conn = Conn::open(port);
+    let sent = Instant::now();
+    let response = conn.roundtrip(&request("POST", "/echo", &[], &upload));
+    let peak = watch.finish();
+    eprintln!(
+        "worker RSS: idle {} KiB, peak {} KiB",
+        idle >> 10,
+        peak >> 10
+    );
+    assert!(sent.elapsed() >= SLOW_START);
+    assert_eq!(response.text(), expected, "upload bytes changed");
+    assert!(
+        peak < idle + BIG as u64 / 2,
+        "worker RSS peaked at {} MiB, idle was {} MiB: the upload was buffered for a slow upstream",
+        peak >> 20,
+        idle >> 20
+    );
+}
