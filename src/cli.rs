@@ -71,7 +71,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
             Some((n, v)) if n.starts_with('-') => (n.to_string(), Some(v.to_string())),
             _ => (a.clone(), None),
         };
-        let need = |v: Option<String>| v.ok_or_else(|| CliError(format!("option {name} needs a value")));
+        let need =
+            |v: Option<String>| v.ok_or_else(|| CliError(format!("option {name} needs a value")));
         match name.as_str() {
             "-h" | "-help" | "--help" => o.mode = Mode::Help,
             "-v" | "-version" | "--version" => o.mode = Mode::Version,
@@ -91,7 +92,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
             }
             "--spawn" => {
                 let v = need(value)?;
-                o.spawn = Some(v.parse().map_err(|_| CliError(format!("invalid --spawn value: {v}")))?);
+                o.spawn = Some(
+                    v.parse()
+                        .map_err(|_| CliError(format!("invalid --spawn value: {v}")))?,
+                );
             }
             "--pid-file" => o.pid_file = Some(PathBuf::from(need(value)?)),
             "--drain-timeout" => {
@@ -104,7 +108,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
             "--signal" => {
                 let v = need(value)?;
                 if !matches!(v.as_str(), "reload" | "stop" | "quit") {
-                    return Err(CliError(format!("invalid --signal value: {v} (reload, stop or quit)")));
+                    return Err(CliError(format!(
+                        "invalid --signal value: {v} (reload, stop or quit)"
+                    )));
                 }
                 o.mode = Mode::Signal(v);
             }

@@ -98,7 +98,11 @@ impl crate::daemon::Program for EvaluatedProgram {
             return 1;
         };
         let LoadedScript { graph, runtime } = script;
-        log::debug!("worker {} of generation {} starting", start.slot, start.generation);
+        log::debug!(
+            "worker {} of generation {} starting",
+            start.slot,
+            start.generation
+        );
         let control: Box<dyn ControlPort> = Box::new(start.control);
         match Worker::new(Rc::new(graph), runtime, start.listeners, Some(control)) {
             Ok(mut w) => {

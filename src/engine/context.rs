@@ -43,7 +43,11 @@ impl Context {
     /// A shallow copy of `base` taken now (used by demuxHTTP, fork with init, mux sessions).
     pub fn clone_from(base: &Context) -> ContextRef {
         Rc::new(Context {
-            modules: base.modules.iter().map(|m| RefCell::new(m.borrow().clone())).collect(),
+            modules: base
+                .modules
+                .iter()
+                .map(|m| RefCell::new(m.borrow().clone()))
+                .collect(),
             inbound: base.inbound.clone(),
         })
     }

@@ -73,9 +73,9 @@ impl StreamError {
             StreamError::ConnectionRefused => (502, "Connection Refused"),
             StreamError::ReadError => (502, "Read Error"),
             StreamError::WriteError => (502, "Write Error"),
-            StreamError::ConnectionTimeout | StreamError::ReadTimeout | StreamError::WriteTimeout => {
-                (504, "Gateway Timeout")
-            }
+            StreamError::ConnectionTimeout
+            | StreamError::ReadTimeout
+            | StreamError::WriteTimeout => (504, "Gateway Timeout"),
             StreamError::Unauthorized => (401, "Unauthorized"),
             _ => (502, "Bad Gateway"),
         }

@@ -201,7 +201,8 @@ impl Filter for Connect {
             Event::StreamEnd(_) => {
                 self.input_ended = true;
                 if let State::Open(s) = self.state {
-                    cx.core.socket_output(s, Event::StreamEnd(StreamError::None));
+                    cx.core
+                        .socket_output(s, Event::StreamEnd(StreamError::None));
                 }
             }
             Event::MessageStart(_) | Event::MessageEnd => {}
@@ -220,7 +221,8 @@ impl Filter for Connect {
                     cx.core.socket_output(s, Event::Data(pending));
                 }
                 if self.input_ended {
-                    cx.core.socket_output(s, Event::StreamEnd(StreamError::None));
+                    cx.core
+                        .socket_output(s, Event::StreamEnd(StreamError::None));
                 }
             }
             Signal::Socket { tag, event } if tag == self.attempt => match event {

@@ -5,7 +5,11 @@ use crate::engine::event::Event;
 use crate::engine::filter::{Cx, Filter, FilterFactory};
 
 pub fn build_dump(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
-    let tag = if !a.is_empty() { Some(Dynamic::from_arg(a, 0)) } else { None };
+    let tag = if !a.is_empty() {
+        Some(Dynamic::from_arg(a, 0))
+    } else {
+        None
+    };
     Ok(Box::new(DumpFactory { tag }))
 }
 
@@ -69,7 +73,13 @@ fn hex_lines(b: &[u8]) -> Vec<String> {
             let hex: Vec<String> = c.iter().map(|x| format!("{x:02x}")).collect();
             let txt: String = c
                 .iter()
-                .map(|&x| if (0x20..0x7f).contains(&x) { x as char } else { '.' })
+                .map(|&x| {
+                    if (0x20..0x7f).contains(&x) {
+                        x as char
+                    } else {
+                        '.'
+                    }
+                })
                 .collect();
             format!("{:<48} {txt}", hex.join(" "))
         })
@@ -131,7 +141,12 @@ impl Filter for Dummy {
 
 /// Filters of this family.
 pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
-    ("dump", "tag?: value | () => value", "Logs every event", build_dump),
+    (
+        "dump",
+        "tag?: value | () => value",
+        "Logs every event",
+        build_dump
+    ),
     ("print", "", "Logs Data as text lines", build_print),
     ("dummy", "", "Swallows every event", build_dummy),
 ];

@@ -118,7 +118,10 @@ impl MessageCollector {
     /// The complete message, if one was open.
     pub fn take(&mut self) -> Option<(Head, Data)> {
         if self.discarded > 0 {
-            log::error!("message body over the size limit: {} bytes discarded", self.discarded);
+            log::error!(
+                "message body over the size limit: {} bytes discarded",
+                self.discarded
+            );
         }
         let h = self.head.take()?;
         Some((h, std::mem::take(&mut self.body)))
@@ -139,7 +142,9 @@ struct Handle {
 
 impl Handle {
     fn call_event(&self, ev: &Event, cx: &mut Cx) -> Result<(), ()> {
-        self.cb.call_with(cx, |ctx| Ok(vec![event_to_js(ev, ctx)?])).map(|_| ())
+        self.cb
+            .call_with(cx, |ctx| Ok(vec![event_to_js(ev, ctx)?]))
+            .map(|_| ())
     }
 
     fn deliver_message(&mut self, cx: &mut Cx) -> Result<(), ()> {
@@ -149,9 +154,14 @@ impl Handle {
         match self.kind {
             Kind::Message => self
                 .cb
-                .call_with(cx, |ctx| Ok(vec![JsMessage::new_object(head, Some(body), ctx)?]))
+                .call_with(cx, |ctx| {
+                    Ok(vec![JsMessage::new_object(head, Some(body), ctx)?])
+                })
                 .map(|_| ()),
-            _ => self.cb.call_with(cx, |ctx| Ok(vec![data_to_js(body, ctx)?])).map(|_| ()),
+            _ => self
+                .cb
+                .call_with(cx, |ctx| Ok(vec![data_to_js(body, ctx)?]))
+                .map(|_| ()),
         }
     }
 }
@@ -190,11 +200,46 @@ impl Filter for Handle {
 
 /// Filters of this family.
 pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
-    ("handleStreamStart", "callback: (firstEvent) => void", "Calls back with the first event of the stream", build_stream_start),
-    ("handleMessageStart", "callback: (MessageStart) => void", "Calls back on every MessageStart", build_message_start),
-    ("handleMessage", "[sizeLimit,] callback: (Message) => void", "Calls back with every whole message", build_message),
-    ("handleMessageBody", "[sizeLimit,] callback: (Data) => void", "Calls back with every whole message body", build_message_body),
-    ("handleMessageEnd", "callback: (MessageEnd) => void", "Calls back on every MessageEnd", build_message_end),
-    ("handleData", "callback: (Data) => void", "Calls back on every non-empty Data", build_data),
-    ("handleStreamEnd", "callback: (StreamEnd) => void", "Calls back on StreamEnd", build_stream_end),
+    (
+        "handleStreamStart",
+        "callback: (firstEvent) => void",
+        "Calls back with the first event of the stream",
+        build_stream_start
+    ),
+    (
+        "handleMessageStart",
+        "callback: (MessageStart) => void",
+        "Calls back on every MessageStart",
+        build_message_start
+    ),
+    (
+        "handleMessage",
+        "[sizeLimit,] callback: (Message) => void",
+        "Calls back with every whole message",
+        build_message
+    ),
+    (
+        "handleMessageBody",
+        "[sizeLimit,] callback: (Data) => void",
+        "Calls back with every whole message body",
+        build_message_body
+    ),
+    (
+        "handleMessageEnd",
+        "callback: (MessageEnd) => void",
+        "Calls back on every MessageEnd",
+        build_message_end
+    ),
+    (
+        "handleData",
+        "callback: (Data) => void",
+        "Calls back on every non-empty Data",
+        build_data
+    ),
+    (
+        "handleStreamEnd",
+        "callback: (StreamEnd) => void",
+        "Calls back on StreamEnd",
+        build_stream_end
+    ),
 ];

@@ -46,7 +46,9 @@ fn buffer_size(a: &mut FilterArgs, i: usize) -> Result<usize, String> {
 // ------------------------------------------------------------------ decoders
 
 pub fn build_decode_request(_: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
-    Ok(Box::new(DecoderFactory { side: Side::Request }))
+    Ok(Box::new(DecoderFactory {
+        side: Side::Request,
+    }))
 }
 
 pub fn build_decode_response(_: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
@@ -262,8 +264,28 @@ impl Dynamic {
 
 /// Filters of this family.
 pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
-    ("decodeHTTPRequest", "", "Decodes bytes into HTTP request messages", build_decode_request),
-    ("encodeHTTPResponse", "options?: {final, bodiless, bufferSize}", "Encodes response messages into bytes", build_encode_response),
-    ("decodeHTTPResponse", "options?: {bodiless}", "Decodes bytes into HTTP response messages", build_decode_response),
-    ("encodeHTTPRequest", "options?: {bufferSize}", "Encodes request messages into bytes", build_encode_request),
+    (
+        "decodeHTTPRequest",
+        "",
+        "Decodes bytes into HTTP request messages",
+        build_decode_request
+    ),
+    (
+        "encodeHTTPResponse",
+        "options?: {final, bodiless, bufferSize}",
+        "Encodes response messages into bytes",
+        build_encode_response
+    ),
+    (
+        "decodeHTTPResponse",
+        "options?: {bodiless}",
+        "Decodes bytes into HTTP response messages",
+        build_decode_response
+    ),
+    (
+        "encodeHTTPRequest",
+        "options?: {bufferSize}",
+        "Encodes request messages into bytes",
+        build_encode_request
+    ),
 ];

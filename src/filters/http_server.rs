@@ -50,7 +50,11 @@ fn error_bytes(e: ParseError) -> Data {
 
 /// Runs the decoder over `d`, collecting results; a decode error is returned after what came
 /// before it.
-fn decode(dec: &mut MessageDecoder, d: Data, out: &mut VecDeque<Decoded>) -> Result<(), ParseError> {
+fn decode(
+    dec: &mut MessageDecoder,
+    d: Data,
+    out: &mut VecDeque<Decoded>,
+) -> Result<(), ParseError> {
     for chunk in d.into_chunks() {
         dec.feed(chunk, &mut |x| out.push_back(x))?;
     }
@@ -74,7 +78,12 @@ pub fn build_serve_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, St
     let encode = |keep_alive: bool, head_method: bool| {
         let mut enc = MessageEncoder::new(DEFAULT_BUFFER_SIZE);
         let mut out = Data::new();
-        enc.start(OutHead::Response(resp.clone()), keep_alive, head_method, &mut out);
+        enc.start(
+            OutHead::Response(resp.clone()),
+            keep_alive,
+            head_method,
+            &mut out,
+        );
         enc.body(body.clone(), &mut out);
         enc.end(&mut out);
         out.to_bytes()
@@ -160,7 +169,14 @@ struct Serve {
 
 impl Serve {
     /// Answers one request; returns the bytes written.
-    fn respond(&mut self, head: Head, info: RequestInfo, body: Data, draining: bool, cx: &mut Cx) -> usize {
+    fn respond(
+        &mut self,
+        head: Head,
+        info: RequestInfo,
+        body: Data,
+        draining: bool,
+        cx: &mut Cx,
+    ) -> usize {
         let keep_alive = info.keep_alive && !draining;
         let mut out = Data::new();
         match &self.handler {
@@ -175,7 +191,9 @@ impl Serve {
             }
             Handler::Func(cb) => {
                 let cb = cb.clone();
-                let reply = cb.call_with(cx, |ctx| Ok(vec![JsMessage::new_object(head, Some(body), ctx)?]));
+                let reply = cb.call_with(cx, |ctx| {
+                    Ok(vec![JsMessage::new_object(head, Some(body), ctx)?])
+                });
                 let (rhead, rbody) = match reply {
                     Ok(v) => match js_to_message(&v) {
                         Some(m) => m,
@@ -197,7 +215,12 @@ impl Serve {
                     }
                 };
                 let mut enc = MessageEncoder::new(DEFAULT_BUFFER_SIZE);
-                enc.start(OutHead::Response(resp), keep_alive, info.head_method, &mut out);
+                enc.start(
+                    OutHead::Response(resp),
+                    keep_alive,
+                    info.head_method,
+                    &mut out,
+                );
                 if let Some(b) = rbody {
                     enc.body(b, &mut out);
                 }
@@ -447,7 +470,12 @@ impl Demux {
                         gateway_error_head(StreamError::RuntimeError)
                     }
                 };
-                p.encoder.start(OutHead::Response(resp), p.info.keep_alive, p.info.head_method, &mut p.out);
+                p.encoder.start(
+                    OutHead::Response(resp),
+                    p.info.keep_alive,
+                    p.info.head_method,
+                    &mut p.out,
+                );
                 p.reply = Reply::Streaming;
             }
             Event::Data(d) if p.reply == Reply::Streaming => p.encoder.body(d, &mut p.out),
@@ -467,7 +495,12 @@ impl Demux {
                     } else {
                         head
                     };
-                    p.encoder.start(OutHead::Response(head), p.info.keep_alive, p.info.head_method, &mut p.out);
+                    p.encoder.start(
+                        OutHead::Response(head),
+                        p.info.keep_alive,
+                        p.info.head_method,
+                        &mut p.out,
+                    );
                     p.encoder.end(&mut p.out);
                     p.reply = Reply::Done;
                 }
@@ -651,6 +684,16 @@ impl Filter for Demux {
 
 /// Filters of this family.
 pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
-    ("serveHTTP", "handler: Message | (request: Message) => Message", "HTTP/1.x server answering each request with the handler's message", build_serve_http),
-    ("demuxHTTP", "pipeline: string, options?: {bufferSize}", "HTTP/1.x server: one sub-pipeline per request, responses in request order", build_demux_http),
+    (
+        "serveHTTP",
+        "handler: Message | (request: Message) => Message",
+        "HTTP/1.x server answering each request with the handler's message",
+        build_serve_http
+    ),
+    (
+        "demuxHTTP",
+        "pipeline: string, options?: {bufferSize}",
+        "HTTP/1.x server: one sub-pipeline per request, responses in request order",
+        build_demux_http
+    ),
 ];

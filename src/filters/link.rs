@@ -139,6 +139,9 @@ impl Filter for Link {
 }
 
 /// Filters of this family.
-pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
-    ("link", "pipeline: string, condition?: () => bool, ...", "Sends the stream to the first pipeline whose condition holds ('' = pass through)", build_link),
-];
+pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![(
+    "link",
+    "pipeline: string, condition?: () => bool, ...",
+    "Sends the stream to the first pipeline whose condition holds ('' = pass through)",
+    build_link
+),];

@@ -4,12 +4,11 @@
 //! pipeline finishes, so the last batch it holds is delivered (Pipy 0.30 drops it).
 
 use super::handle::MessageCollector;
-use super::session::{SessionKey, SharedTable};
+use super::session::{Session, SessionKey, SharedTable, find_or_open};
 use super::{Dynamic, FilterArgs};
-use crate::engine::context::Context as PipyContext;
 use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::{Cx, Filter, FilterFactory, SubPipeline};
-use crate::engine::pipeline::{PipelineId, Sink};
+use crate::engine::pipeline::PipelineId;
 use crate::worker::core::{Core, SharedSink, TimerTarget};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -91,7 +90,8 @@ impl MergeSession {
         self.table.borrow_mut().remove_if(&self.key, self.id);
         self.state = SessionState::Closing;
         core.send(self.pipeline, Event::StreamEnd(StreamError::None));
-        core.timers.arm(CLOSE_GRACE, TimerTarget::Shared(self.id, TIMER_CLOSE));
+        core.timers
+            .arm(CLOSE_GRACE, TimerTarget::Shared(self.id, TIMER_CLOSE));
     }
 
     fn destroy(&mut self, core: &mut Core) {
@@ -102,6 +102,17 @@ impl MergeSession {
         self.state = SessionState::Closed;
         core.destroy_pipeline(self.pipeline);
         core.unregister_shared(self.id);
+    }
+}
+
+impl Session for MergeSession {
+    fn attach(&mut self, id: u64, pipeline: PipelineId) {
+        self.id = id;
+        self.pipeline = pipeline;
+    }
+
+    fn add_user(&mut self) {
+        self.users += 1;
     }
 }
 
@@ -140,37 +151,21 @@ impl Merge {
             return Some(s.clone());
         }
         let key = SessionKey::from_js(&self.key.eval(cx).ok()?);
-        let existing = self.table.borrow().sessions.get(&key).map(|(_, s)| s.clone());
-        let s = match existing {
-            Some(s) => s,
-            None => {
-                let layout = self.layout?;
-                let s = Rc::new(RefCell::new(MergeSession {
-                    id: 0,
-                    key: key.clone(),
-                    table: self.table.clone(),
-                    pipeline: PipelineId {
-                        index: u32::MAX,
-                        generation: 0,
-                    },
-                    users: 0,
-                    idle_generation: 0,
-                    max_idle: self.max_idle,
-                    state: SessionState::Open,
-                }));
-                let id = cx.core.register_shared(s.clone());
-                let ctx = PipyContext::clone_from(cx.context);
-                let p = cx.core.spawn_pipeline(layout, ctx, Sink::Shared(id));
-                {
-                    let mut m = s.borrow_mut();
-                    m.id = id;
-                    m.pipeline = p;
-                }
-                self.table.borrow_mut().sessions.insert(key, (id, s.clone()));
-                s
-            }
-        };
-        s.borrow_mut().users += 1;
+        let layout = self.layout?;
+        let (table, max_idle) = (self.table.clone(), self.max_idle);
+        let s = find_or_open(&self.table, key, layout, cx, |key| MergeSession {
+            id: 0,
+            key,
+            table,
+            pipeline: PipelineId {
+                index: u32::MAX,
+                generation: 0,
+            },
+            users: 0,
+            idle_generation: 0,
+            max_idle,
+            state: SessionState::Open,
+        });
         self.session = Some(s.clone());
         Some(s)
     }
@@ -210,7 +205,9 @@ impl Filter for Merge {
         if s.users == 0 && s.state == SessionState::Open {
             s.idle_generation += 1;
             let tag = TIMER_IDLE + (s.idle_generation << 8);
-            cx.core.timers.arm(s.max_idle, TimerTarget::Shared(s.id, tag));
+            cx.core
+                .timers
+                .arm(s.max_idle, TimerTarget::Shared(s.id, tag));
         }
     }
 }

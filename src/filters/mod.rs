@@ -1,24 +1,24 @@
 //! Filters, one file per family, and the registry the script's Configuration methods,
 //! `--list-filters` and `--help-filters` are generated from.
 
-pub mod connect;
 pub mod compress;
+pub mod connect;
 pub mod debug;
+pub mod exec;
+pub mod fork;
 pub mod handle;
 pub mod http_codec;
 pub mod http_server;
 pub mod link;
 pub mod merge;
 pub mod mux_http;
+pub mod pack;
 pub mod replace;
 pub mod session;
-pub mod use_module;
-pub mod fork;
-pub mod pack;
-pub mod wait;
-pub mod throttle;
 pub mod tee;
-pub mod exec;
+pub mod throttle;
+pub mod use_module;
+pub mod wait;
 
 use crate::engine::context;
 use crate::engine::filter::{Cx, FilterFactory, SubPipeline};

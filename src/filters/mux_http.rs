@@ -5,14 +5,13 @@
 //! Unlike Pipy 0.30, every request waiting on a session that fails gets its own 502/504.
 
 use super::http_codec::gateway_error_head;
-use super::session::{SessionKey, SharedTable};
+use super::session::{Session, SessionKey, SharedTable, find_or_open};
 use super::{Dynamic, FilterArgs};
-use crate::engine::context::Context as PipyContext;
 use crate::engine::data::Data;
 use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::{Cx, Filter, FilterFactory, Signal, SubPipeline};
 use crate::engine::head::Head;
-use crate::engine::pipeline::{PipelineId, Sink};
+use crate::engine::pipeline::PipelineId;
 use crate::http::decoder::{Decoded, MessageDecoder, RequestFacts, Side};
 use crate::http::encoder::{DEFAULT_BUFFER_SIZE, MessageEncoder, OutHead};
 use crate::http::framing::is_keep_alive;
@@ -45,7 +44,10 @@ pub fn build_mux_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, Stri
     if !a.option(2, "version")?.is_undefined() {
         let ver = a.option(2, "version")?;
         if ver.as_number() == Some(2.0) {
-            log::warn!("{}: muxHTTP version 2 is not supported yet; using HTTP/1.1", a.location);
+            log::warn!(
+                "{}: muxHTTP version 2 is not supported yet; using HTTP/1.1",
+                a.location
+            );
         }
     }
     Ok(Box::new(MuxFactory {
@@ -169,7 +171,8 @@ impl MuxSession {
         self.forget(core);
         self.state = SessionState::Closing;
         core.send(self.pipeline, Event::StreamEnd(StreamError::None));
-        core.timers.arm(CLOSE_GRACE, TimerTarget::Shared(self.id, TIMER_CLOSE));
+        core.timers
+            .arm(CLOSE_GRACE, TimerTarget::Shared(self.id, TIMER_CLOSE));
     }
 
     fn destroy(&mut self, core: &mut Core) {
@@ -196,7 +199,11 @@ impl MuxSession {
             if w.got_head {
                 Self::send_to(core, w.addr, Event::StreamEnd(err));
             } else {
-                Self::send_to(core, w.addr, Event::MessageStart(Head::response(gateway_error_head(err))));
+                Self::send_to(
+                    core,
+                    w.addr,
+                    Event::MessageStart(Head::response(gateway_error_head(err))),
+                );
                 Self::send_to(core, w.addr, Event::MessageEnd);
             }
         }
@@ -244,10 +251,25 @@ impl MuxSession {
         self.users = self.users.saturating_sub(1);
         if self.users == 0 && self.state == SessionState::Open {
             self.idle_generation += 1;
-            core.timers.arm(self.max_idle, TimerTarget::Shared(self.id, TIMER_IDLE + (self.idle_generation << 8)));
-        } else if self.users == 0 && self.state == SessionState::NoReuse && self.waiting.is_empty() {
+            core.timers.arm(
+                self.max_idle,
+                TimerTarget::Shared(self.id, TIMER_IDLE + (self.idle_generation << 8)),
+            );
+        } else if self.users == 0 && self.state == SessionState::NoReuse && self.waiting.is_empty()
+        {
             self.close(core);
         }
+    }
+}
+
+impl Session for MuxSession {
+    fn attach(&mut self, id: u64, pipeline: PipelineId) {
+        self.id = id;
+        self.pipeline = pipeline;
+    }
+
+    fn add_user(&mut self) {
+        self.users += 1;
     }
 }
 
@@ -315,52 +337,33 @@ impl Mux {
             return Ok(s.clone());
         }
         let key = SessionKey::from_js(&self.key.eval(cx)?);
-        let existing = self.table.borrow().sessions.get(&key).map(|(_, s)| s.clone());
-        let s = match existing {
-            Some(s) => s,
-            None => {
-                let Some(layout) = self.layout else {
-                    return Err(());
-                };
-                // The pipeline id is only known after spawning; the session is registered first
-                // so the pipeline can report to it.
-                let s = Rc::new(RefCell::new(MuxSession {
-                    id: 0,
-                    key: key.clone(),
-                    table: self.table.clone(),
-                    pipeline: PipelineId {
-                        index: u32::MAX,
-                        generation: 0,
-                    },
-                    decoder: MessageDecoder::new(Side::Response),
-                    waiting: VecDeque::new(),
-                    writes: VecDeque::new(),
-                    users: 0,
-                    idle_generation: 0,
-                    max_idle: self.max_idle,
-                    state: SessionState::Open,
-                    next_req: 0,
-                }));
-                let id = cx.core.register_shared(s.clone());
-                let ctx = PipyContext::clone_from(cx.context);
-                let p = cx.core.spawn_pipeline(layout, ctx, Sink::Shared(id));
-                {
-                    let mut m = s.borrow_mut();
-                    m.id = id;
-                    m.pipeline = p;
-                }
-                self.table.borrow_mut().sessions.insert(key, (id, s.clone()));
-                log::debug!("muxHTTP: new session #{id}");
-                s
-            }
-        };
-        s.borrow_mut().users += 1;
+        let layout = self.layout.ok_or(())?;
+        let (table, max_idle) = (self.table.clone(), self.max_idle);
+        let s = find_or_open(&self.table, key, layout, cx, |key| MuxSession {
+            id: 0,
+            key,
+            table,
+            pipeline: PipelineId {
+                index: u32::MAX,
+                generation: 0,
+            },
+            decoder: MessageDecoder::new(Side::Response),
+            waiting: VecDeque::new(),
+            writes: VecDeque::new(),
+            users: 0,
+            idle_generation: 0,
+            max_idle,
+            state: SessionState::Open,
+            next_req: 0,
+        });
         self.session = Some(s.clone());
         Ok(s)
     }
 
     fn fail(&mut self, cx: &mut Cx) {
-        cx.output(Event::MessageStart(Head::response(gateway_error_head(StreamError::RuntimeError))));
+        cx.output(Event::MessageStart(Head::response(gateway_error_head(
+            StreamError::RuntimeError,
+        ))));
         cx.output(Event::MessageEnd);
     }
 }
@@ -384,7 +387,8 @@ impl Filter for Mux {
                     connect: head.method.as_ref() == b"CONNECT",
                 };
                 let mut out = Data::new();
-                self.encoder.start(OutHead::Request(head), true, false, &mut out);
+                self.encoder
+                    .start(OutHead::Request(head), true, false, &mut out);
                 let mut s = session.borrow_mut();
                 self.req = s.next_req;
                 s.next_req += 1;

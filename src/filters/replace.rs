@@ -195,11 +195,46 @@ impl Filter for Replace {
 
 /// Filters of this family.
 pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
-    ("replaceMessage", "[sizeLimit,] replacement: value | (Message) => value", "Replaces every whole message", build_message),
-    ("replaceMessageStart", "replacement: value | (MessageStart) => value", "Replaces every MessageStart", build_message_start),
-    ("replaceMessageBody", "[sizeLimit,] replacement: value | (Data) => value", "Replaces every message body", build_message_body),
-    ("replaceMessageEnd", "replacement: value | (MessageEnd) => value", "Replaces every MessageEnd", build_message_end),
-    ("replaceData", "replacement: value | (Data) => value", "Replaces every non-empty Data", build_data),
-    ("replaceStreamStart", "replacement: value | (firstEvent) => value", "Replaces the first event of the stream", build_stream_start),
-    ("replaceStreamEnd", "replacement: value | (StreamEnd) => value", "Replaces StreamEnd", build_stream_end),
+    (
+        "replaceMessage",
+        "[sizeLimit,] replacement: value | (Message) => value",
+        "Replaces every whole message",
+        build_message
+    ),
+    (
+        "replaceMessageStart",
+        "replacement: value | (MessageStart) => value",
+        "Replaces every MessageStart",
+        build_message_start
+    ),
+    (
+        "replaceMessageBody",
+        "[sizeLimit,] replacement: value | (Data) => value",
+        "Replaces every message body",
+        build_message_body
+    ),
+    (
+        "replaceMessageEnd",
+        "replacement: value | (MessageEnd) => value",
+        "Replaces every MessageEnd",
+        build_message_end
+    ),
+    (
+        "replaceData",
+        "replacement: value | (Data) => value",
+        "Replaces every non-empty Data",
+        build_data
+    ),
+    (
+        "replaceStreamStart",
+        "replacement: value | (firstEvent) => value",
+        "Replaces the first event of the stream",
+        build_stream_start
+    ),
+    (
+        "replaceStreamEnd",
+        "replacement: value | (StreamEnd) => value",
+        "Replaces StreamEnd",
+        build_stream_end
+    ),
 ];

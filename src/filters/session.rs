@@ -1,6 +1,10 @@
 //! Keys and tables of shared sessions (`muxHTTP`, `merge`): requests whose keys are equal share
 //! one instance of a sub-pipeline (typically one upstream connection).
 
+use crate::engine::context::Context as PipyContext;
+use crate::engine::filter::Cx;
+use crate::engine::pipeline::{LayoutId, PipelineId, Sink};
+use crate::worker::core::SharedSink;
 use boa_engine::{JsObject, JsValue};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -63,3 +67,40 @@ impl<S> SessionTable<S> {
 }
 
 pub type SharedTable<S> = Rc<RefCell<SessionTable<S>>>;
+
+/// A session kept in a `SessionTable`.
+pub trait Session: SharedSink + 'static {
+    /// Records the ids the new session got: its shared-sink id and its pipeline.
+    fn attach(&mut self, id: u64, pipeline: PipelineId);
+    /// One more stream uses the session.
+    fn add_user(&mut self);
+}
+
+/// The session for `key`, or a new one made by `make`: registered as a shared sink and running
+/// an instance of `layout` whose context is cloned from the calling stream's.
+pub fn find_or_open<S: Session>(
+    table: &SharedTable<S>,
+    key: SessionKey,
+    layout: LayoutId,
+    cx: &mut Cx,
+    make: impl FnOnce(SessionKey) -> S,
+) -> Rc<RefCell<S>> {
+    let existing = table.borrow().sessions.get(&key).map(|(_, s)| s.clone());
+    let s = match existing {
+        Some(s) => s,
+        None => {
+            // The session is registered before its pipeline exists so the pipeline can report
+            // to it from its first event.
+            let s = Rc::new(RefCell::new(make(key.clone())));
+            let id = cx.core.register_shared(s.clone());
+            let ctx = PipyContext::clone_from(cx.context);
+            let p = cx.core.spawn_pipeline(layout, ctx, Sink::Shared(id));
+            s.borrow_mut().attach(id, p);
+            table.borrow_mut().sessions.insert(key, (id, s.clone()));
+            log::debug!("new session #{id}");
+            s
+        }
+    };
+    s.borrow_mut().add_user();
+    s
+}

@@ -2,7 +2,9 @@
 
 use super::chunked::ChunkedDecoder;
 use super::framing::{BodyFraming, request_framing, response_framing};
-use super::head::{ParseError, Parsed, RequestHead, ResponseHead, parse_request_head, parse_response_head};
+use super::head::{
+    ParseError, Parsed, RequestHead, ResponseHead, parse_request_head, parse_response_head,
+};
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 
@@ -74,7 +76,11 @@ impl MessageDecoder {
     }
 
     /// Decodes one chunk of input.
-    pub fn feed(&mut self, mut input: Bytes, out: &mut impl FnMut(Decoded)) -> Result<(), ParseError> {
+    pub fn feed(
+        &mut self,
+        mut input: Bytes,
+        out: &mut impl FnMut(Decoded),
+    ) -> Result<(), ParseError> {
         while !input.is_empty() {
             match &mut self.phase {
                 Phase::Failed => return Ok(()),
@@ -146,7 +152,11 @@ impl MessageDecoder {
     }
 
     /// Returns bytes consumed, or None when the head is incomplete.
-    fn parse_head(&mut self, buf: &Bytes, out: &mut impl FnMut(Decoded)) -> Result<Option<usize>, ParseError> {
+    fn parse_head(
+        &mut self,
+        buf: &Bytes,
+        out: &mut impl FnMut(Decoded),
+    ) -> Result<Option<usize>, ParseError> {
         match self.side {
             Side::Request => match parse_request_head(buf)? {
                 Parsed::Partial => Ok(None),

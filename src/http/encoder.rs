@@ -23,7 +23,10 @@ pub enum OutHead {
 enum Phase {
     Idle,
     /// Head known, body being buffered.
-    Buffering { head: OutHead, body: Data },
+    Buffering {
+        head: OutHead,
+        body: Data,
+    },
     /// Head written with chunked framing; body streamed as chunks.
     Chunked,
     /// Bodiless message: head written, body dropped.
@@ -50,7 +53,8 @@ impl MessageEncoder {
     /// Starts a message. `bodiless`: a response to HEAD, or a 1xx/204/304 (no body on the wire).
     pub fn start(&mut self, head: OutHead, keep_alive: bool, bodiless: bool, out: &mut Data) {
         self.keep_alive = keep_alive;
-        self.bodiless = bodiless || matches!(&head, OutHead::Response(r) if r.status < 200 || r.status == 204 || r.status == 304);
+        self.bodiless = bodiless
+            || matches!(&head, OutHead::Response(r) if r.status < 200 || r.status == 204 || r.status == 304);
         if self.bodiless {
             write_head(&head, OutFraming::None, keep_alive, out);
             self.phase = Phase::Bodiless;
@@ -67,7 +71,9 @@ impl MessageEncoder {
             Phase::Buffering { body, .. } => {
                 body.push_data(d);
                 if body.len() > self.buffer_size {
-                    let Phase::Buffering { head, body } = std::mem::replace(&mut self.phase, Phase::Chunked) else {
+                    let Phase::Buffering { head, body } =
+                        std::mem::replace(&mut self.phase, Phase::Chunked)
+                    else {
                         return;
                     };
                     write_head(&head, OutFraming::Chunked, self.keep_alive, out);
@@ -83,7 +89,12 @@ impl MessageEncoder {
     pub fn end(&mut self, out: &mut Data) {
         match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Buffering { head, body } => {
-                write_head(&head, OutFraming::Length(body.len() as u64), self.keep_alive, out);
+                write_head(
+                    &head,
+                    OutFraming::Length(body.len() as u64),
+                    self.keep_alive,
+                    out,
+                );
                 out.push_data(body);
             }
             Phase::Chunked => out.push_bytes(Bytes::from_static(LAST_CHUNK)),

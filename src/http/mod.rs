@@ -3,8 +3,8 @@
 
 pub mod chunked;
 pub mod decoder;
-pub mod encoder;
 pub mod encode;
+pub mod encoder;
 pub mod framing;
 pub mod head;
 pub mod limits;

@@ -7,7 +7,9 @@ pub fn encode(b: &[u8], url: bool) -> String {
     let t = if url { URL } else { STD };
     let mut s = String::with_capacity(b.len().div_ceil(3) * 4);
     for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         s.push(t[(n >> 18) as usize & 63] as char);
         s.push(t[(n >> 12) as usize & 63] as char);
         if c.len() > 1 {

@@ -15,8 +15,8 @@ use boa_engine::object::builtins::JsFunction;
 use boa_engine::property::{Attribute, PropertyDescriptor, PropertyKey};
 use boa_engine::realm::Realm;
 use boa_engine::{
-    Context, Finalize, JsArgs, JsData, JsNativeError, JsResult, JsString, JsValue,
-    NativeFunction, Source, Trace, js_string,
+    Context, Finalize, JsArgs, JsData, JsNativeError, JsResult, JsString, JsValue, NativeFunction,
+    Source, Trace, js_string,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -85,7 +85,12 @@ fn err_at(ctx: &Context, msg: impl std::fmt::Display) -> boa_engine::JsError {
 fn load_error(e: &boa_engine::JsError, ctx: &mut Context) -> String {
     let s = format_error(e, ctx);
     // Our own errors already carry their location after the error kind ("Error: f:1:2: msg").
-    for kind in ["Error: ", "TypeError: ", "SyntaxError: ", "ReferenceError: "] {
+    for kind in [
+        "Error: ",
+        "TypeError: ",
+        "SyntaxError: ",
+        "ReferenceError: ",
+    ] {
         if let Some(rest) = s.strip_prefix(kind)
             && has_location_prefix(rest)
         {
@@ -200,7 +205,10 @@ fn finish(state: &mut LoaderState) -> Result<(), String> {
                 match names.get(&(sub.module, sub.name.clone())) {
                     Some(&id) => sub.id = Some(id),
                     None => {
-                        return Err(format!("{}: pipeline not found: {}", sub.location, sub.name));
+                        return Err(format!(
+                            "{}: pipeline not found: {}",
+                            sub.location, sub.name
+                        ));
                     }
                 }
             }
@@ -287,7 +295,9 @@ pub fn load_module_file(ctx: &mut Context, path: PathBuf, name: String) -> JsRes
         .is_some_and(|o| o.downcast_ref::<Configuration>().is_some());
     if !is_config {
         return Err(JsNativeError::error()
-            .with_message(format!("{name}:1:1: Script was not evaluated to Configuration"))
+            .with_message(format!(
+                "{name}:1:1: Script was not evaluated to Configuration"
+            ))
             .into());
     }
     Ok(index)
@@ -295,7 +305,12 @@ pub fn load_module_file(ctx: &mut Context, path: PathBuf, name: String) -> JsRes
 
 /// Gives an evaluation error a `file:line:column:` prefix: boa reports syntax errors as
 /// "... at line L, col C", and an unknown Configuration method only as "not a callable function".
-fn locate_error(e: boa_engine::JsError, name: &str, src: &[u8], ctx: &mut Context) -> boa_engine::JsError {
+fn locate_error(
+    e: boa_engine::JsError,
+    name: &str,
+    src: &[u8],
+    ctx: &mut Context,
+) -> boa_engine::JsError {
     let text = format_error(&e, ctx);
     if text.starts_with(name) || has_location_prefix(text.split_once(": ").map_or("", |x| x.1)) {
         return with_method_name(e, &text, src);
@@ -349,7 +364,12 @@ fn guess_position(text: &str, src: &[u8]) -> (usize, usize) {
     }
     if text.contains("abrupt end") {
         let lines: Vec<&str> = src.lines().collect();
-        if let Some((n, l)) = lines.iter().enumerate().rev().find(|(_, l)| !l.trim().is_empty()) {
+        if let Some((n, l)) = lines
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, l)| !l.trim().is_empty())
+        {
             return (n + 1, l.len() + 1);
         }
     }
@@ -388,7 +408,9 @@ fn with_method_name(e: boa_engine::JsError, text: &str, src: &[u8]) -> boa_engin
         return e;
     };
     JsNativeError::typ()
-        .with_message(format!("{file}:{line}:{col}: unknown filter or method: {method}()"))
+        .with_message(format!(
+            "{file}:{line}:{col}: unknown filter or method: {method}()"
+        ))
         .into()
 }
 
@@ -415,7 +437,8 @@ fn install_module_globals(ctx: &mut Context, module: usize, name: &str) -> JsRes
             let v = p.get(JsString::from(key), ctx)?;
             call.set(JsString::from(key), v, false, ctx)?;
         }
-        ctx.global_object().set(js_string!("pipy"), call, false, ctx)?;
+        ctx.global_object()
+            .set(js_string!("pipy"), call, false, ctx)?;
     }
     Ok(())
 }
@@ -505,7 +528,11 @@ pub struct Configuration {
 fn this_module(this: &JsValue) -> JsResult<usize> {
     this.as_object()
         .and_then(|o| o.downcast_ref::<Configuration>().map(|c| c.module))
-        .ok_or_else(|| JsNativeError::typ().with_message("not a Configuration").into())
+        .ok_or_else(|| {
+            JsNativeError::typ()
+                .with_message("not a Configuration")
+                .into()
+        })
 }
 
 fn new_layout(module: usize, name: String, kind: LayoutKind) -> JsResult<LayoutId> {
@@ -536,12 +563,28 @@ impl Class for Configuration {
     }
 
     fn init(class: &mut ClassBuilder<'_>) -> JsResult<()> {
-        class.method(js_string!("listen"), 2, NativeFunction::from_fn_ptr(cfg_listen));
-        class.method(js_string!("pipeline"), 1, NativeFunction::from_fn_ptr(cfg_pipeline));
+        class.method(
+            js_string!("listen"),
+            2,
+            NativeFunction::from_fn_ptr(cfg_listen),
+        );
+        class.method(
+            js_string!("pipeline"),
+            1,
+            NativeFunction::from_fn_ptr(cfg_pipeline),
+        );
         class.method(js_string!("task"), 1, NativeFunction::from_fn_ptr(cfg_task));
         class.method(js_string!("read"), 1, NativeFunction::from_fn_ptr(cfg_read));
-        class.method(js_string!("export"), 2, NativeFunction::from_fn_ptr(cfg_export));
-        class.method(js_string!("import"), 1, NativeFunction::from_fn_ptr(cfg_import));
+        class.method(
+            js_string!("export"),
+            2,
+            NativeFunction::from_fn_ptr(cfg_export),
+        );
+        class.method(
+            js_string!("import"),
+            1,
+            NativeFunction::from_fn_ptr(cfg_import),
+        );
         for (i, spec) in filters::all().iter().enumerate() {
             class.method(
                 JsString::from(spec.name),
@@ -590,7 +633,11 @@ fn cfg_listen(this: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<J
             units::seconds(&o.get(js_string!("writeTimeout"), ctx)?, ctx)?;
     }
     let display = format!("{} at {}", addr.port(), addr.ip());
-    let layout = new_layout(module, format!("Listen on {display}"), LayoutKind::Listen(display))?;
+    let layout = new_layout(
+        module,
+        format!("Listen on {display}"),
+        LayoutKind::Listen(display),
+    )?;
     with_loader(|s| {
         s.listens.push((
             ListenSpec {
@@ -777,7 +824,6 @@ pub fn module_has_layout(m: usize, name: &str) -> JsResult<bool> {
 pub fn as_function(v: &JsValue) -> Option<JsFunction> {
     v.as_object().and_then(JsFunction::from_object)
 }
-
 
 /// Attribute set for read-only globals.
 pub const READONLY: Attribute = Attribute::READONLY;

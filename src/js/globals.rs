@@ -15,29 +15,74 @@ pub fn register(ctx: &mut Context, module: usize, name: &str) -> JsResult<()> {
     let _ = module;
     // pipy: the callable is replaced per module by the loader; here its static members.
     let pipy = ObjectInitializer::new(ctx)
-        .function(NativeFunction::from_fn_ptr(pipy_load), js_string!("load"), 1)
-        .function(NativeFunction::from_fn_ptr(pipy_exit), js_string!("exit"), 1)
-        .function(NativeFunction::from_fn_ptr(pipy_restart), js_string!("restart"), 0)
+        .function(
+            NativeFunction::from_fn_ptr(pipy_load),
+            js_string!("load"),
+            1,
+        )
+        .function(
+            NativeFunction::from_fn_ptr(pipy_exit),
+            js_string!("exit"),
+            1,
+        )
+        .function(
+            NativeFunction::from_fn_ptr(pipy_restart),
+            js_string!("restart"),
+            0,
+        )
         .build();
     ctx.register_global_property(js_string!("pipy"), pipy, Attribute::all())?;
 
     let console = ObjectInitializer::new(ctx)
-        .function(NativeFunction::from_fn_ptr(|_, a, c| console_out(a, c, log::Level::Info)), js_string!("log"), 0)
-        .function(NativeFunction::from_fn_ptr(|_, a, c| console_out(a, c, log::Level::Info)), js_string!("info"), 0)
-        .function(NativeFunction::from_fn_ptr(|_, a, c| console_out(a, c, log::Level::Debug)), js_string!("debug"), 0)
-        .function(NativeFunction::from_fn_ptr(|_, a, c| console_out(a, c, log::Level::Warn)), js_string!("warn"), 0)
-        .function(NativeFunction::from_fn_ptr(|_, a, c| console_out(a, c, log::Level::Error)), js_string!("error"), 0)
+        .function(
+            NativeFunction::from_fn_ptr(|_, a, c| console_out(a, c, log::Level::Info)),
+            js_string!("log"),
+            0,
+        )
+        .function(
+            NativeFunction::from_fn_ptr(|_, a, c| console_out(a, c, log::Level::Info)),
+            js_string!("info"),
+            0,
+        )
+        .function(
+            NativeFunction::from_fn_ptr(|_, a, c| console_out(a, c, log::Level::Debug)),
+            js_string!("debug"),
+            0,
+        )
+        .function(
+            NativeFunction::from_fn_ptr(|_, a, c| console_out(a, c, log::Level::Warn)),
+            js_string!("warn"),
+            0,
+        )
+        .function(
+            NativeFunction::from_fn_ptr(|_, a, c| console_out(a, c, log::Level::Error)),
+            js_string!("error"),
+            0,
+        )
         .build();
     ctx.register_global_property(js_string!("console"), console, Attribute::all())?;
 
     let env = JsObject::with_object_proto(ctx.intrinsics());
     for (k, v) in std::env::vars() {
-        env.set(JsString::from(k.as_str()), JsString::from(v.as_str()), false, ctx)?;
+        env.set(
+            JsString::from(k.as_str()),
+            JsString::from(v.as_str()),
+            false,
+            ctx,
+        )?;
     }
     let os = ObjectInitializer::new(ctx)
         .property(js_string!("env"), env, Attribute::all())
-        .function(NativeFunction::from_fn_ptr(os_read_file), js_string!("readFile"), 1)
-        .function(NativeFunction::from_fn_ptr(os_write_file), js_string!("writeFile"), 2)
+        .function(
+            NativeFunction::from_fn_ptr(os_read_file),
+            js_string!("readFile"),
+            1,
+        )
+        .function(
+            NativeFunction::from_fn_ptr(os_write_file),
+            js_string!("writeFile"),
+            2,
+        )
         .build();
     ctx.register_global_property(js_string!("os"), os, Attribute::all())?;
 
@@ -70,7 +115,10 @@ pub fn register(ctx: &mut Context, module: usize, name: &str) -> JsResult<()> {
 }
 
 fn pipy_load(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let rel = args.get_or_undefined(0).to_string(ctx)?.to_std_string_escaped();
+    let rel = args
+        .get_or_undefined(0)
+        .to_string(ctx)?
+        .to_std_string_escaped();
     let path = match super::config::module_path(&rel) {
         Ok((p, _)) => p,
         // At run time (after loading) paths resolve against the working directory, which the
@@ -139,7 +187,10 @@ fn console_out(args: &[JsValue], ctx: &mut Context, level: log::Level) -> JsResu
 }
 
 fn os_read_file(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let p = args.get_or_undefined(0).to_string(ctx)?.to_std_string_escaped();
+    let p = args
+        .get_or_undefined(0)
+        .to_string(ctx)?
+        .to_std_string_escaped();
     match std::fs::read(&p) {
         Ok(b) => data_to_js(b.into(), ctx),
         Err(_) => Ok(JsValue::null()),
@@ -147,7 +198,10 @@ fn os_read_file(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<Js
 }
 
 fn os_write_file(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let p = args.get_or_undefined(0).to_string(ctx)?.to_std_string_escaped();
+    let p = args
+        .get_or_undefined(0)
+        .to_string(ctx)?
+        .to_std_string_escaped();
     let d = to_data(args.get_or_undefined(1), ctx)?.unwrap_or_default();
     std::fs::write(&p, d.to_vec())
         .map_err(|e| JsNativeError::error().with_message(format!("writeFile {p}: {e}")))?;
@@ -203,10 +257,30 @@ fn inbound_getter(_: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsV
     }
     let o = JsObject::with_object_proto(ctx.intrinsics());
     o.set(js_string!("id"), info.id as f64, false, ctx)?;
-    o.set(js_string!("remoteAddress"), JsString::from(info.remote.ip().to_string().as_str()), false, ctx)?;
-    o.set(js_string!("remotePort"), info.remote.port() as i32, false, ctx)?;
-    o.set(js_string!("localAddress"), JsString::from(info.local.ip().to_string().as_str()), false, ctx)?;
-    o.set(js_string!("localPort"), info.local.port() as i32, false, ctx)?;
+    o.set(
+        js_string!("remoteAddress"),
+        JsString::from(info.remote.ip().to_string().as_str()),
+        false,
+        ctx,
+    )?;
+    o.set(
+        js_string!("remotePort"),
+        info.remote.port() as i32,
+        false,
+        ctx,
+    )?;
+    o.set(
+        js_string!("localAddress"),
+        JsString::from(info.local.ip().to_string().as_str()),
+        false,
+        ctx,
+    )?;
+    o.set(
+        js_string!("localPort"),
+        info.local.port() as i32,
+        false,
+        ctx,
+    )?;
     o.set(js_string!("destinationAddress"), js_string!(""), false, ctx)?;
     o.set(js_string!("destinationPort"), 0, false, ctx)?;
     let v: JsValue = o.into();

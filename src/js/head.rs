@@ -25,7 +25,12 @@ fn headers_to_js(h: &Headers, ctx: &mut Context) -> JsResult<JsObject> {
             cookies.get_or_insert_with(Vec::new).push(jstr(v));
             continue;
         }
-        o.set(JsString::from(String::from_utf8_lossy(k).as_ref()), jstr(v), false, ctx)?;
+        o.set(
+            JsString::from(String::from_utf8_lossy(k).as_ref()),
+            jstr(v),
+            false,
+            ctx,
+        )?;
     }
     if let Some(c) = cookies {
         let arr = JsArray::from_iter(c, ctx);
@@ -42,19 +47,42 @@ pub fn head_value(h: &Head, ctx: &mut Context) -> JsResult<JsValue> {
         HeadKind::Script(v) => v.clone(),
         HeadKind::Request(r) => {
             let o = JsObject::with_object_proto(ctx.intrinsics());
-            o.set(js_string!("protocol"), jstr(r.version.as_str().as_bytes()), false, ctx)?;
-            o.set(js_string!("headers"), headers_to_js(&r.headers, ctx)?, false, ctx)?;
+            o.set(
+                js_string!("protocol"),
+                jstr(r.version.as_str().as_bytes()),
+                false,
+                ctx,
+            )?;
+            o.set(
+                js_string!("headers"),
+                headers_to_js(&r.headers, ctx)?,
+                false,
+                ctx,
+            )?;
             o.set(js_string!("method"), jstr(&r.method), false, ctx)?;
             o.set(js_string!("path"), jstr(&r.path), false, ctx)?;
             o.into()
         }
         HeadKind::Response(r) => {
             let o = JsObject::with_object_proto(ctx.intrinsics());
-            o.set(js_string!("protocol"), jstr(r.version.as_str().as_bytes()), false, ctx)?;
-            o.set(js_string!("headers"), headers_to_js(&r.headers, ctx)?, false, ctx)?;
+            o.set(
+                js_string!("protocol"),
+                jstr(r.version.as_str().as_bytes()),
+                false,
+                ctx,
+            )?;
+            o.set(
+                js_string!("headers"),
+                headers_to_js(&r.headers, ctx)?,
+                false,
+                ctx,
+            )?;
             o.set(js_string!("status"), r.status as i32, false, ctx)?;
             let reason = if r.reason.is_empty() {
-                crate::http::status::reason_phrase(r.status).unwrap_or("OK").as_bytes().to_vec()
+                crate::http::status::reason_phrase(r.status)
+                    .unwrap_or("OK")
+                    .as_bytes()
+                    .to_vec()
             } else {
                 r.reason.to_vec()
             };

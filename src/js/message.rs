@@ -73,7 +73,9 @@ pub fn data_to_js(data: Data, ctx: &mut Context) -> JsResult<JsValue> {
 
 /// Runs `f` on the `Data` behind `this`.
 fn with_data<R>(this: &JsValue, f: impl FnOnce(&mut Data) -> R) -> JsResult<R> {
-    let o = this.as_object().ok_or_else(|| type_err("not a Data object"))?;
+    let o = this
+        .as_object()
+        .ok_or_else(|| type_err("not a Data object"))?;
     let mut d = o
         .downcast_mut::<JsDataObj>()
         .ok_or_else(|| type_err("not a Data object"))?;
@@ -173,7 +175,10 @@ impl Class for JsDataObj {
             js_string!("from"),
             2,
             NativeFunction::from_fn_ptr(|_, args, ctx| {
-                let s = args.get_or_undefined(0).to_string(ctx)?.to_std_string_escaped();
+                let s = args
+                    .get_or_undefined(0)
+                    .to_string(ctx)?
+                    .to_std_string_escaped();
                 let enc = match args.get(1) {
                     Some(e) if !e.is_undefined() => e.to_string(ctx)?.to_std_string_escaped(),
                     _ => String::new(),
@@ -198,7 +203,9 @@ fn shift_by(this: &JsValue, args: &[JsValue], ctx: &mut Context, to: bool) -> Js
     let bytes = with_data(this, |d| d.to_vec())?;
     let mut n = 0;
     for b in &bytes {
-        let r = f.call(&JsValue::undefined(), &[JsValue::from(*b as u32)], ctx)?.to_boolean();
+        let r = f
+            .call(&JsValue::undefined(), &[JsValue::from(*b as u32)], ctx)?
+            .to_boolean();
         if to {
             n += 1;
             if r {
@@ -233,7 +240,9 @@ impl JsMessage {
 
 /// Runs `f` on the message behind `this`.
 fn with_message<R>(this: &JsValue, f: impl FnOnce(&mut JsMessage) -> R) -> JsResult<R> {
-    let o = this.as_object().ok_or_else(|| type_err("not a Message object"))?;
+    let o = this
+        .as_object()
+        .ok_or_else(|| type_err("not a Message object"))?;
     let mut m = o
         .downcast_mut::<JsMessage>()
         .ok_or_else(|| type_err("not a Message object"))?;
@@ -251,7 +260,10 @@ impl Class for JsMessage {
     fn data_constructor(_t: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<Self> {
         let a = args.get_or_undefined(0);
         let (head, body) = if args.len() >= 2 {
-            (Head::script(a.clone()), to_data(args.get_or_undefined(1), ctx)?)
+            (
+                Head::script(a.clone()),
+                to_data(args.get_or_undefined(1), ctx)?,
+            )
         } else if is_body_value(a) {
             (Head::null(), to_data(a, ctx)?)
         } else {

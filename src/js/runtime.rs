@@ -122,12 +122,7 @@ pub fn call_site(ctx: &Context) -> String {
     for frame in ctx.stack_trace() {
         let loc = frame.position();
         if let Some(p) = loc.position {
-            return format!(
-                "{}:{}:{}",
-                loc.path,
-                p.line_number(),
-                p.column_number()
-            );
+            return format!("{}:{}:{}", loc.path, p.line_number(), p.column_number());
         }
     }
     "<script>".to_string()

@@ -45,7 +45,10 @@ mod tests {
     #[test]
     fn listen_forms() {
         assert_eq!(parse_listen("8080").unwrap().to_string(), "0.0.0.0:8080");
-        assert_eq!(parse_listen("127.0.0.1:81").unwrap().to_string(), "127.0.0.1:81");
+        assert_eq!(
+            parse_listen("127.0.0.1:81").unwrap().to_string(),
+            "127.0.0.1:81"
+        );
         assert_eq!(parse_listen("[::1]:82").unwrap().to_string(), "[::1]:82");
         assert!(parse_listen("x").is_err());
     }

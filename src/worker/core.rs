@@ -89,7 +89,11 @@ pub struct Core {
 impl Core {
     pub fn new(graph: Rc<Graph>, js: JsRuntime, poll: mio::Poll) -> Core {
         let initial_values = graph.initial_values();
-        let tasks = graph.tasks.iter().map(|_| TaskState { running: false }).collect();
+        let tasks = graph
+            .tasks
+            .iter()
+            .map(|_| TaskState { running: false })
+            .collect();
         Core {
             graph,
             js,
@@ -120,16 +124,22 @@ impl Core {
     // ---------------------------------------------------------------- pipelines
 
     /// A fresh root context (new connection, task run).
-    pub fn new_root_context(
-        &self,
-        inbound: Option<Rc<context::InboundInfo>>,
-    ) -> ContextRef {
+    pub fn new_root_context(&self, inbound: Option<Rc<context::InboundInfo>>) -> ContextRef {
         context::Context::new_root(&self.initial_values, inbound)
     }
 
-    pub fn spawn_pipeline(&mut self, layout: LayoutId, context: ContextRef, sink: Sink) -> PipelineId {
+    pub fn spawn_pipeline(
+        &mut self,
+        layout: LayoutId,
+        context: ContextRef,
+        sink: Sink,
+    ) -> PipelineId {
         let graph = self.graph.clone();
-        let filters = graph.layouts[layout].filters.iter().map(|f| f.create()).collect();
+        let filters = graph.layouts[layout]
+            .filters
+            .iter()
+            .map(|f| f.create())
+            .collect();
         let (index, generation) = match self.free_instances.pop() {
             Some(i) => {
                 let slot = &mut self.instances[i as usize];
@@ -186,12 +196,14 @@ impl Core {
     }
 
     pub fn signal(&mut self, to: PipelineId, filter: usize, sig: Signal) {
-        self.queue.push_back((Job::Signal(to, filter, sig), self.origin));
+        self.queue
+            .push_back((Job::Signal(to, filter, sig), self.origin));
     }
 
     /// Queues a signal caused by input from socket `origin` (so back-pressure can pause it).
     pub fn signal_from(&mut self, origin: usize, to: PipelineId, filter: usize, sig: Signal) {
-        self.queue.push_back((Job::Signal(to, filter, sig), Some(origin)));
+        self.queue
+            .push_back((Job::Signal(to, filter, sig), Some(origin)));
     }
 
     pub fn destroy_pipeline(&mut self, p: PipelineId) {
@@ -459,7 +471,15 @@ impl Core {
         let stream = mio::net::TcpStream::connect(addr)?;
         let _ = stream.set_nodelay(true);
         let id = self.next_conn_id();
-        let conn = Conn::new(stream, Role::Outbound, reader, ConnState::Connecting, opts, id, addr);
+        let conn = Conn::new(
+            stream,
+            Role::Outbound,
+            reader,
+            ConnState::Connecting,
+            opts,
+            id,
+            addr,
+        );
         self.add_conn(conn, Interest::READABLE | Interest::WRITABLE)
     }
 
@@ -521,7 +541,8 @@ impl Core {
         if let Some(c) = self.conns.get(s).and_then(|c| c.as_ref())
             && let (Role::Inbound { .. }, ReadTarget::Pipeline(p)) = (c.role, c.reader)
         {
-            self.queue.push_back((Job::Input(p, Event::flush()), Some(s)));
+            self.queue
+                .push_back((Job::Input(p, Event::flush()), Some(s)));
         }
     }
 
@@ -594,7 +615,10 @@ impl Core {
                 if c.want_write {
                     c.want_write = false;
                     let interest = Interest::READABLE;
-                    let _ = self.poll.registry().reregister(&mut c.stream, Token(s), interest);
+                    let _ = self
+                        .poll
+                        .registry()
+                        .reregister(&mut c.stream, Token(s), interest);
                 }
                 match c.state {
                     ConnState::CloseAfterFlush => self.close_conn(s, StreamError::None),
@@ -613,7 +637,10 @@ impl Core {
                 if !c.want_write {
                     c.want_write = true;
                     let interest = Interest::READABLE | Interest::WRITABLE;
-                    let _ = self.poll.registry().reregister(&mut c.stream, Token(s), interest);
+                    let _ = self
+                        .poll
+                        .registry()
+                        .reregister(&mut c.stream, Token(s), interest);
                 }
                 self.unblock_sources(s);
             }

@@ -5,7 +5,9 @@ pub mod core;
 pub mod timers;
 
 use self::control::{Command, ControlPort};
-use self::core::{CONTROL_TOKEN, Core, LISTENER_TOKEN_BASE, TimerTarget, expired_timeout, next_deadline};
+use self::core::{
+    CONTROL_TOKEN, Core, LISTENER_TOKEN_BASE, TimerTarget, expired_timeout, next_deadline,
+};
 use crate::engine::context::InboundInfo;
 use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::Signal;
@@ -409,11 +411,14 @@ impl Worker {
                             self.core
                                 .input_now(p, Event::StreamEnd(StreamError::None), Some(s));
                         }
-                        (_, ReadTarget::Filter {
-                            pipeline,
-                            filter,
-                            tag,
-                        }) => {
+                        (
+                            _,
+                            ReadTarget::Filter {
+                                pipeline,
+                                filter,
+                                tag,
+                            },
+                        ) => {
                             self.core.signal(
                                 pipeline,
                                 filter,
@@ -560,10 +565,11 @@ impl Worker {
             rx.set_nonblocking(true)?;
             tx.set_nonblocking(true)?;
             let mut rx = mio::net::UnixStream::from_std(rx);
-            self.core
-                .poll
-                .registry()
-                .register(&mut rx, Token(TASK_SIGNAL_TOKEN), Interest::READABLE)?;
+            self.core.poll.registry().register(
+                &mut rx,
+                Token(TASK_SIGNAL_TOKEN),
+                Interest::READABLE,
+            )?;
             self.task_signal_pipe = Some(rx);
             self.task_signal_tx = Some(tx);
         }
