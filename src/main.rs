@@ -1,4 +1,7 @@
 use pipy::cli::{self, Mode};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use pipy::filters;
 
 fn main() {

@@ -270,7 +270,14 @@ pub fn load_module_file(ctx: &mut Context, path: PathBuf, name: String) -> JsRes
     let src = std::fs::read(&path).map_err(|e| {
         JsNativeError::error().with_message(format!("cannot read {}: {e}", path.display()))
     })?;
-    let realm = ctx.create_realm()?;
+    // The main script uses the context's own realm: every realm adds its intrinsics to what
+    // each garbage collection marks, so an unused default realm would cost on every request.
+    let first = with_loader(|s| s.modules.is_empty())?;
+    let realm = if first {
+        ctx.realm().clone()
+    } else {
+        ctx.create_realm()?
+    };
     let index = with_loader(|s| {
         s.modules.push(ModuleBuild {
             path: path.clone(),
