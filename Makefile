@@ -4,7 +4,6 @@ CARGO   ?= cargo
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINARY  := target/release/pipy
-EXAMPLE ?= examples/hello.js
 
 .PHONY: all build run test fmt lint bench install clean
 
