@@ -64,6 +64,10 @@ impl Data {
         let f = self.first.take()?;
         self.first = self.rest.pop_front();
         self.len -= f.len();
+        if self.first.is_none() && self.rest.capacity() > 0 {
+            // Long-lived queues (socket write buffers) keep no memory while empty.
+            self.rest = VecDeque::new();
+        }
         Some(f)
     }
 

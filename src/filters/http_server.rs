@@ -89,7 +89,7 @@ pub fn build_serve_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, St
         out.to_bytes()
     };
     Ok(Box::new(ServeFactory {
-        handler: Handler::Static(Box::new(StaticResponse {
+        handler: Handler::Static(std::rc::Rc::new(StaticResponse {
             keep_alive: encode(true, false),
             close: encode(false, false),
             head_keep_alive: encode(true, true),
@@ -108,19 +108,9 @@ struct StaticResponse {
 
 #[derive(Clone)]
 enum Handler {
-    Static(Box<StaticResponse>),
+    /// Shared by every connection: an idle connection holds one pointer, not four buffers.
+    Static(std::rc::Rc<StaticResponse>),
     Func(Callback),
-}
-
-impl Clone for StaticResponse {
-    fn clone(&self) -> Self {
-        StaticResponse {
-            keep_alive: self.keep_alive.clone(),
-            close: self.close.clone(),
-            head_keep_alive: self.head_keep_alive.clone(),
-            head_close: self.head_close.clone(),
-        }
-    }
 }
 
 struct ServeFactory {
@@ -274,6 +264,11 @@ impl Serve {
                 }
                 Decoded::Response(_) => {}
             }
+        }
+        if self.decoded.is_empty() && self.decoded.capacity() > 0 {
+            // Idle keep-alive connections are the bulk of a server's connections: hold no
+            // buffers between requests.
+            self.decoded = VecDeque::new();
         }
         if self.decoded.is_empty()
             && self.phase == ConnPhase::Open

@@ -60,7 +60,8 @@ pub struct Core {
     pub js: JsRuntime,
     pub timers: Timers,
     pub poll: mio::Poll,
-    pub conns: Vec<Option<Conn>>,
+    /// Boxed so the slab's spare capacity costs a pointer per slot, not a whole connection.
+    pub conns: Vec<Option<Box<Conn>>>,
     free_conns: Vec<usize>,
     pub listeners: Vec<Listener>,
     pub tasks: Vec<TaskState>,
@@ -429,7 +430,7 @@ impl Core {
     // ---------------------------------------------------------------- sockets
 
     pub fn conn(&mut self, s: usize) -> Option<&mut Conn> {
-        self.conns.get_mut(s).and_then(|c| c.as_mut())
+        self.conns.get_mut(s).and_then(|c| c.as_deref_mut())
     }
 
     pub fn next_conn_id(&mut self) -> u64 {
@@ -454,7 +455,7 @@ impl Core {
             return Err(e);
         }
         let deadline = next_deadline(&conn);
-        self.conns[slot] = Some(conn);
+        self.conns[slot] = Some(Box::new(conn));
         if let Some(at) = deadline {
             self.timers.arm_at(at, TimerTarget::Socket(slot));
         }
