@@ -1,8 +1,8 @@
 // Forwards requests of known services to one of their targets (config/balancer.json).
 // Targets are picked round robin once per client connection and kept for its later requests.
-// Upstream connections are pooled: each (client connection, target) pair borrows a connection
-// id, muxHTTP keeps one upstream connection per id, and ids freed by departed clients are
-// handed to new ones, so their upstream connections are reused.
+// Requests to one target share one upstream connection (muxHTTP keyed by the target, as in
+// Pipy's tutorials 04-07): they are pipelined and their responses matched in order, so the
+// upstream reads and writes them in batches.
 (config =>
 
 pipy({
@@ -12,11 +12,7 @@ pipy({
     )
   ),
 
-  _pool: { lastID: 0 },
-  _connectionIDs: new algo.ResourcePool(() => ++_pool.lastID),
-
   _picked: null,
-  _connectionOf: null,
   _target: '',
 })
 
@@ -31,18 +27,11 @@ pipy({
       _picked = new algo.Cache(
         balancer => balancer.select(),
         (balancer, target) => balancer.deselect(target),
-      ),
-      _connectionOf = new algo.Cache(
-        target => _connectionIDs.allocate(target),
-        (target, id) => _connectionIDs.free(id),
       )
     )
   )
   .handleStreamEnd(
-    () => (
-      _connectionOf.clear(),
-      _picked.clear()
-    )
+    () => _picked.clear()
   )
 
 .pipeline('request')
@@ -60,7 +49,7 @@ pipy({
 .pipeline('forward')
   .muxHTTP(
     'upstream',
-    () => _connectionOf.get(_target)
+    () => _target
   )
 
 .pipeline('upstream')
