@@ -1,0 +1,1116 @@
+#!/usr/bin/env python3
+"""Benchmark harness: pipy-rs against nginx and HAProxy (issue 5).
+
+Started by bench/run.sh, which installs the tools and builds the binaries first. Every server
+runs one worker pinned to CPU 0; the load generator (and the nginx origin behind the proxies)
+is pinned to CPU 1. Within a scenario all contenders are started together and measured in
+interleaved rounds, and the median round is reported.
+
+Settings come from the environment (so `make bench BENCH_DURATION=3` works):
+  BENCH_SCENARIOS   comma list of hello,route,proxy,gateway,large,memory,latency (default: all)
+  BENCH_DURATION    seconds per wrk / latency round (default 10)
+  BENCH_ROUNDS      rounds per contender (default 3)
+  BENCH_CONNECTIONS wrk connections (default 50)
+  BENCH_IDLE        idle keep-alive connections in the memory scenario (default 5000)
+  BENCH_RATE        requests/s offered in the latency scenario (default 1000)
+  BENCH_PIPY        pipy binary (default target/release/pipy)
+  BENCH_LATENCY     bench-latency binary (default target/bench-latency/release/bench-latency)
+  BENCH_OUTPUT      directory for RESULTS.md, results.json, results.png (default bench/)
+"""
+
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_DIR = os.path.dirname(BENCH_DIR)
+CONF_DIR = os.path.join(BENCH_DIR, "conf")
+SCRIPTS_DIR = os.path.join(BENCH_DIR, "scripts")
+
+ALL_SCENARIOS = ["hello", "route", "proxy", "gateway", "large", "memory", "latency"]
+LARGE_BODY_BYTES = 1024 * 1024
+# A round with more failed requests than this share is dropped rather than reported.
+MAX_ERROR_SHARE = 0.01
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+
+# Ports tried first (each moves up if taken). Everything listens on 127.0.0.1 only.
+PREFERRED_PORTS = {"pipy": 18100, "nginx": 18200, "haproxy": 18300, "backend": 18400}
+
+# Issue 5 targets, checked in the summary.
+TARGETS = {
+    "hello_vs_nginx": 1.1,
+    "route_vs_nginx_hello": 0.8,
+    "proxy_vs_nginx": 1.3,
+    "proxy_vs_haproxy": 1.1,
+    "large_vs_nginx": 1.0,
+    "idle_rss_mb": 12.0,
+    "per_connection_kib": 1.0,
+    "p99_over_direct_ms": 0.1,
+}
+
+
+def env_int(name, default):
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+def log(message):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+class Settings:
+    """What to run, read once from the environment."""
+
+    def __init__(self):
+        chosen = os.environ.get("BENCH_SCENARIOS", "").strip()
+        self.scenarios = [s.strip() for s in chosen.split(",") if s.strip()] or ALL_SCENARIOS
+        unknown = [s for s in self.scenarios if s not in ALL_SCENARIOS]
+        if unknown:
+            raise SystemExit(f"unknown scenario(s) {unknown}; known: {ALL_SCENARIOS}")
+        self.duration = env_int("BENCH_DURATION", 10)
+        self.rounds = env_int("BENCH_ROUNDS", 3)
+        self.connections = env_int("BENCH_CONNECTIONS", 50)
+        self.idle = env_int("BENCH_IDLE", 5000)
+        self.rate = env_int("BENCH_RATE", 1000)
+        self.pipy = os.path.abspath(
+            os.environ.get("BENCH_PIPY") or os.path.join(REPO_DIR, "target/release/pipy"))
+        self.latency = os.path.abspath(os.environ.get("BENCH_LATENCY") or os.path.join(
+            REPO_DIR, "target/bench-latency/release/bench-latency"))
+        self.output = os.path.abspath(os.environ.get("BENCH_OUTPUT") or BENCH_DIR)
+        self.two_cpus = (os.cpu_count() or 1) >= 2
+
+
+# ----------------------------------------------------------------------------------------------
+# Processes
+
+
+class Processes:
+    """Every server this run starts, each in its own process group, so all can be ended."""
+
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+        self.running = {}
+        self.pid_file = os.path.join(run_dir, "pgids")
+
+    def start(self, name, argv, cpu, env=None, cwd=None):
+        log_path = os.path.join(self.run_dir, f"{name}.log")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        with open(log_path, "ab") as log_file:
+            process = subprocess.Popen(
+                ["taskset", "-c", cpu] + argv, stdin=subprocess.DEVNULL, stdout=log_file,
+                stderr=subprocess.STDOUT, env=full_env, cwd=cwd, start_new_session=True)
+        self.running[name] = process
+        self._record()
+        return process
+
+    def stop(self, name):
+        process = self.running.pop(name, None)
+        if process is None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        # The group may still hold workers after the leader exits.
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            log(f"warning: {name} (pid {process.pid}) did not exit")
+        self._record()
+
+    def stop_all(self):
+        for name in list(self.running):
+            self.stop(name)
+
+    def log_tail(self, name, lines=15):
+        try:
+            with open(os.path.join(self.run_dir, f"{name}.log"), errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def _record(self):
+        # run.sh's trap reads this if Python itself dies without cleaning up.
+        with open(self.pid_file, "w") as f:
+            f.write("".join(f"{p.pid}\n" for p in self.running.values()))
+
+
+def port_is_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def pick_ports():
+    ports, taken = {}, set()
+    for role, port in PREFERRED_PORTS.items():
+        while port in taken or not port_is_free(port):
+            port += 1
+        ports[role] = port
+        taken.add(port)
+    return ports
+
+
+def wait_for_port(port, process, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def children_of(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # Fields after the parenthesised command: state, ppid, ...
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def worker_pid(process):
+    """The serving process: the master's only child for pipy and nginx, else the process."""
+    # The process we started is taskset, which execs the server, so pids are equal.
+    kids = children_of(process.pid)
+    return kids[0] if len(kids) == 1 else process.pid
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Servers
+
+
+def fill(template, values):
+    for key, value in values.items():
+        template = template.replace(f"@@{key}@@", str(value))
+    leftover = re.findall(r"@@[A-Z_]+@@", template)
+    if leftover:
+        raise RuntimeError(f"unfilled placeholders {leftover}")
+    return template
+
+
+def read_conf(name):
+    with open(os.path.join(CONF_DIR, name)) as f:
+        return f.read()
+
+
+class Contender:
+    """One server configuration: how to start it and which port it answers on."""
+
+    def __init__(self, name, kind, argv, port, env=None, cwd=None, cpu=SERVER_CPU):
+        self.name, self.kind, self.argv, self.port = name, kind, argv, port
+        self.env, self.cwd, self.cpu = env or {}, cwd, cpu
+        self.process = None
+        self.error = None
+
+    def command_line(self):
+        env = " ".join(f"{k}={v}" for k, v in self.env.items())
+        return (env + " " if env else "") + f"taskset -c {self.cpu} " + " ".join(self.argv)
+
+
+class Servers:
+    """Builds the contenders of each scenario from bench/conf and bench/scripts."""
+
+    def __init__(self, settings, run_dir, ports):
+        self.settings, self.run_dir, self.ports = settings, run_dir, ports
+        self.nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+    def pipy(self, name, script, env=None, cwd=None):
+        full_env = {"PIPY_SPAWN": "0", "PORT": str(self.ports["pipy"]),
+                    "BACKEND_PORT": str(self.ports["backend"])}
+        full_env.update(env or {})
+        return Contender(name, "pipy", [self.settings.pipy, "--log-level=warn", script],
+                         self.ports["pipy"], full_env, cwd)
+
+    def pipy_script(self, scenario):
+        return self.pipy(f"pipy-{scenario}", os.path.join(SCRIPTS_DIR, f"{scenario}.js"))
+
+    def nginx(self, scenario, port_role="nginx", cpu=SERVER_CPU):
+        name = f"nginx-{scenario}"
+        values = {"RUN": self.run_dir, "NAME": name, "PORT": self.ports[port_role],
+                  "BACKEND_PORT": self.ports["backend"], "NOFILE": self.nofile}
+        server = fill(read_conf(f"nginx-{scenario}.server.tmpl"), values)
+        config = fill(read_conf("nginx.conf.tmpl"), dict(values, SERVER=server))
+        path = os.path.join(self.run_dir, f"{name}.conf")
+        with open(path, "w") as f:
+            f.write(config)
+        startup_log = os.path.join(self.run_dir, f"{name}.startup.log")
+        argv = ["nginx", "-p", self.run_dir, "-e", startup_log, "-c", path]
+        return Contender(name, "nginx", argv, self.ports[port_role], cpu=cpu)
+
+    def haproxy(self, scenario):
+        name = f"haproxy-{scenario}"
+        values = {"RUN": self.run_dir, "NAME": name, "PORT": self.ports["haproxy"],
+                  "BACKEND_PORT": self.ports["backend"],
+                  "MAXCONN": max(1000, min(20000, (self.nofile - 200) // 2))}
+        frontend = fill(read_conf(f"haproxy-{scenario}.frontend.tmpl"), values).rstrip("\n")
+        config = fill(read_conf("haproxy.cfg.tmpl"), dict(values, FRONTEND=frontend))
+        path = os.path.join(self.run_dir, f"{name}.cfg")
+        with open(path, "w") as f:
+            f.write(config)
+        return Contender(name, "haproxy", ["haproxy", "-db", "-f", path], self.ports["haproxy"])
+
+    def backend(self):
+        www = os.path.join(self.run_dir, "www")
+        os.makedirs(www, exist_ok=True)
+        with open(os.path.join(www, "1m"), "wb") as f:
+            f.write(bytes(range(256)) * (LARGE_BODY_BYTES // 256))
+        return self.nginx("backend", port_role="backend", cpu=CLIENT_CPU)
+
+    def gateway(self):
+        """examples/gateway with its upstream targets pointed at the bench backend, or None."""
+        source = os.path.join(REPO_DIR, "examples", "gateway")
+        if not os.path.isfile(os.path.join(source, "proxy.js")):
+            return None
+        copy = os.path.join(self.run_dir, "gateway")
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(source, copy)
+        backend = f"127.0.0.1:{self.ports['backend']}"
+        for folder, _, files in os.walk(copy):
+            for file in files:
+                if file.endswith(".json"):
+                    retarget_json(os.path.join(folder, file), backend, self.ports["pipy"])
+        return self.pipy("pipy-gateway", "proxy.js", cwd=copy)
+
+    def gateway_path(self):
+        """A request path the gateway routes to a service: the first route pattern found in its
+        configuration, with any trailing `*` filled in; `/` when there is none."""
+        for folder, _, files in sorted(os.walk(os.path.join(self.run_dir, "gateway"))):
+            for file in sorted(files):
+                if not file.endswith(".json"):
+                    continue
+                try:
+                    with open(os.path.join(folder, file)) as f:
+                        pattern = first_route(json.load(f))
+                except ValueError:
+                    continue
+                if pattern:
+                    return pattern.replace("*", "bench")
+        return "/"
+
+
+def first_route(node):
+    """The first object key that looks like a URL pattern (`/a/*` or `host/a`), depth first."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if re.match(r"^([\w*.-]+)?/[\w/*.-]*$", key):
+                return key[key.index("/"):]
+            found = first_route(value)
+            if found:
+                return found
+    elif isinstance(node, list):
+        for item in node:
+            found = first_route(item)
+            if found:
+                return found
+    return None
+
+
+def retarget_json(path, backend, listen_port):
+    """Points every upstream address in a gateway config file at the backend and the listen
+    port at ours, whatever the file's layout: any "host:port" string becomes the backend, any
+    "listen" member 127.0.0.1 and the pipy port."""
+    with open(path) as f:
+        try:
+            data = json.load(f)
+        except ValueError:
+            return
+    address = re.compile(r"^(https?://)?(localhost|127\.0\.0\.1|[\w.-]+):\d+$")
+
+    def walk(node):
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                new_key = address.sub(lambda m: (m.group(1) or "") + backend, key)
+                if key == "listen" and isinstance(value, (int, str)):
+                    out[new_key] = f"127.0.0.1:{listen_port}"
+                else:
+                    out[new_key] = walk(value)
+            return out
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if isinstance(node, str):
+            return address.sub(lambda m: (m.group(1) or "") + backend, node)
+        return node
+
+    with open(path, "w") as f:
+        json.dump(walk(data), f, indent=2)
+
+
+# ----------------------------------------------------------------------------------------------
+# Measurements
+
+
+def http_get(port, path):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, response.read()
+
+
+def check_response(contender, path, expect):
+    """Returns None when the contender answers as expected, else why not."""
+    try:
+        status, body = http_get(contender.port, path)
+    except Exception as error:  # noqa: BLE001 - any failure disqualifies the contender
+        return f"GET {path}: {error}"
+    if status != 200:
+        return f"GET {path}: status {status}"
+    if callable(expect):
+        return expect(body)
+    if body != expect:
+        return f"GET {path}: unexpected body {body[:80]!r}"
+    return None
+
+
+def run_wrk(settings, port, path, duration=None):
+    duration = duration or settings.duration
+    argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{settings.connections}",
+            f"-d{duration}s", f"http://127.0.0.1:{port}{path}"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    return parse_wrk(done.stdout + done.stderr)
+
+
+def parse_wrk(output):
+    def number(pattern, default=0.0):
+        match = re.search(pattern, output)
+        return float(match.group(1)) if match else default
+
+    errors = int(number(r"Non-2xx or 3xx responses:\s+(\d+)"))
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    if socket_errors:
+        errors += sum(int(g) for g in socket_errors.groups())
+    return {"rps": number(r"Requests/sec:\s+([\d.]+)"),
+            "requests": int(number(r"(\d+) requests in")),
+            "errors": errors}
+
+
+def run_latency(settings, port, path):
+    argv = ["taskset", "-c", CLIENT_CPU, settings.latency, "--url",
+            f"http://127.0.0.1:{port}{path}", "--rate", str(settings.rate),
+            "--duration", str(settings.duration), "--connections", "4", "--warmup", "1"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=settings.duration + 60)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"bench-latency failed: {done.stderr.strip()[:300]}")
+    return json.loads(lines[-1])
+
+
+def readable(command, run_dir):
+    """A command line with the temporary directory shown as $RUN and repository paths relative."""
+    return command.replace(run_dir, "$RUN").replace(REPO_DIR + "/", "")
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+class Bench:
+    """Runs the chosen scenarios and collects their results."""
+
+    def __init__(self, settings, run_dir):
+        self.settings = settings
+        self.run_dir = run_dir
+        self.processes = Processes(run_dir)
+        self.ports = pick_ports()
+        self.servers = Servers(settings, run_dir, self.ports)
+        self.results = {}
+        self.commands = {}
+        # Things that went wrong during the run (a server that died and was restarted, dropped
+        # rounds), listed in RESULTS.md so that a number is never trusted blindly.
+        self.incidents = []
+
+    def incident(self, message):
+        log(f"warning: {message}")
+        self.incidents.append(message)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def start(self, contender):
+        self.commands[contender.name] = readable(contender.command_line(), self.run_dir)
+        contender.process = self.processes.start(
+            contender.name, contender.argv, contender.cpu, contender.env, contender.cwd)
+        if not wait_for_port(contender.port, contender.process):
+            contender.error = "did not start listening"
+            tail = self.processes.log_tail(contender.name)
+            log(f"{contender.name}: {contender.error}\n{tail}")
+            self.processes.stop(contender.name)
+            return False
+        return True
+
+    def ensure_running(self, contender):
+        """Restarts a server that died during the scenario (something else on the machine may
+        have killed it); False when it cannot be brought back."""
+        if contender.process is not None and contender.process.poll() is None:
+            return True
+        status = contender.process.returncode if contender.process else None
+        self.incident(f"{contender.name} exited (status {status}) during the run; restarted")
+        self.processes.stop(contender.name)
+        return self.start(contender)
+
+    def measure(self, label, servers, run_round):
+        """One round: `run_round()` gives (result, None) or (None, why it failed). A failed
+        round is run once more after restarting any server that died; then it is dropped."""
+        for attempt in ("", " (retry)"):
+            if not all(self.ensure_running(server) for server in servers if server):
+                self.incident(f"{label}{attempt} dropped: a server could not be restarted")
+                return None
+            result, problem = run_round()
+            if result is not None:
+                return result
+            self.incident(f"{label}{attempt} failed: {problem}")
+        return None
+
+    def start_all(self, contenders, path, expect):
+        ready = []
+        for contender in contenders:
+            if not self.start(contender):
+                continue
+            problem = check_response(contender, path, expect)
+            if problem:
+                contender.error = problem
+                log(f"{contender.name}: skipped: {problem}")
+                self.processes.stop(contender.name)
+                continue
+            ready.append(contender)
+        return ready
+
+    def throughput(self, scenario, contenders, path, expect, backend=False):
+        """wrk against each contender, rounds interleaved; stores medians under scenario."""
+        log(f"scenario {scenario}")
+        origin = None
+        if backend:
+            origin = self.servers.backend()
+            if not self.start(origin):
+                self.results[scenario] = {"error": "backend did not start"}
+                return
+        ready = self.start_all(contenders, path, expect)
+        rounds = {c.name: [] for c in ready}
+        dropped = {c.name: 0 for c in ready}
+        try:
+            for contender in ready:  # warm-up: connections, caches, lazy init
+                run_wrk(self.settings, contender.port, path, duration=1)
+            for round_index in range(self.settings.rounds):
+                for contender in ready:
+                    label = f"{scenario}: {contender.name} round {round_index + 1}"
+
+                    def wrk_round(contender=contender):
+                        result = run_wrk(self.settings, contender.port, path)
+                        log(f"  {label}: {result['rps']:.0f} req/s, {result['errors']} errors")
+                        failed = result["errors"] > MAX_ERROR_SHARE * result["requests"]
+                        if result["rps"] <= 0 or failed:
+                            return None, (f"{result['errors']} errors in "
+                                          f"{result['requests']} requests")
+                        return result, None
+
+                    result = self.measure(label, [origin, contender], wrk_round)
+                    if result is None:
+                        dropped[contender.name] += 1
+                    else:
+                        rounds[contender.name].append(result)
+        finally:
+            for contender in ready:
+                self.processes.stop(contender.name)
+            if origin:
+                self.processes.stop(origin.name)
+        self.commands[f"wrk ({scenario})"] = (
+            f"taskset -c {CLIENT_CPU} wrk -t1 -c{self.settings.connections} "
+            f"-d{self.settings.duration}s http://127.0.0.1:PORT{path}")
+        entry = {}
+        for contender in contenders:
+            runs = rounds.get(contender.name)
+            if not runs:
+                entry[contender.name] = {"error": contender.error or "not run"}
+                continue
+            entry[contender.name] = {
+                "rps": median([r["rps"] for r in runs]),
+                "rounds": [r["rps"] for r in runs],
+                "errors": sum(r["errors"] for r in runs),
+                "requests": sum(r["requests"] for r in runs),
+                "dropped": dropped.get(contender.name, 0),
+            }
+        self.results[scenario] = entry
+
+    # -- scenarios -------------------------------------------------------------------------
+
+    def hello(self):
+        s = self.servers
+        self.throughput("hello", [s.pipy_script("hello"), s.nginx("hello"), s.haproxy("hello")],
+                        "/", b"Hi, there!\n")
+
+    def route(self):
+        s = self.servers
+        self.throughput("route", [s.pipy_script("route"), s.nginx("route"), s.haproxy("route")],
+                        "/api/users/42", b"api: GET /api/users/42\n")
+
+    def proxy(self):
+        s = self.servers
+        self.throughput("proxy", [s.pipy_script("proxy"), s.nginx("proxy"), s.haproxy("proxy")],
+                        "/", b"Hi, there!\n", backend=True)
+
+    def gateway(self):
+        s = self.servers
+        gateway = s.gateway()
+        if gateway is None:
+            log("scenario gateway: examples/gateway/proxy.js not found, skipped")
+            self.results["gateway"] = {"error": "examples/gateway/proxy.js not found"}
+            return
+        path = os.environ.get("BENCH_GATEWAY_PATH") or s.gateway_path()
+        log(f"gateway: requests to {path}")
+        self.throughput("gateway", [gateway, s.nginx("proxy"), s.haproxy("proxy")],
+                        path, b"Hi, there!\n", backend=True)
+
+    def large(self):
+        s = self.servers
+
+        def full_size(body):
+            if len(body) == LARGE_BODY_BYTES:
+                return None
+            return f"GET /1m: body of {len(body)} bytes"
+
+        self.throughput("large", [s.pipy_script("proxy"), s.nginx("proxy"), s.haproxy("proxy")],
+                        "/1m", full_size, backend=True)
+        for entry in self.results["large"].values():
+            if "rps" in entry:
+                entry["mib_s"] = entry["rps"] * LARGE_BODY_BYTES / (1024 * 1024)
+
+    def memory(self):
+        log("scenario memory")
+        s = self.servers
+        entry = {}
+        for contender in [s.pipy_script("hello"), s.nginx("hello")]:
+            samples = []
+            for _ in range(self.settings.rounds):
+                sample = self.memory_round(contender)
+                if sample is None:
+                    break
+                samples.append(sample)
+                log(f"  {contender.name}: idle {sample['idle_kib']} KiB, "
+                    f"+{sample['per_connection_kib']:.2f} KiB/connection "
+                    f"({sample['held']} held)")
+            if samples:
+                entry[contender.name] = {
+                    "idle_kib": median([x["idle_kib"] for x in samples]),
+                    "loaded_kib": median([x["loaded_kib"] for x in samples]),
+                    "per_connection_kib": median([x["per_connection_kib"] for x in samples]),
+                    "held": min(x["held"] for x in samples),
+                }
+            else:
+                entry[contender.name] = {"error": contender.error or "failed"}
+        self.commands["idle connections"] = (
+            f"taskset -c {CLIENT_CPU} python3 bench/idle_clients.py 127.0.0.1 PORT "
+            f"{self.settings.idle}")
+        self.results["memory"] = entry
+
+    def memory_round(self, contender):
+        if not self.start(contender):
+            return None
+        try:
+            problem = check_response(contender, "/", b"Hi, there!\n")
+            if problem:
+                contender.error = problem
+                log(f"{contender.name}: skipped: {problem}")
+                return None
+            time.sleep(1)
+            pid = worker_pid(contender.process)
+            idle = rss_kib(pid)
+            client = subprocess.Popen(
+                ["taskset", "-c", CLIENT_CPU, sys.executable,
+                 os.path.join(BENCH_DIR, "idle_clients.py"), "127.0.0.1", str(contender.port),
+                 str(self.settings.idle)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            try:
+                line = client.stdout.readline().split()
+                held = int(line[1]) if len(line) == 3 and line[0] == "ready" else 0
+                time.sleep(1)
+                loaded = rss_kib(pid)
+            finally:
+                client.stdin.close()
+                try:
+                    client.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    client.kill()
+                    client.wait()
+            if held == 0:
+                contender.error = "no idle connection could be opened"
+                return None
+            return {"idle_kib": idle, "loaded_kib": loaded, "held": held,
+                    "per_connection_kib": (loaded - idle) / held}
+        finally:
+            self.processes.stop(contender.name)
+
+    def latency(self):
+        log("scenario latency")
+        s = self.servers
+        if not os.access(self.settings.latency, os.X_OK):
+            self.results["latency"] = {"error": f"{self.settings.latency} not built"}
+            return
+        origin = s.backend()
+        if not self.start(origin):
+            self.results["latency"] = {"error": "backend did not start"}
+            return
+        direct = Contender("direct", "nginx", [], self.ports["backend"])
+        proxies = self.start_all(
+            [s.pipy_script("proxy"), s.nginx("proxy"), s.haproxy("proxy")], "/", b"Hi, there!\n")
+        targets = proxies + [direct]
+        rounds = {c.name: [] for c in targets}
+        try:
+            for round_index in range(self.settings.rounds):
+                for contender in targets:
+                    label = f"latency: {contender.name} round {round_index + 1}"
+
+                    def latency_round(contender=contender):
+                        try:
+                            result = run_latency(self.settings, contender.port, "/")
+                        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as error:
+                            return None, str(error)
+                        log(f"  {label}: p50 {result['service_p50_us']:.0f} us, "
+                            f"p99 {result['service_p99_us']:.0f} us, "
+                            f"{result['achieved_rate']:.0f} req/s, {result['errors']} errors")
+                        if result["requests"] == 0 or \
+                                result["errors"] > MAX_ERROR_SHARE * result["requests"]:
+                            return None, (f"{result['errors']} errors in "
+                                          f"{result['requests'] + result['errors']} requests")
+                        return result, None
+
+                    servers = [origin] if contender is direct else [origin, contender]
+                    result = self.measure(label, servers, latency_round)
+                    if result is not None:
+                        rounds[contender.name].append(result)
+        finally:
+            for contender in proxies:
+                self.processes.stop(contender.name)
+            self.processes.stop(origin.name)
+        self.commands["latency client"] = (
+            f"taskset -c {CLIENT_CPU} {os.path.relpath(self.settings.latency, REPO_DIR)} "
+            f"--url http://127.0.0.1:PORT/ --rate {self.settings.rate} "
+            f"--duration {self.settings.duration} --connections 4 --warmup 1")
+        entry = {}
+        for name, runs in rounds.items():
+            if not runs:
+                entry[name] = {"error": "not measured"}
+                continue
+            entry[name] = {key: median([r[key] for r in runs]) for key in (
+                "service_p50_us", "service_p99_us", "scheduled_p99_us", "achieved_rate")}
+            entry[name]["errors"] = sum(r["errors"] for r in runs)
+        for name in ("pipy-proxy", "nginx-proxy", "haproxy-proxy"):
+            if name not in entry:
+                entry[name] = {"error": "did not start"}
+        self.results["latency"] = entry
+
+    def run(self):
+        for scenario in self.settings.scenarios:
+            getattr(self, scenario)()
+        return self.results
+
+
+# ----------------------------------------------------------------------------------------------
+# Report
+
+
+def command_output(argv):
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        return (done.stdout + done.stderr).strip().splitlines()[0]
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        return "unknown"
+
+
+def load_average():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def machine_info(settings):
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    commit = command_output(["git", "-C", REPO_DIR, "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(["git", "-C", REPO_DIR, "status", "--porcelain", "--", "src"],
+                           capture_output=True, text=True).stdout.strip()
+    return {
+        "load": load_average(),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": f"{platform.system()} {platform.release()}",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "pipy": command_output([settings.pipy, "--version"]),
+        "commit": commit + (" (src/ modified)" if dirty else ""),
+        "nginx": command_output(["nginx", "-v"]),
+        "haproxy": command_output(["haproxy", "-v"]),
+        "wrk": command_output(["wrk", "-v"]).split(" Copyright")[0],
+    }
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def fmt_ratio(value):
+    return f"{value:.2f}×" if value is not None else "–"
+
+
+def fmt_num(value, digits=0):
+    return f"{value:,.{digits}f}" if value is not None else "–"
+
+
+def value_of(results, scenario, contender, key="rps"):
+    return results.get(scenario, {}).get(contender, {}).get(key)
+
+
+def throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name, unit="req/s",
+                     key="rps"):
+    entry = results.get(scenario)
+    if not entry:
+        return []
+    if "error" in entry:
+        return [f"Not measured: {entry['error']}.", ""]
+    pipy = value_of(results, scenario, pipy_name, key)
+    lines = [f"| contender | {unit} (median) | rounds | errors | pipy ÷ this |",
+             "|---|---:|---|---:|---:|"]
+    for name in (pipy_name, nginx_name, haproxy_name):
+        data = entry.get(name, {})
+        if "error" in data:
+            lines.append(f"| {name} | – | {data['error']} | | |")
+            continue
+        scale = data.get(key, 0) / data["rps"] if data.get("rps") else 1
+        rounds = ", ".join(fmt_num(r * scale, 1 if key == "mib_s" else 0) for r in data["rounds"])
+        if data.get("dropped"):
+            rounds += f" ({data['dropped']} dropped)"
+        lines.append(f"| {name} | {fmt_num(data.get(key), 1 if key == 'mib_s' else 0)} | "
+                     f"{rounds} | {data['errors']} | "
+                     f"{fmt_ratio(ratio(pipy, data.get(key)))} |")
+    return lines + [""]
+
+
+def target_rows(results):
+    rows = []
+
+    def check(label, target_text, measured, holds):
+        status = "not measured" if measured is None else ("holds" if holds else "**does not hold**")
+        rows.append(f"| {label} | {target_text} | {measured if measured is not None else '–'} | "
+                    f"{status} |")
+
+    def ratio_row(label, target, a, b):
+        value = ratio(a, b)
+        check(label, f"≥ {target}×", fmt_ratio(value) if value else None,
+              value is not None and value >= target)
+
+    ratio_row("hello vs nginx", TARGETS["hello_vs_nginx"],
+              value_of(results, "hello", "pipy-hello"), value_of(results, "hello", "nginx-hello"))
+    ratio_row("route vs nginx hello", TARGETS["route_vs_nginx_hello"],
+              value_of(results, "route", "pipy-route"), value_of(results, "hello", "nginx-hello"))
+    for scenario, pipy_name in (("proxy", "pipy-proxy"), ("gateway", "pipy-gateway")):
+        ratio_row(f"{scenario} vs nginx proxy", TARGETS["proxy_vs_nginx"],
+                  value_of(results, scenario, pipy_name),
+                  value_of(results, scenario, "nginx-proxy"))
+        ratio_row(f"{scenario} vs HAProxy", TARGETS["proxy_vs_haproxy"],
+                  value_of(results, scenario, pipy_name),
+                  value_of(results, scenario, "haproxy-proxy"))
+    ratio_row("large vs nginx", TARGETS["large_vs_nginx"],
+              value_of(results, "large", "pipy-proxy", "mib_s"),
+              value_of(results, "large", "nginx-proxy", "mib_s"))
+    idle = value_of(results, "memory", "pipy-hello", "idle_kib")
+    check("idle worker RSS", f"≤ {TARGETS['idle_rss_mb']:.0f} MB",
+          f"{idle / 1024:.1f} MB" if idle else None,
+          idle is not None and idle / 1024 <= TARGETS["idle_rss_mb"])
+    per = value_of(results, "memory", "pipy-hello", "per_connection_kib")
+    check("per idle keep-alive connection", f"≤ {TARGETS['per_connection_kib']:.0f} KiB",
+          f"{per:.2f} KiB" if per is not None else None,
+          per is not None and per <= TARGETS["per_connection_kib"])
+    p99 = value_of(results, "latency", "pipy-proxy", "service_p99_us")
+    direct = value_of(results, "latency", "direct", "service_p99_us")
+    over = (p99 - direct) / 1000 if p99 is not None and direct is not None else None
+    check("p99 through the proxy at 1 000 req/s", "≤ direct p99 + 0.1 ms",
+          f"direct + {over:.3f} ms" if over is not None else None,
+          over is not None and over <= TARGETS["p99_over_direct_ms"])
+    return rows
+
+
+def write_markdown(settings, machine, results, commands, incidents, chart_note, path):
+    s = settings
+    lines = [
+        "# Benchmark results: pipy-rs vs nginx vs HAProxy",
+        "",
+        "Generated by `make bench` (bench/run.sh → bench/bench.py); do not edit by hand.",
+        "",
+        "## Machine",
+        "",
+        "| | |", "|---|---|",
+        f"| date | {machine['date']} |",
+        f"| CPUs (`nproc`) | {machine['nproc']} |",
+        f"| CPU model | {machine['cpu']} |",
+        f"| kernel | {machine['kernel']} |",
+        f"| load average before → after | {machine['load_before']} → {machine['load']} |",
+        f"| pipy-rs | {machine['pipy']}, commit {machine['commit']} |",
+        f"| nginx | {machine['nginx']} |",
+        f"| HAProxy | {machine['haproxy']} |",
+        f"| wrk | {machine['wrk']} |",
+        "",
+        "## Method",
+        "",
+        f"Command: `{os.environ.get('BENCH_COMMAND', 'make bench')}` with "
+        f"{s.rounds} rounds × {s.duration} s per contender, "
+        f"wrk `-t1 -c{s.connections}`, scenarios {', '.join(s.scenarios)}.",
+        "",
+        "Every server runs one worker (pipy `PIPY_SPAWN=0`, nginx `worker_processes 1`, HAProxy "
+        f"`nbthread 1`) pinned to CPU {SERVER_CPU}; the load generator and the nginx origin behind "
+        f"the proxies share CPU {CLIENT_CPU}. Within a scenario all contenders run at once (idle "
+        "ones cost nothing) and are measured in interleaved rounds after a 1 s warm-up; tables "
+        "show the median round. Logging is off or at warn level everywhere; nginx and HAProxy keep "
+        "upstream connections alive, pipy keeps one upstream connection per client connection "
+        "(`muxHTTP` keyed by `__inbound`). Configurations: bench/conf/, bench/scripts/.",
+        "",
+    ]
+    if not s.two_cpus:
+        lines += ["**Warning: fewer than 2 CPUs, so server and client shared one CPU.**", ""]
+
+    lines += ["## Targets (issue 5)", "", "| target | wanted | measured | status |",
+              "|---|---|---|---|"] + target_rows(results) + [""]
+
+    sections = (
+        ("hello", "hello: static response", "pipy-hello", "nginx-hello", "haproxy-hello"),
+        ("route", "route: JS per request (URLRouter, reply built from msg.head)", "pipy-route",
+         "nginx-route", "haproxy-route"),
+        ("proxy", "proxy: 11-byte responses from the nginx origin", "pipy-proxy", "nginx-proxy",
+         "haproxy-proxy"),
+        ("gateway", "gateway: examples/gateway (router + balancer + fallback) vs plain proxies",
+         "pipy-gateway", "nginx-proxy", "haproxy-proxy"),
+    )
+    for scenario, title, pipy_name, nginx_name, haproxy_name in sections:
+        if scenario in results:
+            lines += [f"## {title}", ""]
+            lines += throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name)
+        if scenario == "route":
+            nginx_hello = value_of(results, "hello", "nginx-hello")
+            pipy_route = value_of(results, "route", "pipy-route")
+            if nginx_hello and pipy_route:
+                lines += [f"pipy route ÷ nginx hello: {fmt_ratio(ratio(pipy_route, nginx_hello))}",
+                          ""]
+    if "large" in results:
+        lines += ["## large: 1 MiB responses through the proxy", ""]
+        lines += throughput_table(results, "large", "pipy-proxy", "nginx-proxy", "haproxy-proxy",
+                                  unit="MiB/s", key="mib_s")
+
+    memory = results.get("memory")
+    if memory:
+        lines += ["## memory: worker RSS", ""]
+        if "error" in memory:
+            lines += [f"Not measured: {memory['error']}.", ""]
+        else:
+            lines += [f"RSS of the worker process (hello configuration) when idle, and with "
+                      f"{s.idle:,} idle keep-alive connections that each made one request.", "",
+                      "| contender | idle RSS | RSS with connections | connections held | "
+                      "per connection |", "|---|---:|---:|---:|---:|"]
+            for name, data in memory.items():
+                if "error" in data:
+                    lines.append(f"| {name} | – | – | – | {data['error']} |")
+                    continue
+                lines.append(f"| {name} | {data['idle_kib'] / 1024:.1f} MiB | "
+                             f"{data['loaded_kib'] / 1024:.1f} MiB | {data['held']:,} | "
+                             f"{data['per_connection_kib']:.2f} KiB |")
+            lines.append("")
+
+    latency = results.get("latency")
+    if latency:
+        lines += [f"## latency: {s.rate:,} req/s offered over 4 connections", ""]
+        if "error" in latency:
+            lines += [f"Not measured: {latency['error']}.", ""]
+        else:
+            lines += ["Service time = from writing the request to the last byte of the response; "
+                      "scheduled p99 counts from when the request was due, so it includes any "
+                      "wait behind a stall.", "",
+                      "| target | p50 | p99 | scheduled p99 | achieved req/s | errors |",
+                      "|---|---:|---:|---:|---:|---:|"]
+            for name, data in latency.items():
+                if "error" in data:
+                    lines.append(f"| {name} | – | – | – | – | {data['error']} |")
+                    continue
+                lines.append(f"| {name} | {data['service_p50_us']:.0f} µs | "
+                             f"{data['service_p99_us']:.0f} µs | "
+                             f"{data['scheduled_p99_us']:.0f} µs | "
+                             f"{data['achieved_rate']:.0f} | {data['errors']} |")
+            lines.append("")
+
+    lines += ["## Incidents", ""]
+    lines += [f"- {incident}" for incident in incidents] or ["None."]
+    lines += [""]
+
+    lines += ["## Commands", "", "PORT is the contender's port; $RUN is the run's temporary "
+              "directory, holding the configurations generated from bench/conf/.", "", "```"]
+    lines += [f"{name}: {command}" for name, command in commands.items()]
+    lines += ["```", "", "## Chart", ""]
+    lines += [chart_note, ""]
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def write_chart(results, path):
+    """Bar charts per scenario; returns a sentence for RESULTS.md."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "No chart: matplotlib is not installed (bench/run.sh could not install it)."
+
+    panels = []
+    for scenario, key, unit in (("hello", "rps", "req/s"), ("route", "rps", "req/s"),
+                                ("proxy", "rps", "req/s"), ("gateway", "rps", "req/s"),
+                                ("large", "mib_s", "MiB/s")):
+        entry = results.get(scenario, {})
+        bars = [(name, data[key]) for name, data in entry.items()
+                if isinstance(data, dict) and data.get(key)]
+        if bars:
+            panels.append((f"{scenario} ({unit})", bars))
+    memory = results.get("memory", {})
+    bars = [(name, data["per_connection_kib"]) for name, data in memory.items()
+            if isinstance(data, dict) and "per_connection_kib" in data]
+    if bars:
+        panels.append(("KiB per idle connection", bars))
+    bars = [(name, data["idle_kib"] / 1024) for name, data in memory.items()
+            if isinstance(data, dict) and "idle_kib" in data]
+    if bars:
+        panels.append(("idle worker RSS (MiB)", bars))
+    latency = results.get("latency", {})
+    bars = [(name, data["service_p99_us"]) for name, data in latency.items()
+            if isinstance(data, dict) and "service_p99_us" in data]
+    if bars:
+        panels.append(("p99 latency at fixed rate (µs)", bars))
+    if not panels:
+        return "No chart: nothing was measured."
+
+    columns = min(4, len(panels))
+    rows_count = (len(panels) + columns - 1) // columns
+    figure, axes = plt.subplots(rows_count, columns, figsize=(4.2 * columns, 3.6 * rows_count),
+                                squeeze=False)
+    colours = {"pipy": "#2e7d32", "nginx": "#1565c0", "haproxy": "#ef6c00", "direct": "#757575"}
+    for axis, (title, bars) in zip(axes.flat, panels):
+        names = [name for name, _ in bars]
+        values = [value for _, value in bars]
+        axis.bar(range(len(bars)), values,
+                 color=[colours.get(n.split("-")[0], "#999999") for n in names])
+        axis.set_xticks(range(len(bars)))
+        axis.set_xticklabels([n.replace("-", "\n", 1) for n in names], fontsize=8)
+        axis.set_title(title, fontsize=10)
+        axis.tick_params(axis="y", labelsize=8)
+    for axis in list(axes.flat)[len(panels):]:
+        axis.axis("off")
+    figure.suptitle("pipy-rs vs nginx vs HAProxy (one worker each, medians)", fontsize=11)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return "![results](results.png)"
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def raise_fd_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else hard
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def main():
+    settings = Settings()
+    if not settings.two_cpus:
+        global CLIENT_CPU
+        CLIENT_CPU = SERVER_CPU
+        log("warning: only one CPU; server and client will share it")
+    raise_fd_limit()
+    run_dir = tempfile.mkdtemp(prefix="pipy-bench.")
+    # nginx workers run as an unprivileged user when started by root: they must reach www/.
+    os.chmod(run_dir, 0o755)
+    if os.environ.get("BENCH_RUN_DIR_FILE"):
+        with open(os.environ["BENCH_RUN_DIR_FILE"], "w") as f:
+            f.write(run_dir)
+    bench = Bench(settings, run_dir)
+    load_before = load_average()
+
+    def on_signal(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    try:
+        log(f"scenarios {settings.scenarios}, {settings.rounds} rounds × {settings.duration}s, "
+            f"ports {bench.ports}, run directory {run_dir}")
+        results = bench.run()
+    finally:
+        bench.processes.stop_all()
+
+    os.makedirs(settings.output, exist_ok=True)
+    machine = machine_info(settings)
+    machine["load_before"] = load_before
+    with open(os.path.join(settings.output, "results.json"), "w") as f:
+        json.dump({"machine": machine, "results": results, "commands": bench.commands,
+                   "incidents": bench.incidents}, f, indent=2)
+    chart_note = write_chart(results, os.path.join(settings.output, "results.png"))
+    markdown = os.path.join(settings.output, "RESULTS.md")
+    write_markdown(settings, machine, results, bench.commands, bench.incidents, chart_note,
+                   markdown)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    log(f"wrote {markdown}")
+    with open(markdown) as f:
+        print(f.read())
+
+
+if __name__ == "__main__":
+    main()
