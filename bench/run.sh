@@ -14,6 +14,15 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 log() { printf '[bench] %s\n' "$*"; }
 
+# One run at a time: two runs on the same two CPUs would measure each other, and would write
+# the same result files.
+lock_file="${TMPDIR:-/tmp}/pipy-bench.lock"
+exec 9>"$lock_file"
+if ! flock -n 9; then
+    log "another benchmark run holds $lock_file: waiting for it to finish"
+    flock 9
+fi
+
 as_root() {
     if [ "$(id -u)" = 0 ]; then
         "$@"
