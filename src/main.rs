@@ -1,7 +1,5 @@
 use pipy::cli::{self, Mode};
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use pipy::filters;
 
 fn main() {

@@ -454,11 +454,7 @@ impl Core {
             self.free_conns.push(slot);
             return Err(e);
         }
-        let deadline = next_deadline(&conn);
         self.conns[slot] = Some(Box::new(conn));
-        if let Some(at) = deadline {
-            self.timers.arm_at(at, TimerTarget::Socket(slot));
-        }
         Ok(slot)
     }
 
@@ -742,6 +738,27 @@ impl Core {
         }
     }
 
+    /// Fails every socket whose idle, connect, read or write timeout has expired. Run by a
+    /// periodic sweep rather than a timer per socket: an idle connection then costs no timer
+    /// memory, and a sweep over thousands of sockets takes microseconds.
+    pub fn sweep_timeouts(&mut self, now: Instant) {
+        let expired: Vec<(usize, StreamError)> = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(s, c)| {
+                let c = c.as_ref()?;
+                expired_timeout(c, now).map(|e| (s, e))
+            })
+            .collect();
+        for (s, err) in expired {
+            if let Some(c) = self.conn(s) {
+                log::debug!("socket #{} to {}: {}", c.id, c.peer, err.name());
+            }
+            self.fail_conn(s, err);
+        }
+    }
+
     /// Number of open sockets (inbound and outbound).
     pub fn open_conns(&self) -> usize {
         self.conns.iter().filter(|c| c.is_some()).count()
@@ -760,31 +777,6 @@ enum Entry {
     Input(Event),
     Signal(usize, Signal),
     Drain,
-}
-
-/// When to check the socket's timeouts next. Idle and connect deadlines are exact; read and
-/// write timeouts depend on what the socket is waiting for, so they are polled at half their
-/// length (a sleeping connection costs one timer either way).
-pub fn next_deadline(c: &Conn) -> Option<Instant> {
-    let o = &c.opts;
-    let now = Instant::now();
-    let mut d: Option<Instant> = None;
-    let mut take = |t: Option<Instant>| {
-        if let Some(t) = t {
-            d = Some(d.map_or(t, |x: Instant| x.min(t)));
-        }
-    };
-    take(o.idle_timeout.map(|t| c.last_read.max(c.last_write) + t));
-    if c.state == ConnState::Connecting {
-        take(o.connect_timeout.map(|t| c.created + t));
-    }
-    let poll = [o.read_timeout, o.write_timeout]
-        .into_iter()
-        .flatten()
-        .min()
-        .map(|t| (t / 2).max(std::time::Duration::from_millis(10)));
-    take(poll.map(|p| now + p));
-    d
 }
 
 /// Which timeout, if any, has expired at `now`.

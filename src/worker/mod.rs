@@ -5,9 +5,7 @@ pub mod core;
 pub mod timers;
 
 use self::control::{Command, ControlPort};
-use self::core::{
-    CONTROL_TOKEN, Core, LISTENER_TOKEN_BASE, TimerTarget, expired_timeout, next_deadline,
-};
+use self::core::{CONTROL_TOKEN, Core, LISTENER_TOKEN_BASE, TimerTarget};
 use crate::engine::context::InboundInfo;
 use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::Signal;
@@ -25,6 +23,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// The worker timer that checks socket timeouts, and how often it runs (the resolution of
+/// `connectTimeout`, `readTimeout`, `writeTimeout` and `idleTimeout`).
+const SWEEP_TIMER: u64 = 1;
+const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Token of the self-pipe that signal handlers write to.
 const SIGNAL_TOKEN: usize = (1 << 40) - 2;
@@ -138,6 +141,9 @@ impl Worker {
 
     /// Runs until drained or told to quit; returns the exit code.
     pub fn run(mut self) -> i32 {
+        self.core
+            .timers
+            .arm(SWEEP_INTERVAL, TimerTarget::Worker(SWEEP_TIMER));
         self.start_tasks();
         if let Some(c) = &mut self.control
             && let Err(e) = c.ready()
@@ -481,18 +487,6 @@ impl Worker {
                 filter,
                 tag,
             } => self.core.signal(pipeline, filter, Signal::Timer(tag)),
-            TimerTarget::Socket(s) => {
-                let now = Instant::now();
-                let Some(c) = self.core.conn(s) else {
-                    return;
-                };
-                if let Some(err) = expired_timeout(c, now) {
-                    log::debug!("socket #{} to {}: {}", c.id, c.peer, err.name());
-                    self.core.fail_conn(s, err);
-                } else if let Some(at) = next_deadline(c) {
-                    self.core.timers.arm_at(at.max(now), TimerTarget::Socket(s));
-                }
-            }
             TimerTarget::Task(i) => {
                 self.run_task(i);
                 if let Some(TaskSchedule::Every(d)) =
@@ -500,6 +494,12 @@ impl Worker {
                 {
                     self.core.timers.arm(d, TimerTarget::Task(i));
                 }
+            }
+            TimerTarget::Worker(SWEEP_TIMER) => {
+                self.core.sweep_timeouts(Instant::now());
+                self.core
+                    .timers
+                    .arm(SWEEP_INTERVAL, TimerTarget::Worker(SWEEP_TIMER));
             }
             TimerTarget::Worker(_) => {}
             TimerTarget::Shared(id, tag) => self.core.shared_timer(id, tag),

@@ -15,8 +15,6 @@ pub enum TimerTarget {
         filter: usize,
         tag: u64,
     },
-    /// A socket's deadline check (idle/read/write/connect timeouts).
-    Socket(usize),
     /// A periodic task.
     Task(usize),
     /// The worker's own housekeeping (drain deadline).
