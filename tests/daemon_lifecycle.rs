@@ -266,3 +266,40 @@ fn signal_command_reloads_and_stops_through_the_pid_file() {
         .expect("run --signal=reload");
     assert!(!status.success());
 }
+
+/// `timeout`, a shell's job control or `kill -TERM -PGID` send TERM to every process of the
+/// group: workers must drain like the master asks them to, not die with requests in flight.
+/// (A forked worker once inherited the master's signal-hook registry and kept SIGTERM's default
+/// action.)
+#[test]
+fn term_to_the_whole_process_group_drains_workers() {
+    const DRAIN: Duration = Duration::from_secs(5);
+    let upstream = SlowUpstream::start(Duration::from_secs(1));
+    let (port, proxy_port) = two_free_ports();
+    let mut daemon = Daemon::start(Launch {
+        spawn: 1,
+        script: proxy_script(port, proxy_port, upstream.port, 1),
+        args: vec![format!("--drain-timeout={}", DRAIN.as_secs())],
+        ..Launch::default()
+    });
+    daemon.wait_serving(port, 2);
+    let workers = daemon.workers();
+    let slow = send_request(proxy_port, "/slow", Connection::Close).expect("send");
+    upstream
+        .received
+        .recv_timeout(Duration::from_secs(5))
+        .expect("request reached the backend");
+    for &w in workers.iter().chain(std::iter::once(&daemon.pid())) {
+        let _ = nix::sys::signal::kill(w, Signal::SIGTERM);
+    }
+    let reply = read_response(&mut BufReader::new(slow), Connection::Close)
+        .expect("in-flight request completes");
+    assert_eq!((reply.status, reply.body.as_str()), (200, SLOW_BODY));
+    let status = daemon.wait_exit(DRAIN).expect("master exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        !daemon.logged("killed by SIGTERM"),
+        "a worker died of SIGTERM instead of draining:\n{}",
+        daemon.log()
+    );
+}

@@ -2,6 +2,7 @@
 
 pub mod control;
 pub mod core;
+pub mod stop_signal;
 pub mod timers;
 
 use self::control::{Command, ControlPort};
@@ -54,7 +55,6 @@ pub struct Worker {
     core: Core,
     control: Option<Box<dyn ControlPort>>,
     phase: Phase,
-    stop_flag: Arc<AtomicBool>,
     signal_pipe: Option<mio::net::UnixStream>,
     /// `task('SIGxxx')`: a flag per task set by the signal handler.
     task_signals: Vec<(usize, Arc<AtomicBool>)>,
@@ -101,7 +101,6 @@ impl Worker {
             core,
             control,
             phase: Phase::Serving,
-            stop_flag: Arc::new(AtomicBool::new(false)),
             signal_pipe: None,
             task_signals: Vec::new(),
             task_signal_pipe: None,
@@ -126,11 +125,11 @@ impl Worker {
         rx.set_nonblocking(true)?;
         tx.set_nonblocking(true)?;
         let mut rx = mio::net::UnixStream::from_std(rx);
-        for &sig in signals {
-            signal_hook::flag::register(sig, self.stop_flag.clone())?;
-            let tx = tx.try_clone()?;
-            signal_hook::low_level::pipe::register(sig, tx)?;
-        }
+        let signals: Vec<nix::sys::signal::Signal> = signals
+            .iter()
+            .filter_map(|&s| nix::sys::signal::Signal::try_from(s).ok())
+            .collect();
+        stop_signal::install(&signals, tx.into()).map_err(std::io::Error::from)?;
         self.core
             .poll
             .registry()
@@ -209,7 +208,7 @@ impl Worker {
                         let mut b = [0u8; 64];
                         let _ = std::io::Read::read(p, &mut b);
                     }
-                    if self.stop_flag.swap(false, Ordering::SeqCst) {
+                    if stop_signal::take_stop_request() {
                         if self.phase == Phase::Draining {
                             log::info!("second stop signal, exiting now");
                             return 0;
