@@ -225,7 +225,8 @@ struct Throttle {
     /// In the account's wait queue.
     queued: bool,
     /// Sockets this stream paused.
-    paused: Vec<usize>,
+    /// Sockets this stream paused: (slot, connection id).
+    paused: Vec<(usize, u64)>,
     timer: Option<TimerId>,
     /// Holds a concurrency unit.
     active: bool,
@@ -314,10 +315,10 @@ impl Throttle {
 
     fn pause_origin(&mut self, cx: &mut Cx) {
         if let Some(s) = cx.core.current_origin()
-            && !self.paused.contains(&s)
+            && !self.paused.iter().any(|(p, _)| *p == s)
+            && let Some(id) = cx.core.pause_socket(s)
         {
-            cx.core.pause_socket(s);
-            self.paused.push(s);
+            self.paused.push((s, id));
         }
     }
 
@@ -339,8 +340,8 @@ impl Throttle {
             }
             a.queue.front().copied()
         };
-        for s in self.paused.drain(..) {
-            cx.core.resume_socket(s);
+        for (s, id) in self.paused.drain(..) {
+            cx.core.resume_socket(s, id);
         }
         if let Some((p, f)) = next {
             cx.core.signal(p, f, Signal::Wake(0));

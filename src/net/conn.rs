@@ -53,7 +53,7 @@ pub struct Conn {
     /// Reading stopped because an output this socket feeds is backed up.
     pub paused: bool,
     /// Sockets paused because this one's write queue is over the high-water mark.
-    pub blocked_sources: Vec<usize>,
+    pub blocked_sources: Vec<(usize, u64)>,
     /// Write interest is registered (the last flush hit `WouldBlock`).
     pub want_write: bool,
     pub opts: SocketOptions,

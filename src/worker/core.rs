@@ -543,16 +543,18 @@ impl Core {
         }
     }
 
-    /// Stops reading socket `s` until `resume_socket`.
-    pub fn pause_socket(&mut self, s: usize) {
-        if let Some(c) = self.conn(s) {
-            c.paused = true;
-        }
+    /// Stops reading socket `s` until `resume_socket`; returns the connection's id, which
+    /// `resume_socket` checks so a recycled slot is never resumed by mistake.
+    pub fn pause_socket(&mut self, s: usize) -> Option<u64> {
+        let c = self.conn(s)?;
+        c.paused = true;
+        Some(c.id)
     }
 
-    /// Resumes reading a socket paused with `pause_socket`.
-    pub fn resume_socket(&mut self, s: usize) {
+    /// Resumes reading a socket paused with `pause_socket`, if it is still connection `id`.
+    pub fn resume_socket(&mut self, s: usize, id: u64) {
         if let Some(c) = self.conn(s)
+            && c.id == id
             && c.paused
         {
             c.paused = false;
@@ -563,16 +565,20 @@ impl Core {
 
     /// Pauses reading on `src` until `congested` drains.
     fn block_source(&mut self, src: usize, congested: usize) {
-        if let Some(c) = self.conn(src) {
-            if c.paused {
-                return;
-            }
-            c.paused = true;
-        } else {
+        if self.conn(src).is_none_or(|c| c.paused) {
             return;
         }
-        if let Some(c) = self.conn(congested) {
-            c.blocked_sources.push(src);
+        if let Some(id) = self.pause_socket(src)
+            && let Some(c) = self.conn(congested)
+        {
+            c.blocked_sources.push((src, id));
+        }
+    }
+
+    /// Resumes the sockets a congested one had paused.
+    fn resume_all(&mut self, blocked: Vec<(usize, u64)>) {
+        for (src, id) in blocked {
+            self.resume_socket(src, id);
         }
     }
 
@@ -584,13 +590,7 @@ impl Core {
             }
             _ => return,
         };
-        for src in blocked {
-            if let Some(c) = self.conn(src) {
-                c.paused = false;
-                self.to_read.push(src);
-                self.nudge(src);
-            }
-        }
+        self.resume_all(blocked);
     }
 
     /// Writes out every socket that got output since the last call.
@@ -672,12 +672,7 @@ impl Core {
         };
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.free_conns.push(s);
-        for src in c.blocked_sources.drain(..) {
-            if let Some(b) = self.conn(src) {
-                b.paused = false;
-                self.to_read.push(src);
-            }
-        }
+        self.resume_all(std::mem::take(&mut c.blocked_sources));
         match (c.role, c.reader) {
             (Role::Inbound { listener }, ReadTarget::Pipeline(p)) => {
                 log::debug!(
@@ -730,12 +725,7 @@ impl Core {
         };
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.free_conns.push(s);
-        for src in c.blocked_sources.drain(..) {
-            if let Some(b) = self.conn(src) {
-                b.paused = false;
-                self.to_read.push(src);
-            }
-        }
+        self.resume_all(std::mem::take(&mut c.blocked_sources));
     }
 
     /// Fails every socket whose idle, connect, read or write timeout has expired. Run by a
