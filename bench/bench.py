@@ -913,8 +913,9 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
         f"the proxies share CPU {CLIENT_CPU}. Within a scenario all contenders run at once (idle "
         "ones cost nothing) and are measured in interleaved rounds after a 1 s warm-up; tables "
         "show the median round. Logging is off or at warn level everywhere; nginx and HAProxy keep "
-        "upstream connections alive, pipy keeps one upstream connection per client connection "
-        "(`muxHTTP` keyed by `__inbound`). Configurations: bench/conf/, bench/scripts/.",
+        "upstream connections alive (one request per connection at a time); pipy spreads client "
+        "connections over 4 pipelined upstream sessions (`muxHTTP` keyed by `__inbound.id % 4`). "
+        "Configurations: bench/conf/, bench/scripts/.",
         "",
     ]
     if not s.two_cpus:
