@@ -150,31 +150,6 @@ impl Data {
         String::from_utf8_lossy(&self.to_vec()).into_owned()
     }
 
-    /// Byte at `i`, if any.
-    pub fn byte_at(&self, mut i: usize) -> Option<u8> {
-        for c in self.chunks() {
-            if i < c.len() {
-                return Some(c[i]);
-            }
-            i -= c.len();
-        }
-        None
-    }
-
-    /// Copies up to `dst.len()` leading bytes into `dst` without consuming them; returns the count.
-    pub fn peek_into(&self, dst: &mut [u8]) -> usize {
-        let mut n = 0;
-        for c in self.chunks() {
-            let take = (dst.len() - n).min(c.len());
-            dst[n..n + take].copy_from_slice(&c[..take]);
-            n += take;
-            if n == dst.len() {
-                break;
-            }
-        }
-        n
-    }
-
     /// Removes `n` leading bytes (after a partial `writev`).
     pub fn consume(&mut self, mut n: usize) {
         while n > 0 {
@@ -236,14 +211,12 @@ mod tests {
     }
 
     #[test]
-    fn consume_and_peek() {
+    fn consume_across_chunks() {
         let mut d = Data::from("abc");
         d.push_slice(b"def");
-        let mut buf = [0u8; 4];
-        assert_eq!(d.peek_into(&mut buf), 4);
-        assert_eq!(&buf, b"abcd");
         d.consume(4);
         assert_eq!(d.to_vec(), b"ef");
-        assert_eq!(d.byte_at(1), Some(b'f'));
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.chunk_count(), 1);
     }
 }

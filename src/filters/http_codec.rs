@@ -6,7 +6,7 @@ use crate::engine::data::Data;
 use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::{Cx, Filter, FilterFactory};
 use crate::engine::head::Head;
-use crate::http::decoder::{Decoded, MessageDecoder, RequestFacts, Side};
+use crate::http::decoder::{Decoded, MessageDecoder, Side};
 use crate::http::encoder::{DEFAULT_BUFFER_SIZE, MessageEncoder, OutHead};
 use crate::http::head::{Headers, ResponseHead, Version};
 use bytes::Bytes;
@@ -237,28 +237,6 @@ impl Filter for Encoder {
         if !out.is_empty() {
             cx.output(Event::Data(out));
         }
-    }
-}
-
-/// Facts about a request the response decoder needs.
-pub fn request_facts(head: &crate::http::head::RequestHead) -> RequestFacts {
-    RequestFacts {
-        head: head.method.as_ref() == b"HEAD",
-        connect: head.method.as_ref() == b"CONNECT",
-    }
-}
-
-impl Dynamic {
-    /// `options[key]` of argument `i`, as a value or function.
-    pub fn from_arg_option(a: &mut FilterArgs, i: usize, key: &str) -> Result<Dynamic, String> {
-        let v = a.option(i, key)?;
-        Ok(match crate::js::config::as_function(&v) {
-            Some(f) => Dynamic::Func(super::Callback {
-                f,
-                module: a.module,
-            }),
-            None => Dynamic::Value(v),
-        })
     }
 }
 

@@ -173,6 +173,18 @@ impl Dynamic {
         }
     }
 
+    /// `options[key]` of argument `i`, as a value or function.
+    pub fn from_arg_option(a: &mut FilterArgs, i: usize, key: &str) -> Result<Dynamic, String> {
+        let v = a.option(i, key)?;
+        Ok(match crate::js::config::as_function(&v) {
+            Some(f) => Dynamic::Func(Callback {
+                f,
+                module: a.module,
+            }),
+            None => Dynamic::Value(v),
+        })
+    }
+
     #[allow(clippy::result_unit_err)]
     pub fn eval(&self, cx: &mut Cx) -> Result<JsValue, ()> {
         match self {

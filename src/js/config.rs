@@ -12,7 +12,7 @@ use crate::filters::{self, FilterArgs};
 use crate::net::listener::ListenOptions;
 use boa_engine::class::{Class, ClassBuilder};
 use boa_engine::object::builtins::JsFunction;
-use boa_engine::property::{Attribute, PropertyDescriptor, PropertyKey};
+use boa_engine::property::{PropertyDescriptor, PropertyKey};
 use boa_engine::realm::Realm;
 use boa_engine::{
     Context, Finalize, JsArgs, JsData, JsNativeError, JsResult, JsString, JsValue, NativeFunction,
@@ -831,6 +831,3 @@ pub fn module_has_layout(m: usize, name: &str) -> JsResult<bool> {
 pub fn as_function(v: &JsValue) -> Option<JsFunction> {
     v.as_object().and_then(JsFunction::from_object)
 }
-
-/// Attribute set for read-only globals.
-pub const READONLY: Attribute = Attribute::READONLY;

@@ -6,8 +6,8 @@ use crate::engine::head::Head;
 use boa_engine::class::{Class, ClassBuilder};
 use boa_engine::object::builtins::JsArray;
 use boa_engine::{
-    Context, Finalize, JsArgs, JsData, JsNativeError, JsObject, JsResult, JsString, JsValue,
-    NativeFunction, Trace, js_string,
+    Context, Finalize, JsArgs, JsData, JsNativeError, JsResult, JsString, JsValue, NativeFunction,
+    Trace, js_string,
 };
 
 use super::head::{head_to_js, head_value};
@@ -478,12 +478,6 @@ pub fn js_to_message(v: &JsValue) -> Option<(Head, Option<Data>)> {
     let o = v.as_object()?;
     let m = o.downcast_ref::<JsMessage>()?;
     Some((m.head.clone(), m.body.clone()))
-}
-
-/// Whether `v` is a script object (not a Data/Message), used to tell heads from bodies.
-pub fn is_plain_object(v: &JsValue) -> bool {
-    v.as_object()
-        .is_some_and(|o: JsObject| !o.is::<JsDataObj>() && !o.is::<JsMessage>())
 }
 
 /// Head value for scripts without converting (used by console/dump).

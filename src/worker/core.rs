@@ -749,11 +749,6 @@ impl Core {
         }
     }
 
-    /// Number of open sockets (inbound and outbound).
-    pub fn open_conns(&self) -> usize {
-        self.conns.iter().filter(|c| c.is_some()).count()
-    }
-
     pub fn inbound_count(&self) -> usize {
         self.conns
             .iter()
