@@ -4,29 +4,25 @@
 //! pipeline finishes, so the last batch it holds is delivered (Pipy 0.30 drops it).
 
 use super::handle::MessageCollector;
-use super::session::{Session, SessionKey, SharedTable, find_or_open};
+use super::session::{
+    Session, SessionKey, SessionTimer, SharedTable, find_or_open, max_idle_option,
+};
 use super::{Dynamic, FilterArgs};
 use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::{Cx, Filter, FilterFactory, SubPipeline};
 use crate::engine::pipeline::PipelineId;
-use crate::worker::core::{Core, SharedSink, TimerTarget};
+use crate::worker::core::{Core, SharedSink};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-const DEFAULT_MAX_IDLE: Duration = Duration::from_secs(10);
 /// How long an ending session may take to deliver what it holds.
 const CLOSE_GRACE: Duration = Duration::from_secs(30);
-const TIMER_IDLE: u64 = 1;
-const TIMER_CLOSE: u64 = 2;
 
 pub fn build_merge(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
     let sub = a.sub(0)?;
     let key = Dynamic::from_arg(a, 1);
-    let v = a.option(2, "maxIdle")?;
-    let max_idle = crate::js::units::seconds(&v, a.ctx)
-        .map_err(|e| e.to_string())?
-        .unwrap_or(DEFAULT_MAX_IDLE);
+    let max_idle = max_idle_option(a, 2)?;
     Ok(Box::new(MergeFactory {
         sub,
         key,
@@ -90,8 +86,7 @@ impl MergeSession {
         self.table.borrow_mut().remove_if(&self.key, self.id);
         self.state = SessionState::Closing;
         core.send(self.pipeline, Event::StreamEnd(StreamError::None));
-        core.timers
-            .arm(CLOSE_GRACE, TimerTarget::Shared(self.id, TIMER_CLOSE));
+        SessionTimer::Close.arm(core, self.id, CLOSE_GRACE);
     }
 
     fn destroy(&mut self, core: &mut Core) {
@@ -128,9 +123,13 @@ impl SharedSink for MergeSession {
     }
 
     fn on_timer(&mut self, _id: u64, tag: u64, core: &mut Core) {
-        match tag & 0xff {
-            TIMER_IDLE if tag >> 8 == self.idle_generation && self.users == 0 => self.close(core),
-            TIMER_CLOSE => self.destroy(core),
+        match SessionTimer::from_tag(tag) {
+            Some(SessionTimer::Idle { generation })
+                if generation == self.idle_generation && self.users == 0 =>
+            {
+                self.close(core)
+            }
+            Some(SessionTimer::Close) => self.destroy(core),
             _ => {}
         }
     }
@@ -204,10 +203,10 @@ impl Filter for Merge {
         s.users = s.users.saturating_sub(1);
         if s.users == 0 && s.state == SessionState::Open {
             s.idle_generation += 1;
-            let tag = TIMER_IDLE + (s.idle_generation << 8);
-            cx.core
-                .timers
-                .arm(s.max_idle, TimerTarget::Shared(s.id, tag));
+            let timer = SessionTimer::Idle {
+                generation: s.idle_generation,
+            };
+            timer.arm(cx.core, s.id, s.max_idle);
         }
     }
 }

@@ -5,7 +5,9 @@
 //! Unlike Pipy 0.30, every request waiting on a session that fails gets its own 502/504.
 
 use super::http_codec::gateway_error_head;
-use super::session::{Session, SessionKey, SharedTable, find_or_open};
+use super::session::{
+    Session, SessionKey, SessionTimer, SharedTable, find_or_open, max_idle_option,
+};
 use super::{Dynamic, FilterArgs};
 use crate::engine::data::Data;
 use crate::engine::event::{Event, StreamError};
@@ -15,27 +17,19 @@ use crate::engine::pipeline::PipelineId;
 use crate::http::decoder::{Decoded, MessageDecoder, RequestFacts, Side};
 use crate::http::encoder::{DEFAULT_BUFFER_SIZE, MessageEncoder, OutHead};
 use crate::http::framing::is_keep_alive;
-use crate::worker::core::{Core, SharedSink, TimerTarget};
+use crate::worker::core::{Core, SharedSink};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// Default idle time before a pooled session is closed (reference §3.8).
-const DEFAULT_MAX_IDLE: Duration = Duration::from_secs(10);
 /// How long a closing session may take to end its pipeline before it is destroyed.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
-
-const TIMER_IDLE: u64 = 1;
-const TIMER_CLOSE: u64 = 2;
 
 pub fn build_mux_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
     let sub = a.sub(0)?;
     let key = Dynamic::from_arg(a, 1);
-    let v = a.option(2, "maxIdle")?;
-    let max_idle = crate::js::units::seconds(&v, a.ctx)
-        .map_err(|e| e.to_string())?
-        .unwrap_or(DEFAULT_MAX_IDLE);
+    let max_idle = max_idle_option(a, 2)?;
     let v = a.option(2, "bufferSize")?;
     let buffer_size = crate::js::units::size(&v, a.ctx)
         .map_err(|e| e.to_string())?
@@ -171,8 +165,7 @@ impl MuxSession {
         self.forget(core);
         self.state = SessionState::Closing;
         core.send(self.pipeline, Event::StreamEnd(StreamError::None));
-        core.timers
-            .arm(CLOSE_GRACE, TimerTarget::Shared(self.id, TIMER_CLOSE));
+        SessionTimer::Close.arm(core, self.id, CLOSE_GRACE);
     }
 
     fn destroy(&mut self, core: &mut Core) {
@@ -251,10 +244,10 @@ impl MuxSession {
         self.users = self.users.saturating_sub(1);
         if self.users == 0 && self.state == SessionState::Open {
             self.idle_generation += 1;
-            core.timers.arm(
-                self.max_idle,
-                TimerTarget::Shared(self.id, TIMER_IDLE + (self.idle_generation << 8)),
-            );
+            let timer = SessionTimer::Idle {
+                generation: self.idle_generation,
+            };
+            timer.arm(core, self.id, self.max_idle);
         } else if self.users == 0 && self.state == SessionState::NoReuse && self.waiting.is_empty()
         {
             self.close(core);
@@ -305,16 +298,16 @@ impl SharedSink for MuxSession {
     }
 
     fn on_timer(&mut self, _id: u64, tag: u64, core: &mut Core) {
-        match tag & 0xff {
-            TIMER_IDLE
-                if tag >> 8 == self.idle_generation
+        match SessionTimer::from_tag(tag) {
+            Some(SessionTimer::Idle { generation })
+                if generation == self.idle_generation
                     && self.users == 0
                     && self.state == SessionState::Open =>
             {
                 log::debug!("muxHTTP session idle, closing");
                 self.close(core);
             }
-            TIMER_CLOSE => self.destroy(core),
+            Some(SessionTimer::Close) => self.destroy(core),
             _ => {}
         }
     }

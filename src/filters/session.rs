@@ -1,14 +1,17 @@
 //! Keys and tables of shared sessions (`muxHTTP`, `merge`): requests whose keys are equal share
 //! one instance of a sub-pipeline (typically one upstream connection).
 
+use super::FilterArgs;
 use crate::engine::context::Context as PipyContext;
 use crate::engine::filter::Cx;
 use crate::engine::pipeline::{LayoutId, PipelineId, Sink};
 use crate::worker::core::SharedSink;
+use crate::worker::core::{Core, TimerTarget};
 use boa_engine::{JsObject, JsValue};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 /// A session key: compared by value for primitives and by identity for objects.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -103,4 +106,48 @@ pub fn find_or_open<S: Session>(
     };
     s.borrow_mut().add_user();
     s
+}
+
+/// Default idle time before a session nobody uses is ended (reference §3.8).
+pub const DEFAULT_MAX_IDLE: Duration = Duration::from_secs(10);
+
+/// `options.maxIdle` of argument `i`, in seconds, defaulting to `DEFAULT_MAX_IDLE`.
+pub fn max_idle_option(a: &mut FilterArgs, i: usize) -> Result<Duration, String> {
+    let v = a.option(i, "maxIdle")?;
+    Ok(crate::js::units::seconds(&v, a.ctx)
+        .map_err(|e| e.to_string())?
+        .unwrap_or(DEFAULT_MAX_IDLE))
+}
+
+/// The timers a session arms, encoded in a `TimerTarget::Shared` tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionTimer {
+    /// The session became idle; `generation` tells a stale timer (used again since) apart.
+    Idle { generation: u64 },
+    /// An ending session did not finish in time: destroy it.
+    Close,
+}
+
+impl SessionTimer {
+    pub fn tag(self) -> u64 {
+        match self {
+            SessionTimer::Idle { generation } => 1 | generation << 8,
+            SessionTimer::Close => 2,
+        }
+    }
+
+    pub fn from_tag(tag: u64) -> Option<SessionTimer> {
+        match tag & 0xff {
+            1 => Some(SessionTimer::Idle {
+                generation: tag >> 8,
+            }),
+            2 => Some(SessionTimer::Close),
+            _ => None,
+        }
+    }
+
+    pub fn arm(self, core: &mut Core, session: u64, after: Duration) {
+        core.timers
+            .arm(after, TimerTarget::Shared(session, self.tag()));
+    }
 }
