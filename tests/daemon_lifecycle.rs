@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use daemon_common::*;
 use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 
 #[test]
 fn term_drains_exits_0_and_removes_the_pid_file() {
@@ -273,6 +274,24 @@ fn signal_command_reloads_and_stops_through_the_pid_file() {
 /// action.)
 #[test]
 fn term_to_the_whole_process_group_drains_workers() {
+    term_every_process_while_a_request_is_in_flight(TermOrder::WorkersFirst);
+}
+
+/// The master's drain command can reach a worker before the worker's own TERM does (the CI run
+/// that found this sent them microseconds apart). That TERM is the same stop, not a second one:
+/// the worker must keep draining instead of exiting with the request in flight.
+#[test]
+fn term_reaching_a_worker_after_the_masters_drain_command_still_drains() {
+    term_every_process_while_a_request_is_in_flight(TermOrder::MasterFirstThenWorkers);
+}
+
+enum TermOrder {
+    WorkersFirst,
+    /// The master first; the workers once each has logged the master's drain command.
+    MasterFirstThenWorkers,
+}
+
+fn term_every_process_while_a_request_is_in_flight(order: TermOrder) {
     const DRAIN: Duration = Duration::from_secs(5);
     let upstream = SlowUpstream::start(Duration::from_secs(1));
     let (port, proxy_port) = two_free_ports();
@@ -289,8 +308,31 @@ fn term_to_the_whole_process_group_drains_workers() {
         .received
         .recv_timeout(Duration::from_secs(5))
         .expect("request reached the backend");
-    for &w in workers.iter().chain(std::iter::once(&daemon.pid())) {
-        let _ = nix::sys::signal::kill(w, Signal::SIGTERM);
+    let term = |pid: Pid| {
+        let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+    };
+    match order {
+        TermOrder::WorkersFirst => {
+            for &w in workers.iter().chain(std::iter::once(&daemon.pid())) {
+                term(w);
+            }
+        }
+        TermOrder::MasterFirstThenWorkers => {
+            term(daemon.pid());
+            assert!(
+                wait_until(Duration::from_secs(5), || {
+                    workers.iter().all(|w| {
+                        daemon.logged(&format!("pid {w}] draining"))
+                            || daemon.logged(&format!("pid {w}] drained"))
+                    })
+                }),
+                "workers never logged the drain command:\n{}",
+                daemon.log()
+            );
+            for &w in &workers {
+                term(w);
+            }
+        }
     }
     let reply = read_response(&mut BufReader::new(slow), Connection::Close)
         .expect("in-flight request completes");

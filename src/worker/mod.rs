@@ -55,6 +55,10 @@ pub struct Worker {
     core: Core,
     control: Option<Box<dyn ControlPort>>,
     phase: Phase,
+    /// Stop signals received by this process itself. Counted apart from the phase: a TERM sent
+    /// to the whole process group reaches the worker and the master, whose drain command may
+    /// arrive first; that must not read as the user's second TERM.
+    stop_signals: u8,
     signal_pipe: Option<mio::net::UnixStream>,
     /// `task('SIGxxx')`: a flag per task set by the signal handler.
     task_signals: Vec<(usize, Arc<AtomicBool>)>,
@@ -101,6 +105,7 @@ impl Worker {
             core,
             control,
             phase: Phase::Serving,
+            stop_signals: 0,
             signal_pipe: None,
             task_signals: Vec::new(),
             task_signal_pipe: None,
@@ -209,7 +214,8 @@ impl Worker {
                         let _ = std::io::Read::read(p, &mut b);
                     }
                     if stop_signal::take_stop_request() {
-                        if self.phase == Phase::Draining {
+                        self.stop_signals = self.stop_signals.saturating_add(1);
+                        if self.stop_signals > 1 {
                             log::info!("second stop signal, exiting now");
                             return 0;
                         }
