@@ -11,6 +11,7 @@ use boa_engine::{
 };
 
 use super::head::{head_to_js, head_value};
+use std::cell::RefCell;
 
 fn type_err(msg: &str) -> boa_engine::JsError {
     JsNativeError::typ().with_message(msg.to_string()).into()
@@ -223,18 +224,59 @@ fn shift_by(this: &JsValue, args: &[JsValue], ctx: &mut Context, to: bool) -> Js
 
 // ------------------------------------------------------------------- Message
 
+/// A head owned by a script object (`Message`, `MessageStart`).
+///
+/// The head may hold a script value (`HeadKind::Script`) that the collector cannot see: a `Head`
+/// is shared with native holders, so it is not traced. boa does not decrement the reference
+/// count of a `Gc` dropped while it sweeps (it assumes the pointer lived in a dead box), so a
+/// value whose last handle went away with a swept message stayed rooted forever: every
+/// `msg.head` a script read leaked the head object. The handle is therefore released in
+/// `finalize`, which runs before the sweep, where dropping a `Gc` counts.
+pub struct HeldHead(RefCell<Head>);
+
+impl HeldHead {
+    pub fn new(head: Head) -> HeldHead {
+        HeldHead(RefCell::new(head))
+    }
+
+    pub fn get(&self) -> Head {
+        self.0.borrow().clone()
+    }
+
+    pub fn set(&self, head: Head) {
+        *self.0.borrow_mut() = head;
+    }
+
+    /// Drops this object's handle; called from the owner's `finalize`.
+    fn release(&self) {
+        if let Ok(mut h) = self.0.try_borrow_mut() {
+            *h = Head::null();
+        }
+    }
+}
+
 /// `Message`: a head and a body.
-#[derive(Trace, Finalize, JsData)]
+#[derive(Trace, JsData)]
 pub struct JsMessage {
     #[unsafe_ignore_trace]
-    pub head: Head,
+    pub head: HeldHead,
     #[unsafe_ignore_trace]
     pub body: Option<Data>,
 }
 
+impl Finalize for JsMessage {
+    fn finalize(&self) {
+        self.head.release();
+    }
+}
+
 impl JsMessage {
     pub fn new_object(head: Head, body: Option<Data>, ctx: &mut Context) -> JsResult<JsValue> {
-        Ok(JsMessage::from_data(JsMessage { head, body }, ctx)?.into())
+        let m = JsMessage {
+            head: HeldHead::new(head),
+            body,
+        };
+        Ok(JsMessage::from_data(m, ctx)?.into())
     }
 }
 
@@ -269,19 +311,22 @@ impl Class for JsMessage {
         } else {
             (Head::script(a.clone()), None)
         };
-        Ok(JsMessage { head, body })
+        Ok(JsMessage {
+            head: HeldHead::new(head),
+            body,
+        })
     }
 
     fn init(class: &mut ClassBuilder<'_>) -> JsResult<()> {
         let realm = class.context().realm().clone();
         let get_head = NativeFunction::from_fn_ptr(|this, _, ctx| {
-            let head = with_message(this, |m| m.head.clone())?;
+            let head = with_message(this, |m| m.head.get())?;
             head_to_js(&head, ctx)
         })
         .to_js_function(&realm);
         let set_head = NativeFunction::from_fn_ptr(|this, args, _| {
             let h = Head::script(args.get_or_undefined(0).clone());
-            with_message(this, |m| m.head = h)?;
+            with_message(this, |m| m.head.set(h))?;
             Ok(JsValue::undefined())
         })
         .to_js_function(&realm);
@@ -309,10 +354,16 @@ impl Class for JsMessage {
 
 // ------------------------------------------------------------------- MessageStart / End / StreamEnd
 
-#[derive(Trace, Finalize, JsData)]
+#[derive(Trace, JsData)]
 pub struct JsMessageStart {
     #[unsafe_ignore_trace]
-    pub head: Head,
+    pub head: HeldHead,
+}
+
+impl Finalize for JsMessageStart {
+    fn finalize(&self) {
+        self.head.release();
+    }
 }
 
 impl Class for JsMessageStart {
@@ -321,7 +372,7 @@ impl Class for JsMessageStart {
 
     fn data_constructor(_t: &JsValue, args: &[JsValue], _: &mut Context) -> JsResult<Self> {
         Ok(JsMessageStart {
-            head: Head::script(args.get_or_undefined(0).clone()),
+            head: HeldHead::new(Head::script(args.get_or_undefined(0).clone())),
         })
     }
 
@@ -330,7 +381,7 @@ impl Class for JsMessageStart {
         let get_head = NativeFunction::from_fn_ptr(|this, _, ctx| {
             let head = this
                 .as_object()
-                .and_then(|o| o.downcast_ref::<JsMessageStart>().map(|m| m.head.clone()))
+                .and_then(|o| o.downcast_ref::<JsMessageStart>().map(|m| m.head.get()))
                 .ok_or_else(|| type_err("not a MessageStart"))?;
             head_to_js(&head, ctx)
         })
@@ -418,9 +469,13 @@ pub fn register(ctx: &mut Context) -> JsResult<()> {
 pub fn event_to_js(ev: &Event, ctx: &mut Context) -> JsResult<JsValue> {
     Ok(match ev {
         Event::Data(d) => data_to_js(d.clone(), ctx)?,
-        Event::MessageStart(h) => {
-            JsMessageStart::from_data(JsMessageStart { head: h.clone() }, ctx)?.into()
-        }
+        Event::MessageStart(h) => JsMessageStart::from_data(
+            JsMessageStart {
+                head: HeldHead::new(h.clone()),
+            },
+            ctx,
+        )?
+        .into(),
         Event::MessageEnd => JsMessageEnd::from_data(JsMessageEnd, ctx)?.into(),
         Event::StreamEnd(e) => JsStreamEnd::from_data(JsStreamEnd { error: *e }, ctx)?.into(),
     })
@@ -436,7 +491,7 @@ pub fn js_to_events(v: &JsValue, out: &mut Vec<Event>, ctx: &mut Context) -> Res
         return Err("not an Event object".into());
     };
     if let Some(m) = o.downcast_ref::<JsMessage>() {
-        out.push(Event::MessageStart(m.head.clone()));
+        out.push(Event::MessageStart(m.head.get()));
         if let Some(b) = &m.body
             && !b.is_empty()
         {
@@ -450,7 +505,7 @@ pub fn js_to_events(v: &JsValue, out: &mut Vec<Event>, ctx: &mut Context) -> Res
         return Ok(());
     }
     if let Some(m) = o.downcast_ref::<JsMessageStart>() {
-        out.push(Event::MessageStart(m.head.clone()));
+        out.push(Event::MessageStart(m.head.get()));
         return Ok(());
     }
     if o.is::<JsMessageEnd>() {
@@ -477,7 +532,7 @@ pub fn js_to_events(v: &JsValue, out: &mut Vec<Event>, ctx: &mut Context) -> Res
 pub fn js_to_message(v: &JsValue) -> Option<(Head, Option<Data>)> {
     let o = v.as_object()?;
     let m = o.downcast_ref::<JsMessage>()?;
-    Some((m.head.clone(), m.body.clone()))
+    Some((m.head.get(), m.body.clone()))
 }
 
 /// Head value for scripts without converting (used by console/dump).
