@@ -3,18 +3,52 @@
 //! A native head becomes a JS object only when a script reads it; the object then replaces the
 //! native head in place so the script's changes reach the encoder.
 
+use super::native_head::{NativeFields, NativeHead, head_object};
 use crate::engine::head::{Head, HeadKind};
 use crate::http::head::{Headers, RequestHead, ResponseHead, Version};
+use boa_engine::builtins::object::OrdinaryObject;
+use boa_engine::object::ObjectInitializer;
 use boa_engine::object::builtins::JsArray;
 use boa_engine::property::{PropertyDescriptor, PropertyKey};
+use boa_engine::string::JsStrVariant;
 use boa_engine::{Context, JsObject, JsResult, JsString, JsValue, js_string};
 use bytes::Bytes;
 
-fn jstr(b: &[u8]) -> JsValue {
+pub(super) fn jstr(b: &[u8]) -> JsValue {
     match std::str::from_utf8(b) {
         Ok(s) => JsString::from(s).into(),
         Err(_) => JsString::from(String::from_utf8_lossy(b).as_ref()).into(),
     }
+}
+
+/// A script string as bytes: UTF-8, copied straight from ASCII strings (header names and values,
+/// paths) without going through `char`s.
+pub(super) fn string_bytes(s: &JsString) -> Bytes {
+    match s.as_str().variant() {
+        JsStrVariant::Latin1(b) if b.is_ascii() => Bytes::copy_from_slice(b),
+        _ => Bytes::from(s.to_std_string_escaped()),
+    }
+}
+
+/// The reason phrase a response head carries or its status implies.
+pub(super) fn reason_of(r: &ResponseHead) -> Bytes {
+    if r.reason.is_empty() {
+        Bytes::from_static(
+            crate::http::status::reason_phrase(r.status)
+                .unwrap_or("OK")
+                .as_bytes(),
+        )
+    } else {
+        r.reason.clone()
+    }
+}
+
+/// A plain object (`Object.prototype`) on the realm's shared shapes: objects built with the same
+/// keys in the same order share one shape and its cached transitions, where
+/// `JsObject::with_object_proto` gives every object a hash table of its own (an allocation per
+/// object plus rehashing as properties are added).
+pub fn plain_object(ctx: &mut Context) -> JsObject {
+    ObjectInitializer::with_native_data(OrdinaryObject, ctx).build()
 }
 
 /// Defines a plain data property without running [[Set]] (no prototype walk, no setters): the
@@ -30,8 +64,8 @@ fn put(o: &JsObject, key: impl Into<PropertyKey>, v: impl Into<JsValue>) {
     );
 }
 
-fn headers_to_js(h: &Headers, ctx: &mut Context) -> JsResult<JsObject> {
-    let o = JsObject::with_object_proto(ctx.intrinsics());
+pub(super) fn headers_to_js(h: &Headers, ctx: &mut Context) -> JsResult<JsObject> {
+    let o = plain_object(ctx);
     let mut cookies: Option<Vec<JsValue>> = None;
     for (k, v) in h.iter() {
         if k.as_ref() == b"set-cookie" {
@@ -51,14 +85,15 @@ fn headers_to_js(h: &Headers, ctx: &mut Context) -> JsResult<JsObject> {
     Ok(o)
 }
 
-/// The script value of a head without changing its representation.
+/// The script value of a head without changing its representation: a native head becomes a
+/// plain snapshot (for display).
 pub fn head_value(h: &Head, ctx: &mut Context) -> JsResult<JsValue> {
     let kind = h.get();
     Ok(match &*kind {
         HeadKind::Null => JsValue::null(),
         HeadKind::Script(v) => v.clone(),
         HeadKind::Request(r) => {
-            let o = JsObject::with_object_proto(ctx.intrinsics());
+            let o = plain_object(ctx);
             put(
                 &o,
                 js_string!("protocol"),
@@ -70,7 +105,7 @@ pub fn head_value(h: &Head, ctx: &mut Context) -> JsResult<JsValue> {
             o.into()
         }
         HeadKind::Response(r) => {
-            let o = JsObject::with_object_proto(ctx.intrinsics());
+            let o = plain_object(ctx);
             put(
                 &o,
                 js_string!("protocol"),
@@ -78,28 +113,34 @@ pub fn head_value(h: &Head, ctx: &mut Context) -> JsResult<JsValue> {
             );
             put(&o, js_string!("headers"), headers_to_js(&r.headers, ctx)?);
             put(&o, js_string!("status"), r.status as i32);
-            let reason = if r.reason.is_empty() {
-                crate::http::status::reason_phrase(r.status)
-                    .unwrap_or("OK")
-                    .as_bytes()
-                    .to_vec()
-            } else {
-                r.reason.to_vec()
-            };
-            put(&o, js_string!("statusText"), jstr(&reason));
+            put(&o, js_string!("statusText"), jstr(&reason_of(r)));
             o.into()
         }
     })
 }
 
-/// The head as a script object; a native head is converted once and replaced in place.
+/// The head as a script object; a native head moves into a head object once
+/// (`native_head`), which then stands for it in every holder.
 pub fn head_to_js(h: &Head, ctx: &mut Context) -> JsResult<JsValue> {
-    let native = matches!(&*h.get(), HeadKind::Request(_) | HeadKind::Response(_));
-    let v = head_value(h, ctx)?;
-    if native {
-        *h.get_mut() = HeadKind::Script(v.clone());
-    }
+    let mut kind = h.get_mut();
+    let fields = match std::mem::replace(&mut *kind, HeadKind::Null) {
+        HeadKind::Request(r) => NativeFields::Request(r),
+        HeadKind::Response(r) => NativeFields::Response(r),
+        HeadKind::Null => return Ok(JsValue::null()),
+        HeadKind::Script(v) => {
+            *kind = HeadKind::Script(v.clone());
+            return Ok(v);
+        }
+    };
+    drop(kind);
+    let v: JsValue = head_object(fields, ctx).into();
+    *h.get_mut() = HeadKind::Script(v.clone());
     Ok(v)
+}
+
+/// The native head behind a head object, if `v` is one.
+fn native_of(v: &JsValue) -> Option<JsObject> {
+    v.as_object().filter(|o| o.is::<NativeHead>())
 }
 
 fn get_str(o: &JsObject, key: JsString, ctx: &mut Context) -> JsResult<Option<String>> {
@@ -111,32 +152,36 @@ fn get_str(o: &JsObject, key: JsString, ctx: &mut Context) -> JsResult<Option<St
 }
 
 fn js_headers(o: &JsObject, ctx: &mut Context) -> JsResult<Headers> {
-    let mut out = Headers::new();
     let hv = o.get(js_string!("headers"), ctx)?;
+    headers_of_value(&hv, ctx)
+}
+
+/// Headers from a script's `headers` object (anything else means none).
+pub(super) fn headers_of_value(hv: &JsValue, ctx: &mut Context) -> JsResult<Headers> {
+    let mut out = Headers::new();
     let Some(ho) = hv.as_object() else {
         return Ok(out);
     };
     for key in ho.own_property_keys(ctx)? {
         let name = match &key {
-            PropertyKey::String(s) => s.to_std_string_escaped(),
-            PropertyKey::Index(i) => i.get().to_string(),
+            PropertyKey::String(s) => string_bytes(s),
+            PropertyKey::Index(i) => Bytes::from(i.get().to_string()),
             PropertyKey::Symbol(_) => continue,
         };
         let v = ho.get(key, ctx)?;
         if v.is_null_or_undefined() {
             continue;
         }
-        let name = Bytes::from(name);
         if let Some(arr) = v.as_object().filter(|a| a.is_array()) {
             let arr = JsArray::from_object(arr.clone())?;
             let n = arr.length(ctx)?;
             for i in 0..n {
-                let item = arr.get(i, ctx)?.to_string(ctx)?.to_std_string_escaped();
-                out.append(name.clone(), Bytes::from(item));
+                let item = arr.get(i, ctx)?.to_string(ctx)?;
+                out.append(name.clone(), string_bytes(&item));
             }
         } else {
-            let s = v.to_string(ctx)?.to_std_string_escaped();
-            out.append(name, Bytes::from(s));
+            let s = v.to_string(ctx)?;
+            out.append(name, string_bytes(&s));
         }
     }
     Ok(out)
@@ -153,6 +198,13 @@ pub fn response_of(h: &Head, ctx: &mut Context) -> JsResult<ResponseHead> {
     let kind = h.get();
     match &*kind {
         HeadKind::Response(r) => Ok(r.clone()),
+        HeadKind::Script(v) if let Some(o) = native_of(v) => {
+            drop(kind);
+            let Some(n) = o.downcast_ref::<NativeHead>() else {
+                unreachable!("checked by native_of")
+            };
+            n.response(ctx)
+        }
         HeadKind::Script(v) if v.is_object() => {
             let Some(o) = v.as_object() else {
                 unreachable!("checked is_object")
@@ -192,6 +244,13 @@ pub fn request_of(h: &Head, ctx: &mut Context) -> JsResult<RequestHead> {
     let kind = h.get();
     match &*kind {
         HeadKind::Request(r) => Ok(r.clone()),
+        HeadKind::Script(v) if let Some(o) = native_of(v) => {
+            drop(kind);
+            let Some(n) = o.downcast_ref::<NativeHead>() else {
+                unreachable!("checked by native_of")
+            };
+            n.request(ctx)
+        }
         HeadKind::Script(v) if v.is_object() => {
             let Some(o) = v.as_object() else {
                 unreachable!("checked is_object")

@@ -7,6 +7,7 @@ pub mod globals;
 pub mod head;
 pub mod http_file;
 pub mod message;
+pub mod native_head;
 pub mod runtime;
 pub mod units;
 pub mod xml_data;
