@@ -235,9 +235,24 @@ fn stream_callbacks_console_log_dump_and_print() {
         pipy.stderr()
     );
     assert!(
-        pipy.stderr_contains("DUMP-TAG", Duration::from_secs(5)),
+        pipy.stderr_contains("DUMP-TAG MessageEnd", Duration::from_secs(5)),
         "dump output missing:\n{}",
         pipy.stderr()
+    );
+    // The head is shown as scripts see it, fields in Pipy's order.
+    let log = pipy.stderr();
+    let start = log
+        .lines()
+        .find(|l| l.contains("[dump] DUMP-TAG MessageStart "))
+        .unwrap_or_default();
+    assert!(
+        start.contains(r#"MessageStart {"protocol":"HTTP/1.1","headers":{"#)
+            && start.ends_with(r#"},"method":"POST","path":"/d"}"#),
+        "dump of the head: {start:?}"
+    );
+    assert!(
+        log.contains("[dump] DUMP-TAG Data size=15"),
+        "dump of the body missing:\n{log}"
     );
     assert!(
         pipy.stderr_contains("print-me-please", Duration::from_secs(5)),

@@ -55,7 +55,8 @@ impl Filter for Dump {
             Event::MessageStart(h) => {
                 let head = {
                     let ctx = &mut cx.core.js.ctx;
-                    let v = crate::js::message::head_for_display(h, ctx);
+                    // Reading the head turns it into its script object; the encoder reads that back natively.
+                    let v = crate::js::head::head_to_js(h, ctx).unwrap_or_default();
                     crate::js::globals::display_value(&v, ctx)
                 };
                 log::info!("[dump] {tag} MessageStart {head}");

@@ -166,6 +166,30 @@ pub struct ResponseHead {
     pub headers: Headers,
 }
 
+/// `GET / HTTP/1.1` without headers: what a script's head object leaves unsaid.
+impl Default for RequestHead {
+    fn default() -> Self {
+        RequestHead {
+            method: Bytes::from_static(b"GET"),
+            path: Bytes::from_static(b"/"),
+            version: Version::Http11,
+            headers: Headers::new(),
+        }
+    }
+}
+
+/// `HTTP/1.1 200` without headers (the reason phrase follows the status when encoded).
+impl Default for ResponseHead {
+    fn default() -> Self {
+        ResponseHead {
+            version: Version::Http11,
+            status: 200,
+            reason: Bytes::new(),
+            headers: Headers::new(),
+        }
+    }
+}
+
 /// Why a head or body framing was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParseError {

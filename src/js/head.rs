@@ -85,40 +85,6 @@ pub(super) fn headers_to_js(h: &Headers, ctx: &mut Context) -> JsResult<JsObject
     Ok(o)
 }
 
-/// The script value of a head without changing its representation: a native head becomes a
-/// plain snapshot (for display).
-pub fn head_value(h: &Head, ctx: &mut Context) -> JsResult<JsValue> {
-    let kind = h.get();
-    Ok(match &*kind {
-        HeadKind::Null => JsValue::null(),
-        HeadKind::Script(v) => v.clone(),
-        HeadKind::Request(r) => {
-            let o = plain_object(ctx);
-            put(
-                &o,
-                js_string!("protocol"),
-                jstr(r.version.as_str().as_bytes()),
-            );
-            put(&o, js_string!("headers"), headers_to_js(&r.headers, ctx)?);
-            put(&o, js_string!("method"), jstr(&r.method));
-            put(&o, js_string!("path"), jstr(&r.path));
-            o.into()
-        }
-        HeadKind::Response(r) => {
-            let o = plain_object(ctx);
-            put(
-                &o,
-                js_string!("protocol"),
-                jstr(r.version.as_str().as_bytes()),
-            );
-            put(&o, js_string!("headers"), headers_to_js(&r.headers, ctx)?);
-            put(&o, js_string!("status"), r.status as i32);
-            put(&o, js_string!("statusText"), jstr(&reason_of(r)));
-            o.into()
-        }
-    })
-}
-
 /// The head as a script object; a native head moves into a head object once
 /// (`native_head`), which then stands for it in every holder.
 pub fn head_to_js(h: &Head, ctx: &mut Context) -> JsResult<JsValue> {
@@ -138,22 +104,18 @@ pub fn head_to_js(h: &Head, ctx: &mut Context) -> JsResult<JsValue> {
     Ok(v)
 }
 
-/// The native head behind a head object, if `v` is one.
-fn native_of(v: &JsValue) -> Option<JsObject> {
-    v.as_object().filter(|o| o.is::<NativeHead>())
-}
-
-fn get_str(o: &JsObject, key: JsString, ctx: &mut Context) -> JsResult<Option<String>> {
+/// `o[key]` as bytes, `None` when null or undefined.
+fn get_bytes(o: &JsObject, key: JsString, ctx: &mut Context) -> JsResult<Option<Bytes>> {
     let v = o.get(key, ctx)?;
     if v.is_null_or_undefined() {
         return Ok(None);
     }
-    Ok(Some(v.to_string(ctx)?.to_std_string_escaped()))
+    Ok(Some(string_bytes(&v.to_string(ctx)?)))
 }
 
-fn js_headers(o: &JsObject, ctx: &mut Context) -> JsResult<Headers> {
-    let hv = o.get(js_string!("headers"), ctx)?;
-    headers_of_value(&hv, ctx)
+/// A status code a script gave, if it is one (anything else leaves the status as it was).
+pub(super) fn status_code(n: f64) -> Option<u16> {
+    (n.is_finite() && (100.0..1000.0).contains(&n)).then_some(n as u16)
 }
 
 /// Headers from a script's `headers` object (anything else means none).
@@ -187,90 +149,66 @@ pub(super) fn headers_of_value(hv: &JsValue, ctx: &mut Context) -> JsResult<Head
     Ok(out)
 }
 
-fn js_version(o: &JsObject, ctx: &mut Context) -> JsResult<Version> {
-    Ok(get_str(o, js_string!("protocol"), ctx)?
-        .and_then(|p| Version::from_bytes(p.as_bytes()))
-        .unwrap_or(Version::Http11))
+/// The fields every head object may carry: protocol and headers.
+fn version_and_headers(o: &JsObject, ctx: &mut Context) -> JsResult<(Version, Headers)> {
+    let version = get_bytes(o, js_string!("protocol"), ctx)?
+        .and_then(|p| Version::from_bytes(&p))
+        .unwrap_or(Version::Http11);
+    let headers = o.get(js_string!("headers"), ctx)?;
+    Ok((version, headers_of_value(&headers, ctx)?))
 }
 
-/// A response head snapshot for encoding; `None` fields mean "default" (status 200).
+/// A response head snapshot for encoding; what the script left out takes the defaults
+/// (`HTTP/1.1 200`).
 pub fn response_of(h: &Head, ctx: &mut Context) -> JsResult<ResponseHead> {
-    let kind = h.get();
-    match &*kind {
-        HeadKind::Response(r) => Ok(r.clone()),
-        HeadKind::Script(v) if let Some(o) = native_of(v) => {
-            drop(kind);
-            let Some(n) = o.downcast_ref::<NativeHead>() else {
-                unreachable!("checked by native_of")
-            };
-            n.response(ctx)
-        }
-        HeadKind::Script(v) if v.is_object() => {
-            let Some(o) = v.as_object() else {
-                unreachable!("checked is_object")
-            };
-            let o = o.clone();
-            drop(kind);
-            let status_v = o.get(js_string!("status"), ctx)?;
-            let status = if status_v.is_null_or_undefined() {
-                200
-            } else {
-                let n = status_v.to_number(ctx)?;
-                if n.is_finite() && (100.0..1000.0).contains(&n) {
-                    n as u16
-                } else {
-                    200
-                }
-            };
-            let reason = get_str(&o, js_string!("statusText"), ctx)?.unwrap_or_default();
-            Ok(ResponseHead {
-                version: js_version(&o, ctx)?,
-                status,
-                reason: Bytes::from(reason),
-                headers: js_headers(&o, ctx)?,
-            })
-        }
-        _ => Ok(ResponseHead {
-            version: Version::Http11,
-            status: 200,
-            reason: Bytes::new(),
-            headers: Headers::new(),
-        }),
+    let o = match &*h.get() {
+        HeadKind::Response(r) => return Ok(r.clone()),
+        HeadKind::Script(v) => v.as_object(),
+        _ => None,
+    };
+    let Some(o) = o else {
+        return Ok(ResponseHead::default());
+    };
+    if let Some(n) = o.downcast_ref::<NativeHead>() {
+        return n.response(ctx);
     }
+    let status = o.get(js_string!("status"), ctx)?;
+    let status = if status.is_null_or_undefined() {
+        None
+    } else {
+        status_code(status.to_number(ctx)?)
+    };
+    let reason = get_bytes(&o, js_string!("statusText"), ctx)?.unwrap_or_default();
+    let (version, headers) = version_and_headers(&o, ctx)?;
+    Ok(ResponseHead {
+        version,
+        status: status.unwrap_or(200),
+        reason,
+        headers,
+    })
 }
 
 /// A request head snapshot for encoding (defaults `GET / HTTP/1.1`).
 pub fn request_of(h: &Head, ctx: &mut Context) -> JsResult<RequestHead> {
-    let kind = h.get();
-    match &*kind {
-        HeadKind::Request(r) => Ok(r.clone()),
-        HeadKind::Script(v) if let Some(o) = native_of(v) => {
-            drop(kind);
-            let Some(n) = o.downcast_ref::<NativeHead>() else {
-                unreachable!("checked by native_of")
-            };
-            n.request(ctx)
-        }
-        HeadKind::Script(v) if v.is_object() => {
-            let Some(o) = v.as_object() else {
-                unreachable!("checked is_object")
-            };
-            let o = o.clone();
-            drop(kind);
-            let method = get_str(&o, js_string!("method"), ctx)?.unwrap_or_else(|| "GET".into());
-            let path = get_str(&o, js_string!("path"), ctx)?.unwrap_or_else(|| "/".into());
-            Ok(RequestHead {
-                method: Bytes::from(method),
-                path: Bytes::from(path),
-                version: js_version(&o, ctx)?,
-                headers: js_headers(&o, ctx)?,
-            })
-        }
-        _ => Ok(RequestHead {
-            method: Bytes::from_static(b"GET"),
-            path: Bytes::from_static(b"/"),
-            version: Version::Http11,
-            headers: Headers::new(),
-        }),
+    let o = match &*h.get() {
+        HeadKind::Request(r) => return Ok(r.clone()),
+        HeadKind::Script(v) => v.as_object(),
+        _ => None,
+    };
+    let Some(o) = o else {
+        return Ok(RequestHead::default());
+    };
+    if let Some(n) = o.downcast_ref::<NativeHead>() {
+        return n.request(ctx);
     }
+    let method = get_bytes(&o, js_string!("method"), ctx)?;
+    let path = get_bytes(&o, js_string!("path"), ctx)?;
+    let (version, headers) = version_and_headers(&o, ctx)?;
+    let default = RequestHead::default();
+    Ok(RequestHead {
+        method: method.unwrap_or(default.method),
+        path: path.unwrap_or(default.path),
+        version,
+        headers,
+    })
 }

@@ -10,7 +10,7 @@ use boa_engine::{
     Trace, js_string,
 };
 
-use super::head::{head_to_js, head_value};
+use super::head::head_to_js;
 use std::cell::RefCell;
 
 fn type_err(msg: &str) -> boa_engine::JsError {
@@ -533,9 +533,4 @@ pub fn js_to_message(v: &JsValue) -> Option<(Head, Option<Data>)> {
     let o = v.as_object()?;
     let m = o.downcast_ref::<JsMessage>()?;
     Some((m.head.get(), m.body.clone()))
-}
-
-/// Head value for scripts without converting (used by console/dump).
-pub fn head_for_display(h: &Head, ctx: &mut Context) -> JsValue {
-    head_value(h, ctx).unwrap_or_default()
 }

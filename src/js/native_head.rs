@@ -11,7 +11,8 @@
 //! the same fields as in Pipy. Deleting or redefining a field with `Object.defineProperty` does
 //! not reach the encoder (assignment does).
 
-use crate::http::head::{RequestHead, ResponseHead, Version};
+use super::head::jstr;
+use crate::http::head::{Headers, RequestHead, ResponseHead, Version};
 use boa_engine::object::ObjectInitializer;
 use boa_engine::object::builtins::JsFunction;
 use boa_engine::property::{PropertyDescriptor, PropertyKey};
@@ -39,42 +40,56 @@ pub struct NativeHead {
 }
 
 impl NativeHead {
-    /// The request head to encode: the native fields, with the script's headers if it has them.
+    /// The request head to encode: the native fields, with the script's headers if it read or
+    /// assigned them.
     pub fn request(&self, ctx: &mut Context) -> JsResult<RequestHead> {
-        let mut head = match &*self.fields.borrow() {
-            NativeFields::Request(r) => r.clone(),
-            NativeFields::Response(r) => RequestHead {
-                method: Bytes::from_static(b"GET"),
-                path: Bytes::from_static(b"/"),
-                version: r.version,
-                headers: r.headers.clone(),
+        // Read the script's headers before borrowing the fields: their getters may run script
+        // code that assigns to this head.
+        let script = self.script_headers(ctx)?;
+        Ok(match &*self.fields.borrow() {
+            NativeFields::Request(r) => match script {
+                None => r.clone(),
+                Some(headers) => RequestHead {
+                    method: r.method.clone(),
+                    path: r.path.clone(),
+                    version: r.version,
+                    headers,
+                },
             },
-        };
-        if let Some(h) = self.script_headers() {
-            head.headers = super::head::headers_of_value(&h, ctx)?;
-        }
-        Ok(head)
+            NativeFields::Response(r) => RequestHead {
+                version: r.version,
+                headers: script.unwrap_or_else(|| r.headers.clone()),
+                ..RequestHead::default()
+            },
+        })
     }
 
     /// The response head to encode (see [`NativeHead::request`]).
     pub fn response(&self, ctx: &mut Context) -> JsResult<ResponseHead> {
-        let mut head = match &*self.fields.borrow() {
-            NativeFields::Response(r) => r.clone(),
+        let script = self.script_headers(ctx)?;
+        Ok(match &*self.fields.borrow() {
+            NativeFields::Response(r) => match script {
+                None => r.clone(),
+                Some(headers) => ResponseHead {
+                    version: r.version,
+                    status: r.status,
+                    reason: r.reason.clone(),
+                    headers,
+                },
+            },
             NativeFields::Request(r) => ResponseHead {
                 version: r.version,
-                status: 200,
-                reason: Bytes::new(),
-                headers: r.headers.clone(),
+                headers: script.unwrap_or_else(|| r.headers.clone()),
+                ..ResponseHead::default()
             },
-        };
-        if let Some(h) = self.script_headers() {
-            head.headers = super::head::headers_of_value(&h, ctx)?;
-        }
-        Ok(head)
+        })
     }
 
-    fn script_headers(&self) -> Option<JsValue> {
-        self.headers.borrow().clone()
+    fn script_headers(&self, ctx: &mut Context) -> JsResult<Option<Headers>> {
+        let value = self.headers.borrow().clone();
+        value
+            .map(|h| super::head::headers_of_value(&h, ctx))
+            .transpose()
     }
 }
 
@@ -98,10 +113,6 @@ fn with_head<R>(this: &JsValue, f: impl FnOnce(&NativeHead) -> R) -> JsResult<R>
     let o = this.as_object().ok_or_else(not_a_head)?;
     let h = o.downcast_ref::<NativeHead>().ok_or_else(not_a_head)?;
     Ok(f(&h))
-}
-
-fn text(b: &[u8]) -> JsValue {
-    super::head::jstr(b)
 }
 
 /// A script value as header-safe bytes (what `String(v)` gives, UTF-8 encoded).
@@ -156,7 +167,7 @@ impl Accessors {
                         NativeFields::Request(r) => r.version,
                         NativeFields::Response(r) => r.version,
                     };
-                    text(v.as_str().as_bytes())
+                    jstr(v.as_str().as_bytes())
                 },
                 |f, v| {
                     if let Input::Text(b) = v
@@ -173,7 +184,7 @@ impl Accessors {
                 &realm,
                 false,
                 |f| match f {
-                    NativeFields::Request(r) => text(&r.method),
+                    NativeFields::Request(r) => jstr(&r.method),
                     NativeFields::Response(_) => JsValue::undefined(),
                 },
                 |f, v| {
@@ -186,7 +197,7 @@ impl Accessors {
                 &realm,
                 false,
                 |f| match f {
-                    NativeFields::Request(r) => text(&r.path),
+                    NativeFields::Request(r) => jstr(&r.path),
                     NativeFields::Response(_) => JsValue::undefined(),
                 },
                 |f, v| {
@@ -204,10 +215,9 @@ impl Accessors {
                 },
                 |f, v| {
                     if let (NativeFields::Response(r), Input::Number(n)) = (f, v)
-                        && n.is_finite()
-                        && (100.0..1000.0).contains(&n)
+                        && let Some(status) = super::head::status_code(n)
                     {
-                        r.status = n as u16;
+                        r.status = status;
                         // The reason phrase follows the status unless the script sets one.
                         r.reason = Bytes::new();
                     }
@@ -217,7 +227,7 @@ impl Accessors {
                 &realm,
                 false,
                 |f| match f {
-                    NativeFields::Response(r) => text(&super::head::reason_of(r)),
+                    NativeFields::Response(r) => jstr(&super::head::reason_of(r)),
                     NativeFields::Request(_) => JsValue::undefined(),
                 },
                 |f, v| {
@@ -233,24 +243,23 @@ impl Accessors {
 
 fn headers_pair(realm: &boa_engine::realm::Realm) -> (JsFunction, JsFunction) {
     let getter = NativeFunction::from_fn_ptr(|this, _, ctx| {
-        let o = this.as_object().ok_or_else(not_a_head)?;
-        let h = o.downcast_ref::<NativeHead>().ok_or_else(not_a_head)?;
-        if let Some(v) = h.headers.borrow().as_ref() {
-            return Ok(v.clone());
-        }
-        let v: JsValue = match &*h.fields.borrow() {
-            NativeFields::Request(r) => super::head::headers_to_js(&r.headers, ctx)?,
-            NativeFields::Response(r) => super::head::headers_to_js(&r.headers, ctx)?,
-        }
-        .into();
-        *h.headers.borrow_mut() = Some(v.clone());
-        Ok(v)
+        with_head(this, |h| {
+            if let Some(v) = h.headers.borrow().as_ref() {
+                return Ok(v.clone());
+            }
+            let v: JsValue = match &*h.fields.borrow() {
+                NativeFields::Request(r) => super::head::headers_to_js(&r.headers, ctx)?,
+                NativeFields::Response(r) => super::head::headers_to_js(&r.headers, ctx)?,
+            }
+            .into();
+            *h.headers.borrow_mut() = Some(v.clone());
+            Ok(v)
+        })?
     })
     .to_js_function(realm);
     let setter = NativeFunction::from_fn_ptr(|this, args, _| {
-        let o = this.as_object().ok_or_else(not_a_head)?;
-        let h = o.downcast_ref::<NativeHead>().ok_or_else(not_a_head)?;
-        *h.headers.borrow_mut() = Some(args.get_or_undefined(0).clone());
+        let v = args.get_or_undefined(0).clone();
+        with_head(this, |h| *h.headers.borrow_mut() = Some(v))?;
         Ok(JsValue::undefined())
     })
     .to_js_function(realm);
