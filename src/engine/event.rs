@@ -66,9 +66,11 @@ impl StreamError {
         Self::ALL.iter().copied().find(|e| e.name() == name)
     }
 
-    /// Status and reason a synthesized upstream-failure response carries (reference §3.8).
+    /// Status and reason a synthesized failure response carries (reference §3.8; a script
+    /// error is ours, not the upstream's: 500).
     pub fn gateway_status(self) -> (u16, &'static str) {
         match self {
+            StreamError::RuntimeError => (500, "Internal Server Error"),
             StreamError::CannotResolve => (502, "Cannot Resolve"),
             StreamError::ConnectionRefused => (502, "Connection Refused"),
             StreamError::ReadError => (502, "Read Error"),

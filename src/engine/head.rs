@@ -54,7 +54,11 @@ impl Head {
         self.0.borrow_mut()
     }
 
-    pub fn ptr_eq(&self, other: &Head) -> bool {
-        Rc::ptr_eq(&self.0, &other.0)
+    /// The head's kind, moved out when this is the only holder (the common case for a head
+    /// passing through to an encoder), or `Err(self)` when it is shared.
+    pub fn into_kind(self) -> Result<HeadKind, Head> {
+        Rc::try_unwrap(self.0)
+            .map(RefCell::into_inner)
+            .map_err(Head)
     }
 }

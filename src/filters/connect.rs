@@ -150,7 +150,7 @@ impl Connect {
 
     /// A connection attempt failed: retry or give up.
     fn failed_attempt(&mut self, err: StreamError, cx: &mut Cx) {
-        if self.retries_left != 0 && self.input_alive() {
+        if self.retries_left != 0 {
             if self.retries_left > 0 {
                 self.retries_left -= 1;
             }
@@ -159,10 +159,6 @@ impl Connect {
         } else {
             self.fail(err, cx);
         }
-    }
-
-    fn input_alive(&self) -> bool {
-        !matches!(self.state, State::Closed)
     }
 
     fn fail(&mut self, err: StreamError, cx: &mut Cx) {

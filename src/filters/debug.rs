@@ -34,6 +34,10 @@ struct Dump {
 
 impl Filter for Dump {
     fn on_event(&mut self, ev: Event, cx: &mut Cx) {
+        // Below info level nothing is shown: no tag callback, no hex, no head conversion.
+        if !log::log_enabled!(log::Level::Info) {
+            return cx.output(ev);
+        }
         let tag = match &self.tag {
             Some(t) => t
                 .eval(cx)

@@ -16,6 +16,7 @@ use super::{Dynamic, FilterArgs};
 use crate::engine::data::Data;
 use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::{Cx, Filter, FilterFactory, Signal};
+use crate::js::builtins::helpers::array_elements;
 use crate::worker::core::TimerId;
 use bytes::Bytes;
 use std::io::{ErrorKind, Read, Write};
@@ -116,14 +117,10 @@ impl Exec {
         let ctx = cx.core.js.enter(self.module);
         let read = (|| -> boa_engine::JsResult<Vec<String>> {
             match v.as_object() {
-                Some(o) if o.is_array() => {
-                    let len = o
-                        .get(boa_engine::js_string!("length"), ctx)?
-                        .to_length(ctx)?;
-                    (0..len)
-                        .map(|i| Ok(o.get(i, ctx)?.to_string(ctx)?.to_std_string_escaped()))
-                        .collect()
-                }
+                Some(o) if o.is_array() => array_elements(&o, ctx)?
+                    .iter()
+                    .map(|v| Ok(v.to_string(ctx)?.to_std_string_escaped()))
+                    .collect(),
                 _ => Ok(split_command(&v.to_string(ctx)?.to_std_string_escaped())),
             }
         })();

@@ -11,6 +11,7 @@ use crate::engine::context::{Context, ContextRef};
 use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::{Cx, Filter, FilterFactory, SubPipeline};
 use crate::engine::pipeline::PipelineId;
+use crate::js::builtins::helpers::array_elements;
 use boa_engine::property::PropertyKey;
 use boa_engine::{JsObject, JsValue};
 
@@ -124,13 +125,7 @@ impl Fork {
 
     fn array_elements(&self, arr: &JsObject, cx: &mut Cx) -> Result<Vec<JsValue>, ()> {
         let ctx = cx.core.js.enter(self.module);
-        let read = (|| -> boa_engine::JsResult<Vec<JsValue>> {
-            let len = arr
-                .get(boa_engine::js_string!("length"), ctx)?
-                .to_length(ctx)?;
-            (0..len).map(|i| arr.get(i, ctx)).collect()
-        })();
-        read.map_err(|e| log::error!("[fork] {e}"))
+        array_elements(arr, ctx).map_err(|e| log::error!("[fork] {e}"))
     }
 
     /// Sets this module's variables in `target` from the properties of `obj`.

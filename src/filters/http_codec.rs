@@ -23,10 +23,7 @@ pub fn decoded_to_event(d: Decoded) -> Event {
 
 /// A response head standing for an upstream failure (reference §3.8).
 pub fn gateway_error_head(err: StreamError) -> ResponseHead {
-    let (status, reason) = match err {
-        StreamError::RuntimeError => (500, "Internal Server Error"),
-        e => e.gateway_status(),
-    };
+    let (status, reason) = err.gateway_status();
     ResponseHead {
         version: Version::Http11,
         status,
@@ -87,30 +84,18 @@ impl Filter for Decoder {
     fn on_event(&mut self, ev: Event, cx: &mut Cx) {
         match ev {
             Event::Data(d) => {
-                let mut out = Vec::new();
-                for chunk in d.into_chunks() {
-                    if let Err(e) = self.dec.feed(chunk, &mut |x| out.push(decoded_to_event(x))) {
-                        log::warn!("HTTP decode error: {e}");
-                        for ev in out.drain(..) {
-                            cx.output(ev);
-                        }
-                        cx.output(Event::StreamEnd(StreamError::ReadError));
-                        return;
-                    }
-                }
-                for ev in out {
-                    if matches!(ev, Event::MessageStart(_)) {
-                        self.seen_head = true;
-                    }
-                    cx.output(ev);
+                let seen_head = &mut self.seen_head;
+                let result = self.dec.feed_data(d, &mut |x| {
+                    *seen_head |= matches!(x, Decoded::Request(..) | Decoded::Response(_));
+                    cx.output(decoded_to_event(x));
+                });
+                if let Err(e) = result {
+                    log::warn!("HTTP decode error: {e}");
+                    cx.output(Event::StreamEnd(StreamError::ReadError));
                 }
             }
             Event::StreamEnd(err) => {
-                let mut out = Vec::new();
-                let _ = self.dec.eof(&mut |x| out.push(decoded_to_event(x)));
-                for ev in out {
-                    cx.output(ev);
-                }
+                let _ = self.dec.eof(&mut |x| cx.output(decoded_to_event(x)));
                 if self.side == Side::Response && err != StreamError::None && !self.seen_head {
                     cx.output(Event::MessageStart(Head::response(gateway_error_head(err))));
                 }
@@ -196,7 +181,7 @@ impl Filter for Encoder {
                 self.is_final = flag(&self.final_, cx);
                 let bodiless = flag(&self.bodiless, cx);
                 let head = if self.response {
-                    match crate::js::head::response_of(&h, &mut cx.core.js.ctx) {
+                    match crate::js::head::response_of(h, &mut cx.core.js.ctx) {
                         Ok(r) => OutHead::Response(r),
                         Err(e) => {
                             log::error!("[pjs] bad response head: {e}");
@@ -204,7 +189,7 @@ impl Filter for Encoder {
                         }
                     }
                 } else {
-                    match crate::js::head::request_of(&h, &mut cx.core.js.ctx) {
+                    match crate::js::head::request_of(h, &mut cx.core.js.ctx) {
                         Ok(r) => OutHead::Request(r),
                         Err(e) => {
                             log::error!("[pjs] bad request head: {e}");

@@ -16,7 +16,7 @@ use crate::http::decoder::{Decoded, MessageDecoder, Side};
 use crate::http::encode::{CONTINUE_100, write_error_response};
 use crate::http::encoder::{DEFAULT_BUFFER_SIZE, MessageEncoder, OutHead};
 use crate::http::framing::{BodyFraming, expects_continue, is_keep_alive};
-use crate::http::head::{ParseError, RequestHead};
+use crate::http::head::{ParseError, RequestHead, ResponseHead};
 use crate::js::message::{JsMessage, js_to_message};
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -48,19 +48,6 @@ fn error_bytes(e: ParseError) -> Data {
     Data::from(b.freeze())
 }
 
-/// Runs the decoder over `d`, collecting results; a decode error is returned after what came
-/// before it.
-fn decode(
-    dec: &mut MessageDecoder,
-    d: Data,
-    out: &mut VecDeque<Decoded>,
-) -> Result<(), ParseError> {
-    for chunk in d.into_chunks() {
-        dec.feed(chunk, &mut |x| out.push_back(x))?;
-    }
-    Ok(())
-}
-
 // ===================================================================== serveHTTP
 
 pub fn build_serve_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
@@ -73,7 +60,7 @@ pub fn build_serve_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, St
     let Some((head, body)) = js_to_message(&v) else {
         return Err("serveHTTP() expects a Message or a function".into());
     };
-    let resp = crate::js::head::response_of(&head, a.ctx).map_err(|e| e.to_string())?;
+    let resp = crate::js::head::response_of(head, a.ctx).map_err(|e| e.to_string())?;
     let body = body.unwrap_or_default();
     let encode = |keep_alive: bool, head_method: bool| {
         let mut enc = MessageEncoder::new(DEFAULT_BUFFER_SIZE);
@@ -180,7 +167,6 @@ impl Serve {
                 out.push_bytes(b.clone());
             }
             Handler::Func(cb) => {
-                let cb = cb.clone();
                 let reply = cb.call_with(cx, |ctx| {
                     Ok(vec![JsMessage::new_object(head, Some(body), ctx)?])
                 });
@@ -197,7 +183,7 @@ impl Serve {
                         None,
                     ),
                 };
-                let resp = match crate::js::head::response_of(&rhead, &mut cx.core.js.ctx) {
+                let resp = match crate::js::head::response_of(rhead, &mut cx.core.js.ctx) {
                     Ok(r) => r,
                     Err(e) => {
                         log::error!("[pjs] bad response head: {e}");
@@ -290,7 +276,7 @@ impl Filter for Serve {
             Event::Data(d) => {
                 if !d.is_empty()
                     && self.error.is_none()
-                    && let Err(e) = decode(&mut self.dec, d, &mut self.decoded)
+                    && let Err(e) = self.dec.feed_data(d, &mut |x| self.decoded.push_back(x))
                 {
                     self.error = Some(e);
                 }
@@ -458,7 +444,7 @@ impl Demux {
         };
         match ev {
             Event::MessageStart(h) if p.reply == Reply::Waiting => {
-                let resp = match crate::js::head::response_of(&h, &mut cx.core.js.ctx) {
+                let resp = match crate::js::head::response_of(h, &mut cx.core.js.ctx) {
                     Ok(r) => r,
                     Err(e) => {
                         log::error!("[pjs] bad response head: {e}");
@@ -480,15 +466,12 @@ impl Demux {
             }
             Event::StreamEnd(err) => match p.reply {
                 Reply::Waiting => {
-                    let head = gateway_error_head(err);
+                    // A sub-pipeline that ended without answering: an empty 200, or the
+                    // failure its end reports.
                     let head = if err == StreamError::None {
-                        crate::http::head::ResponseHead {
-                            status: 200,
-                            reason: Bytes::from_static(b"OK"),
-                            ..head
-                        }
+                        ResponseHead::default()
                     } else {
-                        head
+                        gateway_error_head(err)
                     };
                     p.encoder.start(
                         OutHead::Response(head),
@@ -624,7 +607,7 @@ impl Filter for Demux {
             Event::Data(d) => {
                 if !d.is_empty()
                     && self.error.is_none()
-                    && let Err(e) = decode(&mut self.dec, d, &mut self.decoded)
+                    && let Err(e) = self.dec.feed_data(d, &mut |x| self.decoded.push_back(x))
                 {
                     self.error = Some(e);
                 }

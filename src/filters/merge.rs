@@ -149,7 +149,7 @@ impl Merge {
         if let Some(s) = &self.session {
             return Some(s.clone());
         }
-        let key = SessionKey::from_js(&self.key.eval(cx).ok()?);
+        let key = SessionKey::new(&self.key.eval(cx).ok()?);
         let layout = self.layout?;
         let (table, max_idle) = (self.table.clone(), self.max_idle);
         let s = find_or_open(&self.table, key, layout, cx, |key| MergeSession {

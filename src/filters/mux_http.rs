@@ -124,6 +124,8 @@ pub struct MuxSession {
     max_idle: Duration,
     state: SessionState,
     next_req: u64,
+    /// What the decoder produced from the latest upstream read; kept to reuse its allocation.
+    decoded: Vec<Decoded>,
 }
 
 impl MuxSession {
@@ -152,9 +154,9 @@ impl MuxSession {
         }
     }
 
-    fn forget(&mut self, core: &mut Core) {
+    /// Takes the session out of its table: no new request finds it.
+    fn forget(&mut self) {
         self.table.borrow_mut().remove_if(&self.key, self.id);
-        let _ = core;
     }
 
     /// Stops taking requests and ends the pipeline.
@@ -162,7 +164,7 @@ impl MuxSession {
         if matches!(self.state, SessionState::Closing | SessionState::Closed) {
             return;
         }
-        self.forget(core);
+        self.forget();
         self.state = SessionState::Closing;
         core.send(self.pipeline, Event::StreamEnd(StreamError::None));
         SessionTimer::Close.arm(core, self.id, CLOSE_GRACE);
@@ -172,7 +174,7 @@ impl MuxSession {
         if self.state == SessionState::Closed {
             return;
         }
-        self.forget(core);
+        self.forget();
         self.state = SessionState::Closed;
         core.destroy_pipeline(self.pipeline);
         core.unregister_shared(self.id);
@@ -180,9 +182,10 @@ impl MuxSession {
 
     /// The upstream ended: finish or fail every waiting request.
     fn upstream_ended(&mut self, err: StreamError, core: &mut Core) {
-        let mut decoded = Vec::new();
+        let mut decoded = std::mem::take(&mut self.decoded);
         let _ = self.decoder.eof(&mut |d| decoded.push(d));
-        self.dispatch(decoded, core);
+        self.dispatch(&mut decoded, core);
+        self.decoded = decoded;
         let err = if err == StreamError::None {
             StreamError::ConnectionReset
         } else {
@@ -203,19 +206,20 @@ impl MuxSession {
         self.destroy(core);
     }
 
-    fn dispatch(&mut self, decoded: Vec<Decoded>, core: &mut Core) {
-        for d in decoded {
+    /// Hands decoded responses to their waiting requests, in order; leaves `decoded` empty.
+    fn dispatch(&mut self, decoded: &mut Vec<Decoded>, core: &mut Core) {
+        for d in decoded.drain(..) {
             let Some(front) = self.waiting.front_mut() else {
                 continue;
             };
             match d {
                 Decoded::Response(h) => {
                     front.got_head = true;
+                    let addr = front.addr;
                     if !is_keep_alive(h.version, &h.headers) && self.state == SessionState::Open {
                         self.state = SessionState::NoReuse;
-                        self.table.borrow_mut().remove_if(&self.key, self.id);
+                        self.forget();
                     }
-                    let addr = front.addr;
                     Self::send_to(core, addr, Event::MessageStart(Head::response(h)));
                 }
                 Decoded::Body(b) => {
@@ -270,17 +274,12 @@ impl SharedSink for MuxSession {
     fn on_output(&mut self, _id: u64, ev: Event, core: &mut Core) {
         match ev {
             Event::Data(d) => {
-                let mut decoded = Vec::new();
-                let mut failed = false;
-                for chunk in d.into_chunks() {
-                    if let Err(e) = self.decoder.feed(chunk, &mut |x| decoded.push(x)) {
-                        log::warn!("bad response from upstream: {e}");
-                        failed = true;
-                        break;
-                    }
-                }
-                self.dispatch(decoded, core);
-                if failed {
+                let mut decoded = std::mem::take(&mut self.decoded);
+                let result = self.decoder.feed_data(d, &mut |x| decoded.push(x));
+                self.dispatch(&mut decoded, core);
+                self.decoded = decoded;
+                if let Err(e) = result {
+                    log::warn!("bad response from upstream: {e}");
                     self.upstream_ended(StreamError::ReadError, core);
                 }
             }
@@ -329,7 +328,7 @@ impl Mux {
         if let Some(s) = &self.session {
             return Ok(s.clone());
         }
-        let key = SessionKey::from_js(&self.key.eval(cx)?);
+        let key = SessionKey::new(&self.key.eval(cx)?);
         let layout = self.layout.ok_or(())?;
         let (table, max_idle) = (self.table.clone(), self.max_idle);
         let s = find_or_open(&self.table, key, layout, cx, |key| MuxSession {
@@ -348,6 +347,7 @@ impl Mux {
             max_idle,
             state: SessionState::Open,
             next_req: 0,
+            decoded: Vec::new(),
         });
         self.session = Some(s.clone());
         Ok(s)
@@ -368,17 +368,14 @@ impl Filter for Mux {
                 let Ok(session) = self.session(cx) else {
                     return self.fail(cx);
                 };
-                let head = match crate::js::head::request_of(&h, &mut cx.core.js.ctx) {
+                let head = match crate::js::head::request_of(h, &mut cx.core.js.ctx) {
                     Ok(r) => r,
                     Err(e) => {
                         log::error!("[pjs] bad request head: {e}");
                         return self.fail(cx);
                     }
                 };
-                let facts = RequestFacts {
-                    head: head.method.as_ref() == b"HEAD",
-                    connect: head.method.as_ref() == b"CONNECT",
-                };
+                let facts = RequestFacts::of(&head);
                 let mut out = Data::new();
                 self.encoder
                     .start(OutHead::Request(head), true, false, &mut out);

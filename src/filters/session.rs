@@ -5,46 +5,16 @@ use super::FilterArgs;
 use crate::engine::context::Context as PipyContext;
 use crate::engine::filter::Cx;
 use crate::engine::pipeline::{LayoutId, PipelineId, Sink};
+use crate::js::builtins::helpers::ValueKey;
 use crate::worker::core::SharedSink;
 use crate::worker::core::{Core, TimerTarget};
-use boa_engine::{JsObject, JsValue};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// A session key: compared by value for primitives and by identity for objects.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum SessionKey {
-    Undefined,
-    Null,
-    Bool(bool),
-    Number(u64),
-    String(String),
-    Object(JsObject),
-}
-
-impl SessionKey {
-    pub fn from_js(v: &JsValue) -> SessionKey {
-        if v.is_undefined() {
-            SessionKey::Undefined
-        } else if v.is_null() {
-            SessionKey::Null
-        } else if let Some(b) = v.as_boolean() {
-            SessionKey::Bool(b)
-        } else if let Some(n) = v.as_number() {
-            // -0 and 0 are one key; NaN keys are all equal.
-            let n = if n == 0.0 { 0.0 } else { n };
-            SessionKey::Number(n.to_bits())
-        } else if let Some(s) = v.as_string() {
-            SessionKey::String(s.to_std_string_escaped())
-        } else if let Some(o) = v.as_object() {
-            SessionKey::Object(o)
-        } else {
-            SessionKey::Undefined
-        }
-    }
-}
+/// A session key: primitives by value, objects by identity (`algo.Cache` keys the same way).
+pub type SessionKey = ValueKey;
 
 /// Sessions of one filter definition, by key. Each entry carries the session's shared-sink id so
 /// a session can remove itself while it is borrowed.

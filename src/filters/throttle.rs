@@ -13,10 +13,11 @@ use super::{Dynamic, FilterArgs};
 use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::{Cx, Filter, FilterFactory, Signal};
 use crate::engine::pipeline::PipelineId;
+use crate::js::builtins::helpers::ValueKey;
 use crate::worker::core::TimerId;
-use boa_engine::{JsObject, JsValue};
+use boa_engine::JsValue;
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -110,49 +111,27 @@ impl Account {
 
 type AccountRef = Rc<RefCell<Account>>;
 
-/// What an account is looked up by: a primitive by value, an object by identity.
-enum Key {
-    Value(String),
-    Object(JsObject),
-}
-
-impl Key {
-    fn of(v: &JsValue) -> Key {
-        match v.as_object() {
-            Some(o) => Key::Object(o),
-            None => Key::Value(format!("{}", v.display())),
-        }
-    }
-
-    fn matches(&self, other: &Key) -> bool {
-        match (self, other) {
-            (Key::Value(a), Key::Value(b)) => a == b,
-            (Key::Object(a), Key::Object(b)) => JsObject::equals(a, b),
-            _ => false,
-        }
-    }
-}
-
 /// The account table of one filter definition.
 struct Accounts {
     kind: Kind,
-    list: Vec<(Key, AccountRef)>,
+    /// By key: primitives by value, objects by identity.
+    list: HashMap<ValueKey, AccountRef>,
 }
 
 impl Accounts {
-    fn get(&mut self, key: Key, quota: f64) -> AccountRef {
+    fn get(&mut self, key: ValueKey, quota: f64) -> AccountRef {
         let now = Instant::now();
-        if let Some((_, a)) = self.list.iter().find(|(k, _)| k.matches(&key)) {
+        if let Some(a) = self.list.get(&key) {
             a.borrow_mut().set_quota(quota);
             return a.clone();
         }
         if self.list.len() >= PRUNE_ABOVE {
             // Only accounts nobody holds and that are as good as new can go.
             self.list
-                .retain(|(_, a)| Rc::strong_count(a) > 1 || !a.borrow_mut().idle(now));
+                .retain(|_, a| Rc::strong_count(a) > 1 || !a.borrow_mut().idle(now));
         }
         let a = Rc::new(RefCell::new(Account::new(self.kind, quota, now)));
-        self.list.push((key, a.clone()));
+        self.list.insert(key, a.clone());
         a
     }
 }
@@ -167,7 +146,7 @@ fn build(kind: Kind, a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, Strin
         account: Dynamic::from_arg(a, 1),
         accounts: Rc::new(RefCell::new(Accounts {
             kind,
-            list: Vec::new(),
+            list: HashMap::new(),
         })),
     }))
 }
@@ -224,7 +203,6 @@ struct Throttle {
     held: VecDeque<Event>,
     /// In the account's wait queue.
     queued: bool,
-    /// Sockets this stream paused.
     /// Sockets this stream paused: (slot, connection id).
     paused: Vec<(usize, u64)>,
     timer: Option<TimerId>,
@@ -306,7 +284,7 @@ impl Throttle {
             }
         };
         self.account = if quota > 0.0 {
-            Binding::Limited(self.accounts.borrow_mut().get(Key::of(&key), quota))
+            Binding::Limited(self.accounts.borrow_mut().get(ValueKey::new(&key), quota))
         } else {
             Binding::Unlimited
         };

@@ -13,6 +13,7 @@ use super::{Callback, FilterArgs};
 use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::{Cx, Filter, FilterFactory, Signal, SubPipeline};
 use crate::engine::pipeline::{LayoutId, PipelineId};
+use crate::js::builtins::helpers::array_elements;
 
 /// One module's part in the chain.
 struct StageSpec {
@@ -90,17 +91,13 @@ fn module_list(a: &mut FilterArgs) -> Result<Vec<String>, String> {
     let Some(list) = a.arg(0).as_object() else {
         return Err("argument #1 must be a module path or an array of them".into());
     };
-    let len = list
-        .get(boa_engine::js_string!("length"), a.ctx)
-        .and_then(|v| v.to_length(a.ctx))
-        .map_err(|e| e.to_string())?;
-    let mut out = Vec::with_capacity(len as usize);
-    for i in 0..len {
-        let v = list.get(i, a.ctx).map_err(|e| e.to_string())?;
-        let s = v.to_string(a.ctx).map_err(|e| e.to_string())?;
-        out.push(s.to_std_string_escaped());
-    }
-    Ok(out)
+    let read = |ctx: &mut boa_engine::Context| -> boa_engine::JsResult<Vec<String>> {
+        array_elements(&list, ctx)?
+            .iter()
+            .map(|v| Ok(v.to_string(ctx)?.to_std_string_escaped()))
+            .collect()
+    };
+    read(a.ctx).map_err(|e| e.to_string())
 }
 
 struct UseFactory {
@@ -277,12 +274,7 @@ impl Use {
             None => false,
         };
         if turned_down {
-            let t = if self.down_path && k > 0 {
-                Target::Down(k - 1)
-            } else {
-                Target::Output
-            };
-            return Ok(Route::Forward(t));
+            return Ok(Route::Forward(self.after_down(k)));
         }
         Ok(match self.stages[k].up {
             Some(layout) => {

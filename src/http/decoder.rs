@@ -5,6 +5,7 @@ use super::framing::{BodyFraming, request_framing, response_framing};
 use super::head::{
     ParseError, Parsed, RequestHead, ResponseHead, parse_request_head, parse_response_head,
 };
+use crate::engine::data::Data;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 
@@ -42,6 +43,15 @@ pub struct RequestFacts {
     pub connect: bool,
 }
 
+impl RequestFacts {
+    pub fn of(h: &RequestHead) -> RequestFacts {
+        RequestFacts {
+            head: h.method.as_ref() == b"HEAD",
+            connect: h.method.as_ref() == b"CONNECT",
+        }
+    }
+}
+
 pub struct MessageDecoder {
     side: Side,
     phase: Phase,
@@ -71,8 +81,16 @@ impl MessageDecoder {
         matches!(self.phase, Phase::Head) && self.pending.is_empty()
     }
 
-    pub fn is_failed(&self) -> bool {
-        matches!(self.phase, Phase::Failed)
+    /// Decodes every chunk of `data`; on an error, what came before it has been emitted.
+    pub fn feed_data(
+        &mut self,
+        data: Data,
+        out: &mut impl FnMut(Decoded),
+    ) -> Result<(), ParseError> {
+        for chunk in data.into_chunks() {
+            self.feed(chunk, out)?;
+        }
+        Ok(())
     }
 
     /// Decodes one chunk of input.

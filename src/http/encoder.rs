@@ -37,7 +37,6 @@ pub struct MessageEncoder {
     phase: Phase,
     buffer_size: usize,
     keep_alive: bool,
-    bodiless: bool,
 }
 
 impl MessageEncoder {
@@ -46,16 +45,15 @@ impl MessageEncoder {
             phase: Phase::Idle,
             buffer_size,
             keep_alive: true,
-            bodiless: false,
         }
     }
 
     /// Starts a message. `bodiless`: a response to HEAD, or a 1xx/204/304 (no body on the wire).
     pub fn start(&mut self, head: OutHead, keep_alive: bool, bodiless: bool, out: &mut Data) {
         self.keep_alive = keep_alive;
-        self.bodiless = bodiless
+        let bodiless = bodiless
             || matches!(&head, OutHead::Response(r) if r.status < 200 || r.status == 204 || r.status == 304);
-        if self.bodiless {
+        if bodiless {
             write_head(&head, OutFraming::None, keep_alive, out);
             self.phase = Phase::Bodiless;
         } else {

@@ -158,9 +158,14 @@ fn version_and_headers(o: &JsObject, ctx: &mut Context) -> JsResult<(Version, He
     Ok((version, headers_of_value(&headers, ctx)?))
 }
 
-/// A response head snapshot for encoding; what the script left out takes the defaults
-/// (`HTTP/1.1 200`).
-pub fn response_of(h: &Head, ctx: &mut Context) -> JsResult<ResponseHead> {
+/// A response head for encoding; what the script left out takes the defaults (`HTTP/1.1 200`).
+/// A native head held only by `h` is moved, not copied.
+pub fn response_of(h: Head, ctx: &mut Context) -> JsResult<ResponseHead> {
+    let h = match h.into_kind() {
+        Ok(HeadKind::Response(r)) => return Ok(r),
+        Ok(kind) => Head::new(kind),
+        Err(shared) => shared,
+    };
     let o = match &*h.get() {
         HeadKind::Response(r) => return Ok(r.clone()),
         HeadKind::Script(v) => v.as_object(),
@@ -188,8 +193,13 @@ pub fn response_of(h: &Head, ctx: &mut Context) -> JsResult<ResponseHead> {
     })
 }
 
-/// A request head snapshot for encoding (defaults `GET / HTTP/1.1`).
-pub fn request_of(h: &Head, ctx: &mut Context) -> JsResult<RequestHead> {
+/// A request head for encoding (defaults `GET / HTTP/1.1`); moved like [`response_of`].
+pub fn request_of(h: Head, ctx: &mut Context) -> JsResult<RequestHead> {
+    let h = match h.into_kind() {
+        Ok(HeadKind::Request(r)) => return Ok(r),
+        Ok(kind) => Head::new(kind),
+        Err(shared) => shared,
+    };
     let o = match &*h.get() {
         HeadKind::Request(r) => return Ok(r.clone()),
         HeadKind::Script(v) => v.as_object(),

@@ -5,7 +5,7 @@
 //! static, so each module realm gets its own constructors and prototypes.
 
 pub mod algo;
-mod helpers;
+pub(crate) mod helpers;
 pub mod netmask;
 pub mod url;
 pub mod url_search_params;
