@@ -180,6 +180,22 @@ fn verify_reports_unknown_pipeline_in_link() {
 }
 
 #[test]
+fn verify_reports_an_import_nobody_exports_with_its_namespace() {
+    let dir = TempDir::new("verify");
+    let file = dir.write(
+        "bad-import.js",
+        "pipy()\n.import({ __x: 'ns1' })\n.listen(8080)\n.dummy()\n",
+    );
+    let run = run_cli(&["--verify", &path_arg(&file)], &[]);
+    assert_ne!(run.code(), 0, "--verify must fail: {run:?}");
+    assert!(
+        run.stderr
+            .contains("bad-import.js: cannot import variable __x in ns1"),
+        "{run:?}"
+    );
+}
+
+#[test]
 fn verify_reports_unknown_pipeline_in_demux_http() {
     let source = "pipy()\n\n.listen(8080)\n.demuxHTTP('nope')\n";
     let (run, diagnostic) = verify_failure("bad-demux.js", source);

@@ -85,10 +85,6 @@ pub fn set_current(ctx: &ContextRef) {
     });
 }
 
-pub fn clear_current() {
-    CURRENT.with(|c| *c.borrow_mut() = None);
-}
-
 pub fn with_current<R>(f: impl FnOnce(Option<&ContextRef>) -> R) -> R {
     CURRENT.with(|c| f(c.borrow().as_ref()))
 }

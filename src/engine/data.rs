@@ -99,11 +99,6 @@ impl Data {
         out
     }
 
-    /// Drops the first `n` bytes.
-    pub fn advance(&mut self, n: usize) {
-        self.consume(n);
-    }
-
     pub fn clear(&mut self) {
         self.first = None;
         self.rest.clear();
@@ -145,9 +140,9 @@ impl Data {
         v
     }
 
-    /// Lossy UTF-8 text of the bytes.
+    /// Lossy UTF-8 text of the bytes (one copy; `to_bytes` is free for a single chunk).
     pub fn to_string_lossy(&self) -> String {
-        String::from_utf8_lossy(&self.to_vec()).into_owned()
+        String::from_utf8_lossy(&self.to_bytes()).into_owned()
     }
 
     /// Removes `n` leading bytes (after a partial `writev`).
@@ -200,14 +195,18 @@ mod tests {
 
     #[test]
     fn shift_splits_chunks_without_copy() {
+        let (a, b) = (Bytes::from_static(b"hello "), Bytes::from_static(b"world"));
         let mut d = Data::new();
-        d.push_slice(b"hello ");
-        d.push_slice(b"world");
+        d.push_bytes(a.clone());
+        d.push_bytes(b.clone());
         let head = d.shift(8);
         assert_eq!(head.to_vec(), b"hello wo");
         assert_eq!(d.to_vec(), b"rld");
         assert_eq!(d.len(), 3);
-        assert_eq!(head.chunk_count(), 2);
+        // Both parts point into the original buffers.
+        let pieces: Vec<*const u8> = head.chunks().map(|c| c.as_ptr()).collect();
+        assert_eq!(pieces, [a.as_ptr(), b.as_ptr()]);
+        assert_eq!(d.chunks().next().map(|c| c.as_ptr()), Some(b[2..].as_ptr()));
     }
 
     #[test]

@@ -97,13 +97,4 @@ impl Event {
     pub fn flush() -> Event {
         Event::Data(Data::new())
     }
-
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Event::Data(_) => "Data",
-            Event::MessageStart(_) => "MessageStart",
-            Event::MessageEnd => "MessageEnd",
-            Event::StreamEnd(_) => "StreamEnd",
-        }
-    }
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 /// One script file and its context variables.
 pub struct ModuleInfo {
-    pub path: PathBuf,
     /// Display name used in logs and errors (relative to the main script's directory).
     pub name: String,
     /// Variable names, in slot order.

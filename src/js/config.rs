@@ -35,7 +35,6 @@ struct ModuleBuild {
     var_names: Vec<String>,
     initial: Vec<JsValue>,
     current_layout: Option<LayoutId>,
-    configured: bool,
 }
 
 type SlotCell = Rc<Cell<(usize, usize)>>;
@@ -52,7 +51,7 @@ struct LoaderState {
     modules: Vec<ModuleBuild>,
     realms: Vec<Realm>,
     layouts: Vec<Layout>,
-    listens: Vec<(ListenSpec, String)>,
+    listens: Vec<ListenSpec>,
     tasks: Vec<TaskSpec>,
     reads: Vec<(LayoutId, PathBuf)>,
     exports: HashMap<(String, String), (usize, usize)>,
@@ -145,14 +144,12 @@ pub fn load_script(main: &Path) -> Result<LoadedScript, String> {
     };
     result?;
     finish(&mut state)?;
-    let names: Vec<String> = state.modules.iter().map(|m| m.name.clone()).collect();
     let graph = Graph {
         layouts: std::mem::take(&mut state.layouts),
         modules: state
             .modules
             .drain(..)
             .map(|m| ModuleInfo {
-                path: m.path,
                 name: m.name,
                 var_names: m.var_names,
                 initial: m.initial,
@@ -162,14 +159,14 @@ pub fn load_script(main: &Path) -> Result<LoadedScript, String> {
         tasks: std::mem::take(&mut state.tasks),
         reads: std::mem::take(&mut state.reads),
     };
-    let runtime = JsRuntime::new(ctx, std::mem::take(&mut state.realms), names);
+    let runtime = JsRuntime::new(ctx, std::mem::take(&mut state.realms));
     Ok(LoadedScript { graph, runtime })
 }
 
 /// Two `listen`s on one address: the last wins (as in Pipy).
-fn dedup_listens(all: Vec<(ListenSpec, String)>) -> Vec<ListenSpec> {
+fn dedup_listens(all: Vec<ListenSpec>) -> Vec<ListenSpec> {
     let mut out: Vec<ListenSpec> = Vec::new();
-    for (spec, _) in all {
+    for spec in all {
         out.retain(|s| s.addr != spec.addr);
         out.push(spec);
     }
@@ -184,7 +181,7 @@ fn finish(state: &mut LoaderState) -> Result<(), String> {
             None => {
                 return Err(format!(
                     "{}: cannot import variable {} in {}",
-                    state.modules[imp.module].name, imp.name, state.modules[imp.module].name
+                    state.modules[imp.module].name, imp.name, imp.ns
                 ));
             }
         }
@@ -285,7 +282,6 @@ pub fn load_module_file(ctx: &mut Context, path: PathBuf, name: String) -> JsRes
             var_names: Vec::new(),
             initial: Vec::new(),
             current_layout: None,
-            configured: false,
         });
         s.realms.push(realm.clone());
         s.modules.len() - 1
@@ -433,21 +429,10 @@ fn install_module_globals(ctx: &mut Context, module: usize, name: &str) -> JsRes
     ctx.register_global_class::<Configuration>()?;
     super::message::register(ctx)?;
     super::builtins::register_builtins(ctx)?;
-    globals::register(ctx, module, name)?;
-    let pipy = ctx.global_object().get(js_string!("pipy"), ctx)?;
-    if let Some(p) = pipy.as_object() {
-        // `pipy(vars)` of this module.
-        let f = NativeFunction::from_copy_closure(move |_, args, ctx| pipy_call(module, args, ctx));
-        let call = f.to_js_function(ctx.realm());
-        // Keep `pipy.load` etc. by copying them onto the callable.
-        for key in ["load", "exit", "restart", "now"] {
-            let v = p.get(JsString::from(key), ctx)?;
-            call.set(JsString::from(key), v, false, ctx)?;
-        }
-        ctx.global_object()
-            .set(js_string!("pipy"), call, false, ctx)?;
-    }
-    Ok(())
+    // `pipy(vars)` of this module; the globals add `pipy.load` and the others onto it.
+    let pipy = NativeFunction::from_copy_closure(move |_, args, ctx| pipy_call(module, args, ctx))
+        .to_js_function(ctx.realm());
+    globals::register(ctx, pipy.into(), name)
 }
 
 /// `pipy(vars)`: declares the module's context variables; returns its Configuration.
@@ -465,7 +450,6 @@ fn pipy_call(module: usize, args: &[JsValue], ctx: &mut Context) -> JsResult<JsV
             declare_var(ctx, module, &k.to_std_string_escaped(), v)?;
         }
     }
-    with_loader(|s| s.modules[module].configured = true)?;
     let obj = Configuration::from_data(Configuration { module }, ctx)?;
     Ok(obj.into())
 }
@@ -646,14 +630,11 @@ fn cfg_listen(this: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<J
         LayoutKind::Listen(display),
     )?;
     with_loader(|s| {
-        s.listens.push((
-            ListenSpec {
-                addr,
-                layout,
-                options,
-            },
-            text,
-        ))
+        s.listens.push(ListenSpec {
+            addr,
+            layout,
+            options,
+        })
     })?;
     Ok(this.clone())
 }

@@ -1,8 +1,10 @@
 //! Script globals other than the event classes: `pipy` (load, exit), `console`, `os`,
 //! `JSON.decode/encode`, `__inbound`, `__filename`.
 
+use super::builtins::helpers::utf8_bytes;
 use super::message::{data_to_js, to_data};
 use crate::engine::context;
+use crate::engine::data::Data;
 use boa_engine::object::ObjectInitializer;
 use boa_engine::property::{Attribute, PropertyDescriptor};
 use boa_engine::{
@@ -10,27 +12,21 @@ use boa_engine::{
     js_string,
 };
 
-/// Installs the globals of module `module` (named `name`) into the current realm.
-pub fn register(ctx: &mut Context, module: usize, name: &str) -> JsResult<()> {
-    let _ = module;
-    // pipy: the callable is replaced per module by the loader; here its static members.
-    let pipy = ObjectInitializer::new(ctx)
-        .function(
-            NativeFunction::from_fn_ptr(pipy_load),
-            js_string!("load"),
-            1,
-        )
-        .function(
-            NativeFunction::from_fn_ptr(pipy_exit),
-            js_string!("exit"),
-            1,
-        )
-        .function(
-            NativeFunction::from_fn_ptr(pipy_restart),
+/// Installs the globals of a module (named `name`) into the current realm; `pipy` is the
+/// module's `pipy(vars)` function, which gets `load`, `exit` and `restart`.
+pub fn register(ctx: &mut Context, pipy: JsObject, name: &str) -> JsResult<()> {
+    let members: [(JsString, NativeFunction); 3] = [
+        (js_string!("load"), NativeFunction::from_fn_ptr(pipy_load)),
+        (js_string!("exit"), NativeFunction::from_fn_ptr(pipy_exit)),
+        (
             js_string!("restart"),
-            0,
-        )
-        .build();
+            NativeFunction::from_fn_ptr(pipy_restart),
+        ),
+    ];
+    for (key, f) in members {
+        let f = f.to_js_function(ctx.realm());
+        pipy.set(key, f, false, ctx)?;
+    }
     ctx.register_global_property(js_string!("pipy"), pipy, Attribute::all())?;
 
     let console = ObjectInitializer::new(ctx)
@@ -208,7 +204,8 @@ fn os_write_file(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<J
     Ok(JsValue::undefined())
 }
 
-fn json_parse(text: &str, ctx: &mut Context) -> JsResult<JsValue> {
+/// `JSON.parse(text)`, undefined when `text` is not JSON.
+fn json_parse(text: JsValue, ctx: &mut Context) -> JsResult<JsValue> {
     let json = ctx.global_object().get(js_string!("JSON"), ctx)?;
     let parse = json
         .as_object()
@@ -218,7 +215,7 @@ fn json_parse(text: &str, ctx: &mut Context) -> JsResult<JsValue> {
     let Some(parse) = parse else {
         return Ok(JsValue::undefined());
     };
-    match parse.call(&JsValue::undefined(), &[JsString::from(text).into()], ctx) {
+    match parse.call(&JsValue::undefined(), &[text], ctx) {
         Ok(v) => Ok(v),
         Err(_) => Ok(JsValue::undefined()),
     }
@@ -228,7 +225,7 @@ fn json_decode(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsV
     let Some(d) = to_data(args.get_or_undefined(0), ctx)? else {
         return Ok(JsValue::undefined());
     };
-    json_parse(&d.to_string_lossy(), ctx)
+    json_parse(super::head::jstr(&d.to_bytes()), ctx)
 }
 
 fn json_encode(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
@@ -243,8 +240,7 @@ fn json_encode(_: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsV
     if s.is_undefined() {
         return Ok(JsValue::undefined());
     }
-    let s = s.to_string(ctx)?.to_std_string_escaped();
-    data_to_js(s.as_str().into(), ctx)
+    data_to_js(Data::from(utf8_bytes(&s.to_string(ctx)?)), ctx)
 }
 
 fn inbound_getter(_: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {

@@ -3,6 +3,7 @@
 //! A native head becomes a JS object only when a script reads it; the object then replaces the
 //! native head in place so the script's changes reach the encoder.
 
+use super::builtins::helpers::utf8_bytes;
 use super::native_head::{NativeFields, NativeHead, head_object};
 use crate::engine::head::{Head, HeadKind};
 use crate::http::head::{Headers, RequestHead, ResponseHead, Version};
@@ -10,7 +11,6 @@ use boa_engine::builtins::object::OrdinaryObject;
 use boa_engine::object::ObjectInitializer;
 use boa_engine::object::builtins::JsArray;
 use boa_engine::property::{PropertyDescriptor, PropertyKey};
-use boa_engine::string::JsStrVariant;
 use boa_engine::{Context, JsObject, JsResult, JsString, JsValue, js_string};
 use bytes::Bytes;
 
@@ -18,15 +18,6 @@ pub(super) fn jstr(b: &[u8]) -> JsValue {
     match std::str::from_utf8(b) {
         Ok(s) => JsString::from(s).into(),
         Err(_) => JsString::from(String::from_utf8_lossy(b).as_ref()).into(),
-    }
-}
-
-/// A script string as bytes: UTF-8, copied straight from ASCII strings (header names and values,
-/// paths) without going through `char`s.
-pub(super) fn string_bytes(s: &JsString) -> Bytes {
-    match s.as_str().variant() {
-        JsStrVariant::Latin1(b) if b.is_ascii() => Bytes::copy_from_slice(b),
-        _ => Bytes::from(s.to_std_string_escaped()),
     }
 }
 
@@ -110,7 +101,7 @@ fn get_bytes(o: &JsObject, key: JsString, ctx: &mut Context) -> JsResult<Option<
     if v.is_null_or_undefined() {
         return Ok(None);
     }
-    Ok(Some(string_bytes(&v.to_string(ctx)?)))
+    Ok(Some(utf8_bytes(&v.to_string(ctx)?)))
 }
 
 /// A status code a script gave, if it is one (anything else leaves the status as it was).
@@ -126,7 +117,7 @@ pub(super) fn headers_of_value(hv: &JsValue, ctx: &mut Context) -> JsResult<Head
     };
     for key in ho.own_property_keys(ctx)? {
         let name = match &key {
-            PropertyKey::String(s) => string_bytes(s),
+            PropertyKey::String(s) => utf8_bytes(s),
             PropertyKey::Index(i) => Bytes::from(i.get().to_string()),
             PropertyKey::Symbol(_) => continue,
         };
@@ -139,11 +130,11 @@ pub(super) fn headers_of_value(hv: &JsValue, ctx: &mut Context) -> JsResult<Head
             let n = arr.length(ctx)?;
             for i in 0..n {
                 let item = arr.get(i, ctx)?.to_string(ctx)?;
-                out.append(name.clone(), string_bytes(&item));
+                out.append(name.clone(), utf8_bytes(&item));
             }
         } else {
             let s = v.to_string(ctx)?;
-            out.append(name, string_bytes(&s));
+            out.append(name, utf8_bytes(&s));
         }
     }
     Ok(out)

@@ -4,16 +4,18 @@
 //! Paths are normalised against the codebase root (the main script's directory), never relative
 //! to the calling module, and cannot climb above it (`..` stops at the root).
 
+use super::builtins::helpers::{define_global, register_class_into};
 use super::message::JsMessage;
 use crate::engine::data::Data;
 use crate::engine::head::Head;
+use crate::http::head::ResponseHead;
 use boa_engine::class::{Class, ClassBuilder};
 use boa_engine::object::ObjectInitializer;
-use boa_engine::property::{Attribute, PropertyDescriptor};
 use boa_engine::{
-    Context, Finalize, JsArgs, JsData, JsNativeError, JsObject, JsResult, JsString, JsValue,
-    NativeFunction, Trace, js_string,
+    Context, Finalize, JsArgs, JsData, JsNativeError, JsResult, JsValue, NativeFunction, Trace,
+    js_string,
 };
+use bytes::Bytes;
 use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::PathBuf;
@@ -241,28 +243,27 @@ fn to_message(this: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<J
             .ok_or_else(|| JsNativeError::typ().with_message("not an http.File"))?;
         f.pick(accepted).map(|(d, enc)| (d, enc, f.content_type))
     };
-    let head = JsObject::with_object_proto(ctx.intrinsics());
+    // A native head, as in Pipy: the encoder takes it as is, and a script that reads it gets
+    // the usual head object.
     let Some((body, encoding, content_type)) = picked else {
-        head.set(js_string!("status"), 400, false, ctx)?;
-        return JsMessage::new_object(Head::script(head.into()), None, ctx);
+        let head = ResponseHead {
+            status: 400,
+            ..ResponseHead::default()
+        };
+        return JsMessage::new_object(Head::response(head), None, ctx);
     };
-    let headers = JsObject::with_object_proto(ctx.intrinsics());
-    headers.set(
-        js_string!("content-type"),
-        JsString::from(content_type),
-        false,
-        ctx,
-    )?;
+    let mut head = ResponseHead::default();
+    head.headers.append(
+        Bytes::from_static(b"content-type"),
+        Bytes::from_static(content_type.as_bytes()),
+    );
     if let Some(enc) = encoding {
-        headers.set(
-            js_string!("content-encoding"),
-            JsString::from(enc),
-            false,
-            ctx,
-        )?;
+        head.headers.append(
+            Bytes::from_static(b"content-encoding"),
+            Bytes::from_static(enc.as_bytes()),
+        );
     }
-    head.set(js_string!("headers"), headers, false, ctx)?;
-    JsMessage::new_object(Head::script(head.into()), Some(body), ctx)
+    JsMessage::new_object(Head::response(head), Some(body), ctx)
 }
 
 /// `http.File.from(path)`: a File, or null when nothing is found.
@@ -296,24 +297,9 @@ impl Class for HttpFile {
 
 /// Installs the `http` global (with `http.File`) into the current realm.
 pub fn register(ctx: &mut Context) -> JsResult<()> {
-    let mut builder = ClassBuilder::new::<HttpFile>(ctx);
-    HttpFile::init(&mut builder)?;
-    let class = builder.build();
-    let constructor = class.constructor();
-    ctx.realm().register_class::<HttpFile>(class);
-    let http = ObjectInitializer::new(ctx)
-        .property(js_string!("File"), constructor, Attribute::all())
-        .build();
-    ctx.global_object().define_property_or_throw(
-        js_string!("http"),
-        PropertyDescriptor::builder()
-            .value(http)
-            .writable(true)
-            .enumerable(false)
-            .configurable(true),
-        ctx,
-    )?;
-    Ok(())
+    let http = ObjectInitializer::new(ctx).build();
+    register_class_into::<HttpFile>(&http, ctx)?;
+    define_global("http", http, ctx)
 }
 
 #[cfg(test)]
@@ -389,7 +375,8 @@ mod tests {
              var thrown = false;
              try {{ new http.File(w + '/missing'); }} catch (e) {{ thrown = true; }}
              [http.File.from(w + '/missing') === null, thrown,
-              m1.head.headers['content-type'], m1.head.headers['content-encoding'], m1.body.size,
+              m1.head.status, m1.head.headers['content-type'], m1.head.headers['content-encoding'],
+              m1.body.size,
               m2.head.headers['content-encoding'], m2.body.toString(),
               j.head.headers['content-type'], j.body.toString(),
               bad.head.status, bad.body].join('|')"
@@ -404,7 +391,7 @@ mod tests {
         assert_eq!(
             out,
             format!(
-                "true|true|text/html|gzip|{gz_len}||<p>hi</p>|application/json|{{\"a\":1}}|400|"
+                "true|true|200|text/html|gzip|{gz_len}||<p>hi</p>|application/json|{{\"a\":1}}|400|"
             )
         );
     }

@@ -6,16 +6,13 @@ use crate::engine::head::Head;
 use boa_engine::class::{Class, ClassBuilder};
 use boa_engine::object::builtins::JsArray;
 use boa_engine::{
-    Context, Finalize, JsArgs, JsData, JsNativeError, JsResult, JsString, JsValue, NativeFunction,
-    Trace, js_string,
+    Context, Finalize, JsArgs, JsData, JsResult, JsString, JsValue, NativeFunction, Trace,
+    js_string,
 };
 
-use super::head::head_to_js;
+use super::builtins::helpers::{type_error, utf8_bytes};
+use super::head::{head_to_js, jstr};
 use std::cell::RefCell;
-
-fn type_err(msg: &str) -> boa_engine::JsError {
-    JsNativeError::typ().with_message(msg.to_string()).into()
-}
 
 // ------------------------------------------------------------------- Data
 
@@ -45,12 +42,21 @@ pub fn decode_string(s: &str, enc: &str) -> Option<Vec<u8>> {
     }
 }
 
-pub fn encode_bytes(b: &[u8], enc: &str) -> String {
+/// The bytes as a script string in an encoding name scripts use (UTF-8 by default).
+pub fn encode_bytes(b: &[u8], enc: &str) -> JsValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     match enc {
-        "hex" => b.iter().map(|x| format!("{x:02x}")).collect(),
-        "base64" => super::base64::encode(b, false),
-        "base64url" => super::base64::encode(b, true),
-        _ => String::from_utf8_lossy(b).into_owned(),
+        "hex" => {
+            let mut s = String::with_capacity(b.len() * 2);
+            for x in b {
+                s.push(HEX[usize::from(x >> 4)] as char);
+                s.push(HEX[usize::from(x & 15)] as char);
+            }
+            JsString::from(s.as_str()).into()
+        }
+        "base64" => JsString::from(super::base64::encode(b, false).as_str()).into(),
+        "base64url" => JsString::from(super::base64::encode(b, true).as_str()).into(),
+        _ => jstr(b),
     }
 }
 
@@ -64,8 +70,7 @@ pub fn to_data(v: &JsValue, ctx: &mut Context) -> JsResult<Option<Data>> {
     {
         return Ok(Some(d.data.clone()));
     }
-    let s = v.to_string(ctx)?.to_std_string_escaped();
-    Ok(Some(Data::from(s.as_str())))
+    Ok(Some(Data::from(utf8_bytes(&v.to_string(ctx)?))))
 }
 
 pub fn data_to_js(data: Data, ctx: &mut Context) -> JsResult<JsValue> {
@@ -76,10 +81,10 @@ pub fn data_to_js(data: Data, ctx: &mut Context) -> JsResult<JsValue> {
 fn with_data<R>(this: &JsValue, f: impl FnOnce(&mut Data) -> R) -> JsResult<R> {
     let o = this
         .as_object()
-        .ok_or_else(|| type_err("not a Data object"))?;
+        .ok_or_else(|| type_error("not a Data object"))?;
     let mut d = o
         .downcast_mut::<JsDataObj>()
-        .ok_or_else(|| type_err("not a Data object"))?;
+        .ok_or_else(|| type_error("not a Data object"))?;
     Ok(f(&mut d.data))
 }
 
@@ -97,7 +102,7 @@ impl Class for JsDataObj {
                 _ => String::new(),
             };
             let s = s.to_std_string_escaped();
-            Data::from(decode_string(&s, &enc).ok_or_else(|| type_err("invalid encoding"))?)
+            Data::from(decode_string(&s, &enc).ok_or_else(|| type_error("invalid encoding"))?)
         } else if let Some(o) = a.as_object() {
             if let Some(d) = o.downcast_ref::<JsDataObj>() {
                 d.data.clone()
@@ -110,10 +115,10 @@ impl Class for JsDataObj {
                 }
                 Data::from(v)
             } else {
-                return Err(type_err("Data() expects a string, an array or a Data"));
+                return Err(type_error("Data() expects a string, an array or a Data"));
             }
         } else {
-            return Err(type_err("Data() expects a string, an array or a Data"));
+            return Err(type_error("Data() expects a string, an array or a Data"));
         };
         Ok(JsDataObj { data })
     }
@@ -168,8 +173,8 @@ impl Class for JsDataObj {
                     Some(e) if !e.is_undefined() => e.to_string(ctx)?.to_std_string_escaped(),
                     _ => String::new(),
                 };
-                let bytes = with_data(this, |d| d.to_vec())?;
-                Ok(JsString::from(encode_bytes(&bytes, &enc).as_str()).into())
+                let bytes = with_data(this, |d| d.to_bytes())?;
+                Ok(encode_bytes(&bytes, &enc))
             }),
         );
         class.static_method(
@@ -200,7 +205,7 @@ fn shift_by(this: &JsValue, args: &[JsValue], ctx: &mut Context, to: bool) -> Js
     let f = args
         .get_or_undefined(0)
         .as_callable()
-        .ok_or_else(|| type_err("expects a function"))?;
+        .ok_or_else(|| type_error("expects a function"))?;
     let bytes = with_data(this, |d| d.to_vec())?;
     let mut n = 0;
     for b in &bytes {
@@ -284,10 +289,10 @@ impl JsMessage {
 fn with_message<R>(this: &JsValue, f: impl FnOnce(&mut JsMessage) -> R) -> JsResult<R> {
     let o = this
         .as_object()
-        .ok_or_else(|| type_err("not a Message object"))?;
+        .ok_or_else(|| type_error("not a Message object"))?;
     let mut m = o
         .downcast_mut::<JsMessage>()
-        .ok_or_else(|| type_err("not a Message object"))?;
+        .ok_or_else(|| type_error("not a Message object"))?;
     Ok(f(&mut m))
 }
 
@@ -382,7 +387,7 @@ impl Class for JsMessageStart {
             let head = this
                 .as_object()
                 .and_then(|o| o.downcast_ref::<JsMessageStart>().map(|m| m.head.get()))
-                .ok_or_else(|| type_err("not a MessageStart"))?;
+                .ok_or_else(|| type_error("not a MessageStart"))?;
             head_to_js(&head, ctx)
         })
         .to_js_function(&realm);
@@ -428,7 +433,7 @@ impl Class for JsStreamEnd {
         } else {
             let name = a.to_string(ctx)?.to_std_string_escaped();
             StreamError::from_name(&name)
-                .ok_or_else(|| type_err(&format!("unknown StreamEnd error: {name}")))?
+                .ok_or_else(|| type_error(format!("unknown StreamEnd error: {name}")))?
         };
         Ok(JsStreamEnd { error })
     }
@@ -439,7 +444,7 @@ impl Class for JsStreamEnd {
             let e = this
                 .as_object()
                 .and_then(|o| o.downcast_ref::<JsStreamEnd>().map(|m| m.error))
-                .ok_or_else(|| type_err("not a StreamEnd"))?;
+                .ok_or_else(|| type_error("not a StreamEnd"))?;
             Ok(JsString::from(e.name()).into())
         })
         .to_js_function(&realm);

@@ -11,14 +11,15 @@
 //! the same fields as in Pipy. Deleting or redefining a field with `Object.defineProperty` does
 //! not reach the encoder (assignment does).
 
+use super::builtins::helpers::type_error;
 use super::head::jstr;
 use crate::http::head::{Headers, RequestHead, ResponseHead, Version};
 use boa_engine::object::ObjectInitializer;
 use boa_engine::object::builtins::JsFunction;
 use boa_engine::property::{PropertyDescriptor, PropertyKey};
 use boa_engine::{
-    Context, Finalize, JsArgs, JsData, JsNativeError, JsObject, JsResult, JsString, JsValue,
-    NativeFunction, Trace, js_string,
+    Context, Finalize, JsArgs, JsData, JsObject, JsResult, JsString, JsValue, NativeFunction,
+    Trace, js_string,
 };
 use boa_gc::GcRefCell;
 use bytes::Bytes;
@@ -104,9 +105,7 @@ struct Accessors {
 }
 
 fn not_a_head() -> boa_engine::JsError {
-    JsNativeError::typ()
-        .with_message("not a message head")
-        .into()
+    type_error("not a message head")
 }
 
 fn with_head<R>(this: &JsValue, f: impl FnOnce(&NativeHead) -> R) -> JsResult<R> {
@@ -117,7 +116,7 @@ fn with_head<R>(this: &JsValue, f: impl FnOnce(&NativeHead) -> R) -> JsResult<R>
 
 /// A script value as header-safe bytes (what `String(v)` gives, UTF-8 encoded).
 fn bytes_of(v: &JsValue, ctx: &mut Context) -> JsResult<Bytes> {
-    Ok(super::head::string_bytes(&v.to_string(ctx)?))
+    Ok(super::builtins::helpers::utf8_bytes(&v.to_string(ctx)?))
 }
 
 type Getter = fn(&NativeFields) -> JsValue;

@@ -9,17 +9,14 @@ use boa_engine::{Context, JsError, JsValue};
 pub struct JsRuntime {
     pub ctx: Context,
     pub realms: Vec<Realm>,
-    /// Display name (path) of each module, for error messages.
-    pub module_names: Vec<String>,
     current: usize,
 }
 
 impl JsRuntime {
-    pub fn new(ctx: Context, realms: Vec<Realm>, module_names: Vec<String>) -> JsRuntime {
+    pub fn new(ctx: Context, realms: Vec<Realm>) -> JsRuntime {
         JsRuntime {
             ctx,
             realms,
-            module_names,
             current: usize::MAX,
         }
     }

@@ -1,16 +1,17 @@
 //! Small conversions shared by the builtin classes: argument access, `this` downcasts,
-//! value keys for hash maps, Pipy's seconds syntax and class registration into a namespace.
+//! value keys for hash maps, string bytes and class registration into a namespace.
 
 use std::hash::{Hash, Hasher};
-use std::time::Duration;
 
 use boa_engine::class::{Class, ClassBuilder};
 use boa_engine::object::NativeObject;
 use boa_engine::property::{PropertyDescriptor, PropertyKey};
+use boa_engine::string::JsStrVariant;
 use boa_engine::{
     Context, Finalize, JsError, JsNativeError, JsObject, JsResult, JsString, JsValue, JsVariant,
     Trace, js_string,
 };
+use bytes::Bytes;
 
 /// Builds a JS `TypeError` with the given message.
 pub fn type_error(message: impl Into<String>) -> JsError {
@@ -43,6 +44,19 @@ pub fn with_this<T: NativeObject, R>(
 /// Appends the UTF-8 form of a JS string to `out` without an intermediate allocation.
 pub fn push_js_str(out: &mut String, s: &JsString) {
     out.extend(s.as_str().code_points_lossy());
+}
+
+/// The UTF-8 bytes of a JS string (a lone surrogate becomes U+FFFD, as in `push_js_str`):
+/// copied straight from ASCII strings (header names and values, paths, most bodies).
+pub fn utf8_bytes(s: &JsString) -> Bytes {
+    match s.as_str().variant() {
+        JsStrVariant::Latin1(b) if b.is_ascii() => Bytes::copy_from_slice(b),
+        _ => {
+            let mut out = String::new();
+            push_js_str(&mut out, s);
+            Bytes::from(out)
+        }
+    }
 }
 
 /// The own enumerable string-keyed properties of `object` with their values, in property
@@ -78,61 +92,6 @@ pub fn array_elements(object: &JsObject, ctx: &mut Context) -> JsResult<Vec<JsVa
         items.push(object.get(i, ctx)?);
     }
     Ok(items)
-}
-
-/// Parses Pipy's *seconds* syntax: a number, or a string whose leading number (C `atof`)
-/// is scaled by an optional `s`/`m`/`h`/`d` suffix. `"10ms"` is 10 s, as in Pipy.
-pub fn parse_seconds_str(text: &str) -> f64 {
-    let text = text.trim();
-    let number = leading_number(text);
-    let scale = match text.chars().last().map(|c| c.to_ascii_lowercase()) {
-        Some('d') => 86_400.0,
-        Some('h') => 3_600.0,
-        Some('m') => 60.0,
-        _ => 1.0,
-    };
-    number * scale
-}
-
-/// The longest numeric prefix of `text` as C `atof` would read it (0 when there is none).
-fn leading_number(text: &str) -> f64 {
-    let bytes = text.as_bytes();
-    let mut end = 0;
-    if end < bytes.len() && (bytes[end] == b'+' || bytes[end] == b'-') {
-        end += 1;
-    }
-    while end < bytes.len() && bytes[end].is_ascii_digit() {
-        end += 1;
-    }
-    if end < bytes.len() && bytes[end] == b'.' {
-        end += 1;
-        while end < bytes.len() && bytes[end].is_ascii_digit() {
-            end += 1;
-        }
-    }
-    // Back off until the prefix parses ("-" or "." alone are not numbers).
-    while end > 0 {
-        if let Ok(n) = text[..end].parse::<f64>() {
-            return n;
-        }
-        end -= 1;
-    }
-    0.0
-}
-
-/// Reads a *seconds* option value: number or suffixed string; `None` for other types.
-pub fn seconds_from_value(value: &JsValue) -> Option<Duration> {
-    let seconds = match value.variant() {
-        JsVariant::Integer32(n) => f64::from(n),
-        JsVariant::Float64(n) => n,
-        JsVariant::String(s) => parse_seconds_str(&s.to_std_string_lossy()),
-        _ => return None,
-    };
-    if seconds.is_finite() && seconds > 0.0 {
-        Some(Duration::from_secs_f64(seconds))
-    } else {
-        Some(Duration::ZERO)
-    }
 }
 
 /// A JS value usable as a hash-map key: primitives compare by value (SameValueZero, with
@@ -210,18 +169,6 @@ pub fn define_global(name: &str, value: impl Into<JsValue>, ctx: &mut Context) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seconds_syntax_matches_pipy() {
-        assert_eq!(parse_seconds_str("10"), 10.0);
-        assert_eq!(parse_seconds_str("10s"), 10.0);
-        assert_eq!(parse_seconds_str("2m"), 120.0);
-        assert_eq!(parse_seconds_str("1.5h"), 5400.0);
-        assert_eq!(parse_seconds_str("1d"), 86400.0);
-        assert_eq!(parse_seconds_str("10ms"), 10.0);
-        assert_eq!(parse_seconds_str("abc"), 0.0);
-        assert_eq!(parse_seconds_str(""), 0.0);
-    }
 
     #[test]
     fn value_keys_fold_numbers() {

@@ -15,7 +15,7 @@ use boa_engine::{
     js_string,
 };
 
-use crate::js::builtins::helpers::{ValueKey, seconds_from_value, type_error, with_this};
+use crate::js::builtins::helpers::{ValueKey, type_error, with_this};
 
 /// Marks the end of the recency list.
 const NIL: usize = usize::MAX;
@@ -230,6 +230,10 @@ pub fn is_unhealthy(unhealthy: Option<&JsObject>, target: &JsString) -> bool {
     let Some(mut cache) = cache.downcast_mut::<Cache>() else {
         return false;
     };
+    // The usual state: nothing marked, so no key to build and hash per target and pick.
+    if cache.entries.len() == 0 {
+        return false;
+    }
     cache
         .find(&JsValue::from(target.clone()))
         .is_some_and(|v| v.to_boolean())
@@ -352,7 +356,7 @@ impl Class for Cache {
         let allocate = function_arg(args.first(), "allocate")?;
         let free = function_arg(args.get(1), "free")?;
         let mut size = 0;
-        let mut ttl = None;
+        let mut ttl: Option<Duration> = None;
         if let Some(options) = args.get(2).and_then(JsValue::as_object) {
             let size_value = options.get(js_string!("size"), ctx)?;
             if !size_value.is_undefined() {
@@ -365,12 +369,9 @@ impl Class for Cache {
                     0
                 };
             }
+            // The seconds syntax of every other option (`'100ms'` is 0.1 s).
             let ttl_value = options.get(js_string!("ttl"), ctx)?;
-            if !ttl_value.is_undefined() {
-                let d = seconds_from_value(&ttl_value)
-                    .ok_or_else(|| type_error("options.ttl expects a number or a string"))?;
-                ttl = (!d.is_zero()).then_some(d);
-            }
+            ttl = crate::js::units::seconds(&ttl_value, ctx)?.filter(|d| !d.is_zero());
         }
         Ok(Self {
             allocate,
@@ -462,6 +463,16 @@ mod tests {
                 "var c = new algo.Cache(null, null, {ttl: '1m'}); c.set('k', 'v'); c.get('k')"
             ),
             "v"
+        );
+        // `ms` means milliseconds, as in every other seconds option.
+        assert_eq!(
+            eval_string(
+                "var n = 0; var c = new algo.Cache(() => ++n, null, {ttl: '2ms'});
+                 var a = c.get('k');
+                 var t = Date.now(); while (Date.now() - t < 5) {}
+                 [a, c.get('k')].join(',')"
+            ),
+            "1,2"
         );
     }
 

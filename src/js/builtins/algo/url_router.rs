@@ -178,14 +178,12 @@ impl UrlRouter {
     /// Joins `find` arguments like Pipy's `path_join`, lower-casing the host part.
     fn join_into(out: &mut String, args: &[JsValue], ctx: &mut Context) -> JsResult<()> {
         out.clear();
-        let mut first = true;
         for arg in args.iter().filter(|a| !a.is_null_or_undefined()) {
             let s = match arg.as_string() {
                 Some(s) => s,
                 None => arg.to_string(ctx)?,
             };
-            if first || out.is_empty() {
-                first = false;
+            if out.is_empty() {
                 push_js_str(out, &s);
                 continue;
             }
