@@ -15,11 +15,11 @@ build:
 
 ## run: build, then serve examples/gateway on :8000 in front of its mock services on :8080-8082 (Ctrl-C stops both)
 run: build
+	./scripts/install-run-deps.sh
 	examples/gateway/run.sh $(BINARY)
 
-## test: install what the tests need (if missing), then unit and integration tests
+## test: unit and integration tests
 test:
-	./scripts/install-test-deps.sh
 	$(CARGO) test --all-targets
 
 ## fmt: format the sources
@@ -31,10 +31,9 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-## bench: run the benchmark harness when there is one
-bench: build
-	@if [ -x bench/run.sh ]; then bench/run.sh; \
-	else echo "bench/run.sh not present yet: nothing to run"; fi
+## bench: pipy-rs against nginx and HAProxy (bench/run.sh installs and builds what it needs)
+bench:
+	bench/run.sh
 
 ## install: binary, systemd unit and sysconfig example under $(DESTDIR)$(PREFIX)
 install: build

@@ -7,21 +7,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-/// Binds a listening socket the way the master does (SO_REUSEPORT, non-blocking).
-pub fn bind_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    s.set_reuse_address(true)?;
-    s.set_reuse_port(true)?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    s.listen(1024)?;
-    Ok(s.into())
-}
-
 /// Evaluates the script at `path`.
 pub fn evaluate(path: &Path) -> Result<LoadedScript, String> {
     load_script(path)
@@ -31,8 +16,8 @@ pub fn evaluate(path: &Path) -> Result<LoadedScript, String> {
 pub fn run_single_process(script: LoadedScript) -> i32 {
     let mut listeners = Vec::new();
     for spec in &script.graph.listens {
-        match bind_listener(spec.addr) {
-            Ok(l) => listeners.push((spec.addr, l)),
+        match crate::daemon::listeners::bind_one(spec.addr) {
+            Ok(l) => listeners.push((spec.addr, l.into())),
             Err(e) => {
                 log::error!("cannot listen on {}: {e}", spec.addr);
                 return 1;
@@ -105,12 +90,7 @@ impl crate::daemon::Program for EvaluatedProgram {
         );
         let control: Box<dyn ControlPort> = Box::new(start.control);
         match Worker::new(Rc::new(graph), runtime, start.listeners, Some(control)) {
-            Ok(mut w) => {
-                if let Err(e) = w.handle_stop_signals(&[signal_hook::consts::SIGTERM]) {
-                    log::warn!("cannot handle SIGTERM in the worker: {e}");
-                }
-                w.run()
-            }
+            Ok(w) => w.run(),
             Err(e) => {
                 log::error!("cannot start worker: {e}");
                 1

@@ -106,22 +106,93 @@ fn term_with_a_hung_request_stops_after_the_drain_timeout() {
     assert!(workers.iter().all(|&w| !is_running(w)));
 }
 
+/// QUIT does not wait for in-flight requests (TERM would, for up to the drain timeout).
 #[test]
 fn quit_stops_immediately() {
-    let port = free_port();
+    let upstream = SlowUpstream::start(Duration::from_secs(20));
+    let (port, proxy_port) = two_free_ports();
     let mut daemon = Daemon::start(Launch {
         spawn: 1,
-        script: reply_script(port, 1),
+        script: proxy_script(port, proxy_port, upstream.port, 1),
+        args: vec!["--drain-timeout=30".to_string()],
         ..Launch::default()
     });
     daemon.wait_serving(port, 2);
     let workers = daemon.workers();
+    let slow = send_request(proxy_port, "/slow", Connection::Close).expect("send");
+    upstream
+        .received
+        .recv_timeout(Duration::from_secs(5))
+        .expect("request reached the backend");
+    let started = Instant::now();
     daemon.signal(Signal::SIGQUIT);
     let status = daemon
         .wait_exit(Duration::from_secs(5))
         .expect("master exits");
     assert_eq!(status.code(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(5));
     assert!(workers.iter().all(|&w| !is_running(w)));
+    assert!(
+        read_response(&mut BufReader::new(slow), Connection::Close).is_err(),
+        "the in-flight request was cut off, not answered"
+    );
+}
+
+/// Without a master (`--single-process`) the worker itself drains on TERM and exits 0 once the
+/// request in flight is answered.
+#[test]
+fn single_process_term_drains_the_request_in_flight() {
+    let upstream = SlowUpstream::start(Duration::from_secs(1));
+    let (port, proxy_port) = two_free_ports();
+    let mut daemon = Daemon::start(Launch {
+        script: proxy_script(port, proxy_port, upstream.port, 1),
+        args: vec!["--single-process".to_string()],
+        ..Launch::default()
+    });
+    daemon.wait_serving(port, 0);
+    let slow = send_request(proxy_port, "/slow", Connection::Close).expect("send");
+    upstream
+        .received
+        .recv_timeout(Duration::from_secs(5))
+        .expect("request reached the backend");
+    daemon.signal(Signal::SIGTERM);
+    let reply = read_response(&mut BufReader::new(slow), Connection::Close)
+        .expect("in-flight request completes");
+    assert_eq!((reply.status, reply.body.as_str()), (200, SLOW_BODY));
+    let status = daemon
+        .wait_exit(Duration::from_secs(5))
+        .expect("process exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(daemon.logged("stop signal, draining"), "{}", daemon.log());
+}
+
+/// `--single-process`: a second TERM while draining exits at once.
+#[test]
+fn single_process_second_term_stops_at_once() {
+    let upstream = SlowUpstream::start(Duration::from_secs(20));
+    let (port, proxy_port) = two_free_ports();
+    let mut daemon = Daemon::start(Launch {
+        script: proxy_script(port, proxy_port, upstream.port, 1),
+        args: vec!["--single-process".to_string()],
+        ..Launch::default()
+    });
+    daemon.wait_serving(port, 0);
+    let _slow = send_request(proxy_port, "/slow", Connection::Close).expect("send");
+    upstream
+        .received
+        .recv_timeout(Duration::from_secs(5))
+        .expect("request reached the backend");
+    let started = Instant::now();
+    daemon.signal(Signal::SIGTERM);
+    assert!(wait_until(Duration::from_secs(5), || daemon
+        .logged("stop signal, draining")));
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon
+        .wait_exit(Duration::from_secs(5))
+        .expect("process exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(daemon.logged("second stop signal, exiting now"));
 }
 
 #[test]
@@ -270,8 +341,7 @@ fn signal_command_reloads_and_stops_through_the_pid_file() {
 
 /// `timeout`, a shell's job control or `kill -TERM -PGID` send TERM to every process of the
 /// group: workers must drain like the master asks them to, not die with requests in flight.
-/// (A forked worker once inherited the master's signal-hook registry and kept SIGTERM's default
-/// action.)
+/// (Workers ignore TERM; a forked worker once kept TERM's default action and died.)
 #[test]
 fn term_to_the_whole_process_group_drains_workers() {
     term_every_process_while_a_request_is_in_flight(TermOrder::WorkersFirst);

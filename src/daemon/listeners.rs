@@ -108,7 +108,8 @@ fn bind_slots(address: SocketAddr, slots: usize) -> Result<AddressSockets, Strin
     Ok(AddressSockets { address, by_slot })
 }
 
-fn bind_one(address: SocketAddr) -> std::io::Result<Socket> {
+/// One listening socket: SO_REUSEPORT (or FreeBSD's balancing form), non-blocking.
+pub fn bind_one(address: SocketAddr) -> std::io::Result<Socket> {
     let socket = Socket::new(
         Domain::for_address(address),
         Type::STREAM,

@@ -58,8 +58,7 @@ enum WorkerState {
     Starting,
     /// Reported ready.
     Serving,
-    /// Told to drain; told to quit at the deadline.
-    /// Told to drain; `acked` once it reported that it stopped accepting.
+    /// Told to drain (told to quit at `quit_at`); `acked` once it reported that it stopped accepting.
     Draining { quit_at: Instant, acked: bool },
     /// Told to quit; killed at the deadline.
     Quitting { kill_at: Instant },

@@ -59,7 +59,7 @@ pub struct WorkerStart {
 pub struct DaemonOptions {
     /// Number of worker slots (`PIPY_SPAWN + 1`); 0 is treated as 1.
     pub workers: usize,
-    /// Written once serving, removed on exit.
+    /// Written once the first workers are forked, removed on exit.
     pub pid_file: Option<PathBuf>,
     /// How long a draining worker may take before it is told to quit.
     pub drain_timeout: Duration,

@@ -34,11 +34,6 @@ impl Notifier {
         Notifier { target }
     }
 
-    /// A notifier that never sends (tests, one-shot commands).
-    pub fn disabled() -> Self {
-        Notifier { target: None }
-    }
-
     /// `READY=1`: the service is serving. `MAINPID` lets systemd track the master even if the
     /// message were relayed.
     pub fn ready(&self, status: &str) {

@@ -133,15 +133,16 @@ impl Drop for SignalsBlocked {
 }
 
 /// In a freshly forked worker: replace the master's handlers and unblock everything.
-/// HUP and INT are ignored (a Ctrl-C on the terminal's process group is the master's to
-/// handle; it then drains the workers); SIGPIPE is ignored (writes report EPIPE instead);
-/// TERM, QUIT and CHLD get their defaults back.
+/// HUP, INT and TERM are ignored: a Ctrl-C, `timeout` or `kill -TERM -PGID` reaches the whole
+/// process group, and stopping is the master's to handle (it drains the workers over their
+/// control channels). SIGPIPE is ignored (writes report EPIPE instead); QUIT and CHLD get their
+/// defaults back.
 pub fn reset_in_worker() {
     let dispositions = [
         (Signal::SIGHUP, SigHandler::SigIgn),
         (Signal::SIGINT, SigHandler::SigIgn),
         (Signal::SIGPIPE, SigHandler::SigIgn),
-        (Signal::SIGTERM, SigHandler::SigDfl),
+        (Signal::SIGTERM, SigHandler::SigIgn),
         (Signal::SIGQUIT, SigHandler::SigDfl),
         (Signal::SIGCHLD, SigHandler::SigDfl),
     ];

@@ -122,11 +122,11 @@ fn duplicate_listeners(
         .collect()
 }
 
-/// Linux: SIGTERM when the master dies. Everywhere: the control channel's EOF does the same
-/// job, this just makes it independent of the worker's loop.
+/// Linux: SIGKILL when the master dies (workers ignore TERM). Everywhere: the control
+/// channel's EOF ends the worker too; this makes it independent of the worker's loop.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn die_with_master(master_pid: Pid) -> Result<(), String> {
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
     // The master may have died before prctl took effect.
     if getppid() != master_pid {

@@ -60,7 +60,8 @@ pub struct Conn {
     pub created: Instant,
     pub last_read: Instant,
     pub last_write: Instant,
-    /// The connection has been drained of requests and should close when idle (worker draining).
+    /// Unique in this worker: names the connection in logs and tells it from a later one in
+    /// the same socket slot.
     pub id: u64,
     pub peer: std::net::SocketAddr,
 }

@@ -178,19 +178,6 @@ impl Core {
             .filter(|i| i.generation == p.generation && !i.destroyed)
     }
 
-    pub fn is_alive(&self, p: PipelineId) -> bool {
-        self.instances
-            .get(p.index as usize)
-            .is_some_and(|i| i.generation == p.generation && !i.destroyed)
-    }
-
-    pub fn pipeline_context(&self, p: PipelineId) -> Option<ContextRef> {
-        self.instances
-            .get(p.index as usize)
-            .filter(|i| i.generation == p.generation && !i.destroyed)
-            .map(|i| i.context.clone())
-    }
-
     /// Queues `ev` as input of `to`.
     pub fn send(&mut self, to: PipelineId, ev: Event) {
         self.queue.push_back((Job::Input(to, ev), self.origin));

@@ -2,7 +2,6 @@
 
 pub mod control;
 pub mod core;
-pub mod stop_signal;
 pub mod timers;
 
 use self::control::{Command, ControlPort};
@@ -25,15 +24,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The worker timer that checks socket timeouts, and how often it runs (the resolution of
-/// `connectTimeout`, `readTimeout`, `writeTimeout` and `idleTimeout`).
-const SWEEP_TIMER: u64 = 1;
+/// How often the worker checks socket timeouts (the resolution of `connectTimeout`,
+/// `readTimeout`, `writeTimeout` and `idleTimeout`).
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Token of the self-pipe that signal handlers write to.
 const SIGNAL_TOKEN: usize = (1 << 40) - 2;
-/// Token of the self-pipe of `task('SIGxxx')` signals.
-const TASK_SIGNAL_TOKEN: usize = (1 << 40) - 3;
 /// Signals the master uses for its own control; a worker cannot take them for tasks.
 const MASTER_SIGNALS: [i32; 5] = [
     signal_hook::consts::SIGHUP,
@@ -42,6 +38,15 @@ const MASTER_SIGNALS: [i32; 5] = [
     signal_hook::consts::SIGQUIT,
     signal_hook::consts::SIGCHLD,
 ];
+
+/// What a signal the worker handles makes it do.
+#[derive(Clone, Copy, Debug)]
+enum OnSignal {
+    /// Drain (without a master only); a second one exits at once.
+    Stop,
+    /// Run `task(signal)` number i.
+    Task(usize),
+}
 
 /// What the event loop is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,15 +60,10 @@ pub struct Worker {
     core: Core,
     control: Option<Box<dyn ControlPort>>,
     phase: Phase,
-    /// Stop signals received by this process itself. Counted apart from the phase: a TERM sent
-    /// to the whole process group reaches the worker and the master, whose drain command may
-    /// arrive first; that must not read as the user's second TERM.
-    stop_signals: u8,
-    signal_pipe: Option<mio::net::UnixStream>,
-    /// `task('SIGxxx')`: a flag per task set by the signal handler.
-    task_signals: Vec<(usize, Arc<AtomicBool>)>,
-    task_signal_pipe: Option<mio::net::UnixStream>,
-    task_signal_tx: Option<std::os::unix::net::UnixStream>,
+    /// Signals this worker handles itself, each with the flag its handler sets.
+    signals: Vec<(OnSignal, Arc<AtomicBool>)>,
+    /// The self-pipe the handlers write to: read end polled, write end handed to handlers.
+    signal_pipe: Option<(mio::net::UnixStream, std::os::unix::net::UnixStream)>,
     /// Shared sessions were told to end (last step of a drain).
     shared_drained: bool,
 }
@@ -105,11 +105,8 @@ impl Worker {
             core,
             control,
             phase: Phase::Serving,
-            stop_signals: 0,
+            signals: Vec::new(),
             signal_pipe: None,
-            task_signals: Vec::new(),
-            task_signal_pipe: None,
-            task_signal_tx: None,
             shared_drained: false,
         };
         if let Some(c) = &w.control {
@@ -123,31 +120,70 @@ impl Worker {
         Ok(w)
     }
 
-    /// Drains on these signals (TERM and INT without a master; TERM under a master, which keeps
-    /// INT for itself).
+    /// Drains on these signals, and exits at the second one. Only without a master: under a
+    /// master, workers ignore TERM and INT (the master drains them, see
+    /// `daemon::signals::reset_in_worker`).
     pub fn handle_stop_signals(&mut self, signals: &[i32]) -> std::io::Result<()> {
-        let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
-        rx.set_nonblocking(true)?;
-        tx.set_nonblocking(true)?;
-        let mut rx = mio::net::UnixStream::from_std(rx);
-        let signals: Vec<nix::sys::signal::Signal> = signals
-            .iter()
-            .filter_map(|&s| nix::sys::signal::Signal::try_from(s).ok())
-            .collect();
-        stop_signal::install(&signals, tx.into()).map_err(std::io::Error::from)?;
-        self.core
-            .poll
-            .registry()
-            .register(&mut rx, Token(SIGNAL_TOKEN), Interest::READABLE)?;
-        self.signal_pipe = Some(rx);
+        for &sig in signals {
+            self.on_signal(sig, OnSignal::Stop)?;
+        }
         Ok(())
+    }
+
+    /// Sets `action` to run whenever this process receives `sig`, through a flag and the
+    /// worker's self-pipe.
+    fn on_signal(&mut self, sig: i32, action: OnSignal) -> std::io::Result<()> {
+        if self.signal_pipe.is_none() {
+            let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
+            rx.set_nonblocking(true)?;
+            tx.set_nonblocking(true)?;
+            let mut rx = mio::net::UnixStream::from_std(rx);
+            self.core
+                .poll
+                .registry()
+                .register(&mut rx, Token(SIGNAL_TOKEN), Interest::READABLE)?;
+            self.signal_pipe = Some((rx, tx));
+        }
+        let flag = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(sig, flag.clone())?;
+        if let Some((_, tx)) = &self.signal_pipe {
+            signal_hook::low_level::pipe::register(sig, tx.try_clone()?)?;
+        }
+        self.signals.push((action, flag));
+        Ok(())
+    }
+
+    /// The self-pipe woke the loop: acts on every signal that arrived. `Some(code)`: exit now.
+    fn signals_arrived(&mut self) -> Option<i32> {
+        if let Some((rx, _)) = &mut self.signal_pipe {
+            let mut b = [0u8; 64];
+            while matches!(std::io::Read::read(rx, &mut b), Ok(n) if n > 0) {}
+        }
+        let fired: Vec<OnSignal> = self
+            .signals
+            .iter()
+            .filter(|(_, f)| f.swap(false, Ordering::SeqCst))
+            .map(|(a, _)| *a)
+            .collect();
+        for action in fired {
+            match action {
+                OnSignal::Stop if self.phase == Phase::Draining => {
+                    log::info!("second stop signal, exiting now");
+                    return Some(0);
+                }
+                OnSignal::Stop => {
+                    log::info!("stop signal, draining");
+                    self.start_drain();
+                }
+                OnSignal::Task(i) => self.run_task(i),
+            }
+        }
+        None
     }
 
     /// Runs until drained or told to quit; returns the exit code.
     pub fn run(mut self) -> i32 {
-        self.core
-            .timers
-            .arm(SWEEP_INTERVAL, TimerTarget::Worker(SWEEP_TIMER));
+        self.core.timers.arm(SWEEP_INTERVAL, TimerTarget::Sweep);
         self.start_tasks();
         if let Some(c) = &mut self.control
             && let Err(e) = c.ready()
@@ -157,6 +193,9 @@ impl Worker {
         }
         let mut events = Events::with_capacity(1024);
         let mut expired = Vec::new();
+        // Sockets to read again this turn; swapped with `core.to_read` so neither buffer is
+        // reallocated per turn.
+        let mut pending: Vec<usize> = Vec::new();
         loop {
             self.core.run_queue();
             self.core.flush_dirty();
@@ -194,33 +233,9 @@ impl Worker {
                     if let Some(code) = self.control_readable() {
                         return code;
                     }
-                } else if t == TASK_SIGNAL_TOKEN {
-                    if let Some(p) = &mut self.task_signal_pipe {
-                        let mut b = [0u8; 64];
-                        let _ = std::io::Read::read(p, &mut b);
-                    }
-                    let fired: Vec<usize> = self
-                        .task_signals
-                        .iter()
-                        .filter(|(_, f)| f.swap(false, Ordering::SeqCst))
-                        .map(|(i, _)| *i)
-                        .collect();
-                    for i in fired {
-                        self.run_task(i);
-                    }
                 } else if t == SIGNAL_TOKEN {
-                    if let Some(p) = &mut self.signal_pipe {
-                        let mut b = [0u8; 64];
-                        let _ = std::io::Read::read(p, &mut b);
-                    }
-                    if stop_signal::take_stop_request() {
-                        self.stop_signals = self.stop_signals.saturating_add(1);
-                        if self.stop_signals > 1 {
-                            log::info!("second stop signal, exiting now");
-                            return 0;
-                        }
-                        log::info!("stop signal, draining");
-                        self.start_drain();
+                    if let Some(code) = self.signals_arrived() {
+                        return code;
                     }
                 } else {
                     if ev.is_writable() {
@@ -235,11 +250,12 @@ impl Worker {
                 }
                 self.core.run_queue();
             }
-            let pending = std::mem::take(&mut self.core.to_read);
-            for s in pending {
+            std::mem::swap(&mut pending, &mut self.core.to_read);
+            for &s in &pending {
                 self.read(s, true);
                 self.core.run_queue();
             }
+            pending.clear();
             expired.clear();
             self.core.timers.expired(Instant::now(), &mut expired);
             for t in expired.drain(..) {
@@ -500,13 +516,10 @@ impl Worker {
                     self.core.timers.arm(d, TimerTarget::Task(i));
                 }
             }
-            TimerTarget::Worker(SWEEP_TIMER) => {
+            TimerTarget::Sweep => {
                 self.core.sweep_timeouts(Instant::now());
-                self.core
-                    .timers
-                    .arm(SWEEP_INTERVAL, TimerTarget::Worker(SWEEP_TIMER));
+                self.core.timers.arm(SWEEP_INTERVAL, TimerTarget::Sweep);
             }
-            TimerTarget::Worker(_) => {}
             TimerTarget::Shared(id, tag) => self.core.shared_timer(id, tag),
         }
     }
@@ -565,26 +578,7 @@ impl Worker {
                 "the master handles this signal (reload/stop); use another one",
             ));
         }
-        if self.task_signal_pipe.is_none() {
-            let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
-            rx.set_nonblocking(true)?;
-            tx.set_nonblocking(true)?;
-            let mut rx = mio::net::UnixStream::from_std(rx);
-            self.core.poll.registry().register(
-                &mut rx,
-                Token(TASK_SIGNAL_TOKEN),
-                Interest::READABLE,
-            )?;
-            self.task_signal_pipe = Some(rx);
-            self.task_signal_tx = Some(tx);
-        }
-        let flag = Arc::new(AtomicBool::new(false));
-        signal_hook::flag::register(sig, flag.clone())?;
-        if let Some(tx) = &self.task_signal_tx {
-            signal_hook::low_level::pipe::register(sig, tx.try_clone()?)?;
-        }
-        self.task_signals.push((i, flag));
-        Ok(())
+        self.on_signal(sig, OnSignal::Task(i))
     }
 
     fn run_task(&mut self, i: usize) {

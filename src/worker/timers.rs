@@ -17,8 +17,8 @@ pub enum TimerTarget {
     },
     /// A periodic task.
     Task(usize),
-    /// The worker's own housekeeping (drain deadline).
-    Worker(u64),
+    /// The worker's socket-timeout sweep.
+    Sweep,
     /// A shared receiver's timer: `(receiver id, tag)`.
     Shared(u64, u64),
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs when it is missing. The Rust tests themselves only need
-# cargo; curl is used by manual checks and by later test scripts.
+# Installs what `make run` needs when it is missing: curl, for the requests the gateway example
+# prints to try it. (`make test` needs only cargo; bench/run.sh installs its own tools.)
 set -euo pipefail
 
 need_apt=()
@@ -11,7 +11,7 @@ if [ "${#need_apt[@]}" -eq 0 ]; then
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-test-deps: missing ${need_apt[*]} and no apt-get; install them by hand" >&2
+    echo "install-run-deps: missing ${need_apt[*]} and no apt-get; install them by hand" >&2
     exit 1
 fi
 
@@ -20,6 +20,6 @@ if [ "$(id -u)" -ne 0 ]; then
     sudo_cmd=(sudo)
 fi
 
-echo "install-test-deps: installing ${need_apt[*]}" >&2
+echo "install-run-deps: installing ${need_apt[*]}" >&2
 "${sudo_cmd[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need_apt[@]}"
