@@ -207,11 +207,19 @@ def children_of(pid):
     return found
 
 
-def worker_pid(process):
-    """The serving process: the master's only child for pipy and nginx, else the process."""
+def worker_pid(process, timeout=10.0):
+    """The serving process of pipy or nginx: the master's one worker. Waits for it (pipy's
+    master binds the port before it forks, so the port answering is not enough); raises if
+    there is not exactly one, rather than measuring the master."""
     # The process we started is taskset, which execs the server, so pids are equal.
-    kids = children_of(process.pid)
-    return kids[0] if len(kids) == 1 else process.pid
+    deadline = time.monotonic() + timeout
+    while True:
+        kids = children_of(process.pid)
+        if len(kids) == 1:
+            return kids[0]
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"pid {process.pid} has {len(kids)} workers, expected 1")
+        time.sleep(0.05)
 
 
 def rss_kib(pid):
@@ -657,8 +665,9 @@ class Bench:
                 contender.error = problem
                 log(f"{contender.name}: skipped: {problem}")
                 return None
-            time.sleep(1)
             pid = worker_pid(contender.process)
+            # Let the worker finish start-up allocations before the idle sample.
+            time.sleep(1)
             idle = rss_kib(pid)
             client = subprocess.Popen(
                 ["taskset", "-c", CLIENT_CPU, sys.executable,

@@ -141,10 +141,10 @@ fn verify_does_not_listen() {
         "listen.js",
         &format!("pipy().listen({port}).serveHTTP(new Message('x'))\n"),
     );
+    // Held without SO_REUSEPORT while --verify runs: a verify that listened would fail to bind.
+    let _held = std::net::TcpListener::bind(("0.0.0.0", port)).expect("hold the port");
     let run = run_cli(&["--verify", &path_arg(&file)], &[]);
     assert_eq!(run.code(), 0, "{run:?}");
-    // The port is still free for us to bind.
-    std::net::TcpListener::bind(("127.0.0.1", port)).expect("port left free by --verify");
 }
 
 #[test]
@@ -176,7 +176,6 @@ fn verify_reports_unknown_pipeline_in_link() {
         "{run:?}"
     );
     assert_eq!(diagnostic.line, 7, "line of the link call: {run:?}");
-    assert!(diagnostic.column >= 1);
 }
 
 #[test]

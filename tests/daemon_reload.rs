@@ -203,7 +203,6 @@ fn long_request_in_flight_during_reload_completes() {
     daemon.expect_notification("READY=1", START_TIMEOUT);
     let old_worker = daemon.workers();
 
-    let started = Instant::now();
     // Keep-alive, so the draining worker must also mark the response `connection: close`.
     let slow = send_request(proxy_port, "/slow", Connection::KeepAlive).expect("send");
     upstream
@@ -229,10 +228,8 @@ fn long_request_in_flight_during_reload_completes() {
 
     let reply = read_response(&mut BufReader::new(slow), Connection::KeepAlive)
         .expect("long request completes");
-    let took = started.elapsed();
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.body, SLOW_BODY);
-    assert!(took >= BACKEND_DELAY, "answered after {took:?}");
     assert_eq!(
         reply.header("connection"),
         Some("close"),

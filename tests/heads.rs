@@ -8,20 +8,13 @@ use common::*;
 fn start(dir: &TempDir, script: &str) -> (Pipy, u16, u16) {
     let path = dir.write("heads.js", script);
     let (port, backend) = (free_port(), free_port());
-    let script_path = path.to_string_lossy().into_owned();
-    let mut pipy = Pipy::spawn(
-        &[&script_path],
-        &[("PORT", &port.to_string()), ("PORT2", &backend.to_string())],
-    );
-    pipy.wait_port(port);
+    let mut pipy = Pipy::serve_with(&path, port, &[], &[("PORT2", &backend.to_string())]);
     pipy.wait_port(backend);
     (pipy, port, backend)
 }
 
 fn get(port: u16, request: &str) -> Response {
-    let mut c = Conn::open(port);
-    c.send(request.as_bytes());
-    c.read_response()
+    Conn::open(port).roundtrip(request.as_bytes())
 }
 
 #[test]

@@ -392,15 +392,12 @@ fn slow_client_sending_byte_by_byte_is_served() {
 fn listen_accepts_ip_port_and_ipv6_strings() {
     let port = free_port();
     let port_v6 = free_port_v6();
-    let script_path = script("listen-forms.js").to_string_lossy().into_owned();
-    let mut pipy = Pipy::spawn(
-        &[&script_path],
-        &[
-            ("PORT", &port.to_string()),
-            ("PORT_V6", &port_v6.to_string()),
-        ],
+    let _pipy = Pipy::serve_with(
+        &script("listen-forms.js"),
+        port,
+        &[],
+        &[("PORT_V6", &port_v6.to_string())],
     );
-    pipy.wait_port(port);
     assert_eq!(http_get(port, "/").text(), "v4 127.0.0.1 127.0.0.1");
     let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port_v6));
     let mut conn = Conn::open_addr(v6);
@@ -438,13 +435,14 @@ fn unread_responses_stop_the_server_serving_pipelined_requests() {
 
     // Wait until the count stops moving for half a second (or 10 s pass).
     let mut last = (0, std::time::Instant::now());
-    poll_until(Duration::from_secs(10), || {
+    let settled = poll_until(Duration::from_secs(10), || {
         let now = served_count(&pipy.stderr());
         if now != last.0 {
             last = (now, std::time::Instant::now());
         }
         now > 0 && last.1.elapsed() > Duration::from_millis(500)
     });
+    assert!(settled, "no `served N` lines:\n{}", pipy.stderr());
     let plateau = served_count(&pipy.stderr());
     assert!(
         plateau < PLATEAU_LIMIT,

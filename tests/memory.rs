@@ -33,6 +33,7 @@ fn rss_growth_over(script_text: &str, warmup: usize, measured: usize) -> (u64, u
     // waiting for the next collection) before the baseline is taken.
     run_batches(&mut conn, warmup);
     let before = group_rss_kib(pipy.pid());
+    assert!(before > 0, "no RSS read for process group {}", pipy.pid());
     run_batches(&mut conn, measured);
     let after = group_rss_kib(pipy.pid());
     (before, after)

@@ -279,7 +279,6 @@ pipy()
         (24..=36).contains(&served),
         "served {served} in 3 s at 10/s"
     );
-    assert!(total >= served);
 }
 
 #[test]

@@ -211,11 +211,23 @@ impl Pipy {
     /// Runs `script` with `PORT=<port>` in the environment (plus `extra_args` before the script)
     /// and waits until the port accepts connections.
     pub fn serve(script: &Path, port: u16, extra_args: &[&str]) -> Pipy {
+        Pipy::serve_with(script, port, extra_args, &[])
+    }
+
+    /// [`Pipy::serve`] with more environment variables besides `PORT`.
+    pub fn serve_with(
+        script: &Path,
+        port: u16,
+        extra_args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Pipy {
         let port_text = port.to_string();
         let script_text = script.to_string_lossy().into_owned();
         let mut args: Vec<&str> = extra_args.to_vec();
         args.push(&script_text);
-        let mut pipy = Pipy::spawn(&args, &[("PORT", &port_text)]);
+        let mut all_envs = vec![("PORT", port_text.as_str())];
+        all_envs.extend_from_slice(envs);
+        let mut pipy = Pipy::spawn(&args, &all_envs);
         pipy.wait_port(port);
         pipy
     }
@@ -452,14 +464,6 @@ impl Response {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
-    }
-
-    /// Number of header lines with this name.
-    pub fn header_count(&self, name: &str) -> usize {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .count()
     }
 
     /// Body as (lossy) text.

@@ -420,15 +420,9 @@ pub fn is_running(pid: Pid) -> bool {
     state_and_parent(pid).is_some_and(|(state, _)| state != "Z")
 }
 
-/// A listening TCP socket from /proc/net/tcp{,6}.
-#[derive(Debug)]
-pub struct ListeningSocket {
-    /// Connections waiting in the accept queue.
-    pub accept_queue: u64,
-}
-
-/// Every listening socket on `port` (one per worker slot with SO_REUSEPORT).
-pub fn listening_sockets(port: u16) -> Vec<ListeningSocket> {
+/// Every listening socket on `port` in /proc/net/tcp{,6} (one per worker slot with
+/// SO_REUSEPORT), as its line.
+pub fn listening_sockets(port: u16) -> Vec<String> {
     let mut found = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = std::fs::read_to_string(table) else {
@@ -436,9 +430,7 @@ pub fn listening_sockets(port: u16) -> Vec<ListeningSocket> {
         };
         for line in text.lines().skip(1) {
             let fields = line.split_whitespace().collect::<Vec<_>>();
-            let (Some(local), Some(state), Some(queues)) =
-                (fields.get(1), fields.get(3), fields.get(4))
-            else {
+            let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
                 continue;
             };
             let local_port = local
@@ -448,22 +440,10 @@ pub fn listening_sockets(port: u16) -> Vec<ListeningSocket> {
             if *state != "0A" || local_port != Some(port) {
                 continue;
             }
-            let accept_queue = queues
-                .split_once(':')
-                .and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok())
-                .unwrap_or(0);
-            found.push(ListeningSocket { accept_queue });
+            found.push(line.to_string());
         }
     }
     found
-}
-
-/// Waits until no connection waits in an accept queue of `port`: every connection made so far
-/// is in a worker's hands.
-pub fn wait_all_accepted(port: u16) -> bool {
-    wait_until(Duration::from_secs(5), || {
-        listening_sockets(port).iter().all(|s| s.accept_queue == 0)
-    })
 }
 
 /// One HTTP response.
