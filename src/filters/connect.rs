@@ -19,25 +19,18 @@ pub fn build_connect(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, Strin
     let mut retry_count: i64 = 0;
     let mut retry_delay = Duration::ZERO;
     if a.options(1).is_some() {
-        let secs = |a: &mut FilterArgs, k: &str| -> Result<Option<Duration>, String> {
-            let v = a.option(1, k)?;
-            crate::js::units::seconds(&v, a.ctx).map_err(|e| e.to_string())
-        };
-        opts.connect_timeout = secs(a, "connectTimeout")?;
-        opts.read_timeout = secs(a, "readTimeout")?;
-        opts.write_timeout = secs(a, "writeTimeout")?;
+        opts.connect_timeout = a.seconds_option(1, "connectTimeout")?;
+        opts.read_timeout = a.seconds_option(1, "readTimeout")?;
+        opts.write_timeout = a.seconds_option(1, "writeTimeout")?;
         if !a.option(1, "idleTimeout")?.is_undefined() {
-            opts.idle_timeout = secs(a, "idleTimeout")?;
+            opts.idle_timeout = a.seconds_option(1, "idleTimeout")?;
         }
-        let bl = a.option(1, "bufferLimit")?;
-        opts.buffer_limit = crate::js::units::size(&bl, a.ctx)
-            .map_err(|e| e.to_string())?
-            .unwrap_or(0) as usize;
+        opts.buffer_limit = a.size_option(1, "bufferLimit")?.unwrap_or(0);
         let rc = a.option(1, "retryCount")?;
         if let Some(n) = rc.as_number() {
             retry_count = n as i64;
         }
-        retry_delay = secs(a, "retryDelay")?.unwrap_or(Duration::ZERO);
+        retry_delay = a.seconds_option(1, "retryDelay")?.unwrap_or(Duration::ZERO);
     }
     Ok(Box::new(ConnectFactory {
         target,

@@ -32,11 +32,9 @@ pub fn gateway_error_head(err: StreamError) -> ResponseHead {
     }
 }
 
-fn buffer_size(a: &mut FilterArgs, i: usize) -> Result<usize, String> {
-    let v = a.option(i, "bufferSize")?;
-    Ok(crate::js::units::size(&v, a.ctx)
-        .map_err(|e| e.to_string())?
-        .map(|n| n as usize)
+/// The `bufferSize` option of argument `i`: bodies up to it are sent with a content-length.
+pub fn buffer_size(a: &mut FilterArgs, i: usize) -> Result<usize, String> {
+    Ok(a.size_option(i, "bufferSize")?
         .unwrap_or(DEFAULT_BUFFER_SIZE))
 }
 

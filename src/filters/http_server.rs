@@ -317,11 +317,7 @@ impl Filter for Serve {
 
 pub fn build_demux_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
     let sub = a.sub(0)?;
-    let v = a.option(1, "bufferSize")?;
-    let buffer_size = crate::js::units::size(&v, a.ctx)
-        .map_err(|e| e.to_string())?
-        .map(|n| n as usize)
-        .unwrap_or(DEFAULT_BUFFER_SIZE);
+    let buffer_size = super::http_codec::buffer_size(a, 1)?;
     Ok(Box::new(DemuxFactory { sub, buffer_size }))
 }
 

@@ -5,12 +5,11 @@
 
 use super::handle::MessageCollector;
 use super::session::{
-    Session, SessionKey, SessionTimer, SharedTable, find_or_open, max_idle_option,
+    Session, SessionBase, SessionKey, SessionTimer, SharedTable, find_or_open, max_idle_option,
 };
 use super::{Dynamic, FilterArgs};
-use crate::engine::event::{Event, StreamError};
+use crate::engine::event::Event;
 use crate::engine::filter::{Cx, Filter, FilterFactory, SubPipeline};
-use crate::engine::pipeline::PipelineId;
 use crate::worker::core::{Core, SharedSink};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -68,13 +67,7 @@ enum SessionState {
 }
 
 pub struct MergeSession {
-    id: u64,
-    key: SessionKey,
-    table: SharedTable<MergeSession>,
-    pipeline: PipelineId,
-    users: usize,
-    idle_generation: u64,
-    max_idle: Duration,
+    base: SessionBase<MergeSession>,
     state: SessionState,
 }
 
@@ -83,31 +76,22 @@ impl MergeSession {
         if self.state != SessionState::Open {
             return;
         }
-        self.table.borrow_mut().remove_if(&self.key, self.id);
         self.state = SessionState::Closing;
-        core.send(self.pipeline, Event::StreamEnd(StreamError::None));
-        SessionTimer::Close.arm(core, self.id, CLOSE_GRACE);
+        self.base.end(core, CLOSE_GRACE);
     }
 
     fn destroy(&mut self, core: &mut Core) {
         if self.state == SessionState::Closed {
             return;
         }
-        self.table.borrow_mut().remove_if(&self.key, self.id);
         self.state = SessionState::Closed;
-        core.destroy_pipeline(self.pipeline);
-        core.unregister_shared(self.id);
+        self.base.destroy(core);
     }
 }
 
 impl Session for MergeSession {
-    fn attach(&mut self, id: u64, pipeline: PipelineId) {
-        self.id = id;
-        self.pipeline = pipeline;
-    }
-
-    fn add_user(&mut self) {
-        self.users += 1;
+    fn base(&mut self) -> &mut SessionBase<Self> {
+        &mut self.base
     }
 }
 
@@ -123,14 +107,10 @@ impl SharedSink for MergeSession {
     }
 
     fn on_timer(&mut self, _id: u64, tag: u64, core: &mut Core) {
-        match SessionTimer::from_tag(tag) {
-            Some(SessionTimer::Idle { generation })
-                if generation == self.idle_generation && self.users == 0 =>
-            {
-                self.close(core)
-            }
+        match self.base.timer(tag) {
+            Some(SessionTimer::Idle { .. }) => self.close(core),
             Some(SessionTimer::Close) => self.destroy(core),
-            _ => {}
+            None => {}
         }
     }
 }
@@ -153,16 +133,7 @@ impl Merge {
         let layout = self.layout?;
         let (table, max_idle) = (self.table.clone(), self.max_idle);
         let s = find_or_open(&self.table, key, layout, cx, |key| MergeSession {
-            id: 0,
-            key,
-            table,
-            pipeline: PipelineId {
-                index: u32::MAX,
-                generation: 0,
-            },
-            users: 0,
-            idle_generation: 0,
-            max_idle,
+            base: SessionBase::new(key, table, max_idle),
             state: SessionState::Open,
         });
         self.session = Some(s.clone());
@@ -176,7 +147,7 @@ impl Merge {
         let Some(s) = self.session(cx) else {
             return;
         };
-        let p = s.borrow().pipeline;
+        let p = s.borrow().base.pipeline;
         cx.send(p, Event::MessageStart(head));
         if !body.is_empty() {
             cx.send(p, Event::Data(body));
@@ -200,14 +171,8 @@ impl Filter for Merge {
             return;
         };
         let mut s = s.borrow_mut();
-        s.users = s.users.saturating_sub(1);
-        if s.users == 0 && s.state == SessionState::Open {
-            s.idle_generation += 1;
-            let timer = SessionTimer::Idle {
-                generation: s.idle_generation,
-            };
-            timer.arm(cx.core, s.id, s.max_idle);
-        }
+        let reusable = s.state == SessionState::Open;
+        s.base.release_user(cx.core, reusable);
     }
 }
 

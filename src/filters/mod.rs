@@ -25,6 +25,7 @@ use crate::engine::filter::{Cx, FilterFactory, SubPipeline};
 use boa_engine::object::builtins::JsFunction;
 use boa_engine::{Context, JsValue};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// One filter as scripts call it.
 #[derive(Clone, Copy)]
@@ -112,6 +113,20 @@ impl FilterArgs<'_> {
                 .map_err(|e| e.to_string()),
             None => Ok(JsValue::undefined()),
         }
+    }
+
+    /// `options[key]` of argument `i` as a duration (`5`, `'5s'`, `'100ms'`); `None` if unset.
+    pub fn seconds_option(&mut self, i: usize, key: &str) -> Result<Option<Duration>, String> {
+        let v = self.option(i, key)?;
+        crate::js::units::seconds(&v, self.ctx)
+            .map_err(|_| format!("options.{key} expects a number or a string"))
+    }
+
+    /// `options[key]` of argument `i` as a byte size (`4096`, `'16k'`); `None` if unset.
+    pub fn size_option(&mut self, i: usize, key: &str) -> Result<Option<usize>, String> {
+        let v = self.option(i, key)?;
+        let n = crate::js::units::size(&v, self.ctx).map_err(|e| e.to_string())?;
+        Ok(n.map(|n| n as usize))
     }
 }
 

@@ -6,7 +6,7 @@
 
 use super::http_codec::gateway_error_head;
 use super::session::{
-    Session, SessionKey, SessionTimer, SharedTable, find_or_open, max_idle_option,
+    Session, SessionBase, SessionKey, SessionTimer, SharedTable, find_or_open, max_idle_option,
 };
 use super::{Dynamic, FilterArgs};
 use crate::engine::data::Data;
@@ -15,7 +15,7 @@ use crate::engine::filter::{Cx, Filter, FilterFactory, Signal, SubPipeline};
 use crate::engine::head::Head;
 use crate::engine::pipeline::PipelineId;
 use crate::http::decoder::{Decoded, MessageDecoder, RequestFacts, Side};
-use crate::http::encoder::{DEFAULT_BUFFER_SIZE, MessageEncoder, OutHead};
+use crate::http::encoder::{MessageEncoder, OutHead};
 use crate::http::framing::is_keep_alive;
 use crate::worker::core::{Core, SharedSink};
 use std::cell::RefCell;
@@ -30,19 +30,12 @@ pub fn build_mux_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, Stri
     let sub = a.sub(0)?;
     let key = Dynamic::from_arg(a, 1);
     let max_idle = max_idle_option(a, 2)?;
-    let v = a.option(2, "bufferSize")?;
-    let buffer_size = crate::js::units::size(&v, a.ctx)
-        .map_err(|e| e.to_string())?
-        .map(|n| n as usize)
-        .unwrap_or(DEFAULT_BUFFER_SIZE);
-    if !a.option(2, "version")?.is_undefined() {
-        let ver = a.option(2, "version")?;
-        if ver.as_number() == Some(2.0) {
-            log::warn!(
-                "{}: muxHTTP version 2 is not supported yet; using HTTP/1.1",
-                a.location
-            );
-        }
+    let buffer_size = super::http_codec::buffer_size(a, 2)?;
+    if a.option(2, "version")?.as_number() == Some(2.0) {
+        log::warn!(
+            "{}: muxHTTP version 2 is not supported yet; using HTTP/1.1",
+            a.location
+        );
     }
     Ok(Box::new(MuxFactory {
         sub,
@@ -112,16 +105,10 @@ enum SessionState {
 }
 
 pub struct MuxSession {
-    id: u64,
-    key: SessionKey,
-    table: SharedTable<MuxSession>,
-    pipeline: PipelineId,
+    base: SessionBase<MuxSession>,
     decoder: MessageDecoder,
     waiting: VecDeque<Waiter>,
     writes: VecDeque<WriteSlot>,
-    users: usize,
-    idle_generation: u64,
-    max_idle: Duration,
     state: SessionState,
     next_req: u64,
     /// What the decoder produced from the latest upstream read; kept to reuse its allocation.
@@ -145,7 +132,10 @@ impl MuxSession {
         slot.complete |= complete;
         while let Some(front) = self.writes.front_mut() {
             if !front.buf.is_empty() {
-                core.send(self.pipeline, Event::Data(std::mem::take(&mut front.buf)));
+                core.send(
+                    self.base.pipeline,
+                    Event::Data(std::mem::take(&mut front.buf)),
+                );
             }
             if !front.complete {
                 break;
@@ -154,30 +144,21 @@ impl MuxSession {
         }
     }
 
-    /// Takes the session out of its table: no new request finds it.
-    fn forget(&mut self) {
-        self.table.borrow_mut().remove_if(&self.key, self.id);
-    }
-
     /// Stops taking requests and ends the pipeline.
     fn close(&mut self, core: &mut Core) {
         if matches!(self.state, SessionState::Closing | SessionState::Closed) {
             return;
         }
-        self.forget();
         self.state = SessionState::Closing;
-        core.send(self.pipeline, Event::StreamEnd(StreamError::None));
-        SessionTimer::Close.arm(core, self.id, CLOSE_GRACE);
+        self.base.end(core, CLOSE_GRACE);
     }
 
     fn destroy(&mut self, core: &mut Core) {
         if self.state == SessionState::Closed {
             return;
         }
-        self.forget();
         self.state = SessionState::Closed;
-        core.destroy_pipeline(self.pipeline);
-        core.unregister_shared(self.id);
+        self.base.destroy(core);
     }
 
     /// The upstream ended: finish or fail every waiting request.
@@ -218,7 +199,7 @@ impl MuxSession {
                     let addr = front.addr;
                     if !is_keep_alive(h.version, &h.headers) && self.state == SessionState::Open {
                         self.state = SessionState::NoReuse;
-                        self.forget();
+                        self.base.forget();
                     }
                     Self::send_to(core, addr, Event::MessageStart(Head::response(h)));
                 }
@@ -245,28 +226,18 @@ impl MuxSession {
             self.state = SessionState::NoReuse;
             self.close(core);
         }
-        self.users = self.users.saturating_sub(1);
-        if self.users == 0 && self.state == SessionState::Open {
-            self.idle_generation += 1;
-            let timer = SessionTimer::Idle {
-                generation: self.idle_generation,
-            };
-            timer.arm(core, self.id, self.max_idle);
-        } else if self.users == 0 && self.state == SessionState::NoReuse && self.waiting.is_empty()
-        {
+        let unused = self
+            .base
+            .release_user(core, self.state == SessionState::Open);
+        if unused && self.state == SessionState::NoReuse && self.waiting.is_empty() {
             self.close(core);
         }
     }
 }
 
 impl Session for MuxSession {
-    fn attach(&mut self, id: u64, pipeline: PipelineId) {
-        self.id = id;
-        self.pipeline = pipeline;
-    }
-
-    fn add_user(&mut self) {
-        self.users += 1;
+    fn base(&mut self) -> &mut SessionBase<Self> {
+        &mut self.base
     }
 }
 
@@ -297,12 +268,8 @@ impl SharedSink for MuxSession {
     }
 
     fn on_timer(&mut self, _id: u64, tag: u64, core: &mut Core) {
-        match SessionTimer::from_tag(tag) {
-            Some(SessionTimer::Idle { generation })
-                if generation == self.idle_generation
-                    && self.users == 0
-                    && self.state == SessionState::Open =>
-            {
+        match self.base.timer(tag) {
+            Some(SessionTimer::Idle { .. }) if self.state == SessionState::Open => {
                 log::debug!("muxHTTP session idle, closing");
                 self.close(core);
             }
@@ -332,19 +299,10 @@ impl Mux {
         let layout = self.layout.ok_or(())?;
         let (table, max_idle) = (self.table.clone(), self.max_idle);
         let s = find_or_open(&self.table, key, layout, cx, |key| MuxSession {
-            id: 0,
-            key,
-            table,
-            pipeline: PipelineId {
-                index: u32::MAX,
-                generation: 0,
-            },
+            base: SessionBase::new(key, table, max_idle),
             decoder: MessageDecoder::new(Side::Response),
             waiting: VecDeque::new(),
             writes: VecDeque::new(),
-            users: 0,
-            idle_generation: 0,
-            max_idle,
             state: SessionState::Open,
             next_req: 0,
             decoded: Vec::new(),

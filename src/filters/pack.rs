@@ -37,13 +37,10 @@ pub fn build_pack(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> 
         }
         (n as usize).max(1)
     };
-    let mut opts = Options::default();
-    let timeout = a.option(1, "timeout")?;
-    opts.timeout = crate::js::units::seconds(&timeout, a.ctx)
-        .map_err(|_| "options.timeout expects a number or a string".to_string())?;
-    let interval = a.option(1, "interval")?;
-    opts.interval = crate::js::units::seconds(&interval, a.ctx)
-        .map_err(|_| "options.interval expects a number or a string".to_string())?;
+    let opts = Options {
+        timeout: a.seconds_option(1, "timeout")?,
+        interval: a.seconds_option(1, "interval")?,
+    };
     let vacancy = a.option(1, "vacancy")?;
     if !vacancy.is_undefined() && !vacancy.is_number() {
         return Err("options.vacancy expects a number".into());

@@ -1,11 +1,10 @@
 //! `replace*` filters: swap events for a value or for what a script function returns.
 
 use super::handle::MessageCollector;
-use super::{Callback, FilterArgs};
+use super::{Dynamic, FilterArgs};
 use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::{Cx, Filter, FilterFactory};
 use crate::js::message::{JsMessage, data_to_js, event_to_js, js_to_events};
-use boa_engine::JsValue;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -32,23 +31,14 @@ impl Kind {
     }
 }
 
-/// The replacement: a constant value (expanded per use) or a function.
-#[derive(Clone)]
-enum Replacement {
-    Value(JsValue),
-    Func(Callback),
-}
-
 fn build(kind: Kind, a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
     let (limit, i) = if matches!(kind, Kind::Message | Kind::MessageBody) {
         a.size_limit_prefix()?
     } else {
         (None, 0)
     };
-    let r = match a.callback(i) {
-        Some(cb) => Replacement::Func(cb),
-        None => Replacement::Value(a.arg(i)),
-    };
+    // A constant value (expanded per use) or a function.
+    let r = Dynamic::from_arg(a, i);
     Ok(Box::new(ReplaceFactory { kind, r, limit }))
 }
 
@@ -76,7 +66,7 @@ pub fn build_stream_end(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, St
 
 struct ReplaceFactory {
     kind: Kind,
-    r: Replacement,
+    r: Dynamic,
     limit: Option<usize>,
 }
 
@@ -97,7 +87,7 @@ impl FilterFactory for ReplaceFactory {
 
 struct Replace {
     kind: Kind,
-    r: Replacement,
+    r: Dynamic,
     limit: Option<usize>,
     started: bool,
     collector: MessageCollector,
@@ -114,8 +104,8 @@ impl Replace {
     /// Emits the replacement; `Err` when the script failed (the stream is then ended).
     fn emit(&self, input: Input, cx: &mut Cx) -> Result<(), ()> {
         let value = match &self.r {
-            Replacement::Value(v) => v.clone(),
-            Replacement::Func(cb) => cb.call_with(cx, |ctx| {
+            Dynamic::Value(v) => v.clone(),
+            Dynamic::Func(cb) => cb.call_with(cx, |ctx| {
                 Ok(vec![match input {
                     Input::Event(ev) => event_to_js(ev, ctx)?,
                     Input::Message(h, b) => JsMessage::new_object(h, Some(b), ctx)?,
@@ -123,13 +113,11 @@ impl Replace {
                 }])
             })?,
         };
-        let mut events = Vec::new();
-        if let Err(e) = js_to_events(&value, &mut events, &mut cx.core.js.ctx) {
+        // Straight into the output; nothing of a value that turns out invalid is sent.
+        let before = cx.out.len();
+        if let Err(e) = js_to_events(&value, cx.out, &mut cx.core.js.ctx) {
+            cx.out.truncate(before);
             log::error!("[pjs] {}: {e}", self.kind.name());
-            return Ok(());
-        }
-        for ev in events {
-            cx.output(ev);
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use super::FilterArgs;
 use crate::engine::context::Context as PipyContext;
+use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::Cx;
 use crate::engine::pipeline::{LayoutId, PipelineId, Sink};
 use crate::js::builtins::helpers::ValueKey;
@@ -41,12 +42,90 @@ impl<S> SessionTable<S> {
 
 pub type SharedTable<S> = Rc<RefCell<SessionTable<S>>>;
 
+/// What every shared session keeps: its entry in the table, its pipeline, the streams using it
+/// and its idle timer.
+pub struct SessionBase<S> {
+    /// Shared-sink id.
+    pub id: u64,
+    pub pipeline: PipelineId,
+    /// Streams using the session.
+    pub users: usize,
+    key: SessionKey,
+    table: SharedTable<S>,
+    /// Bumped whenever the session becomes idle: tells the current idle timer from stale ones.
+    idle_generation: u64,
+    max_idle: Duration,
+}
+
+impl<S> SessionBase<S> {
+    /// A session not yet attached: `find_or_open` sets its id and pipeline once they exist.
+    pub fn new(key: SessionKey, table: SharedTable<S>, max_idle: Duration) -> Self {
+        SessionBase {
+            id: 0,
+            pipeline: PipelineId {
+                index: u32::MAX,
+                generation: 0,
+            },
+            users: 0,
+            key,
+            table,
+            idle_generation: 0,
+            max_idle,
+        }
+    }
+
+    /// Takes the session out of its table: no new stream finds it.
+    pub fn forget(&self) {
+        self.table.borrow_mut().remove_if(&self.key, self.id);
+    }
+
+    /// Ends the pipeline; if it has not finished within `grace`, a `SessionTimer::Close` fires.
+    pub fn end(&self, core: &mut Core, grace: Duration) {
+        self.forget();
+        core.send(self.pipeline, Event::StreamEnd(StreamError::None));
+        SessionTimer::Close.arm(core, self.id, grace);
+    }
+
+    /// Destroys the pipeline and unregisters the session.
+    pub fn destroy(&self, core: &mut Core) {
+        self.forget();
+        core.destroy_pipeline(self.pipeline);
+        core.unregister_shared(self.id);
+    }
+
+    /// A stream stopped using the session; returns whether none is left. The idle timer is
+    /// armed then if `reusable`.
+    pub fn release_user(&mut self, core: &mut Core, reusable: bool) -> bool {
+        self.users = self.users.saturating_sub(1);
+        if self.users > 0 {
+            return false;
+        }
+        if reusable {
+            self.idle_generation += 1;
+            let timer = SessionTimer::Idle {
+                generation: self.idle_generation,
+            };
+            timer.arm(core, self.id, self.max_idle);
+        }
+        true
+    }
+
+    /// What timer `tag` means now: `Idle` only if the session stayed unused since it was armed.
+    pub fn timer(&self, tag: u64) -> Option<SessionTimer> {
+        match SessionTimer::from_tag(tag)? {
+            SessionTimer::Idle { generation }
+                if generation != self.idle_generation || self.users > 0 =>
+            {
+                None
+            }
+            t => Some(t),
+        }
+    }
+}
+
 /// A session kept in a `SessionTable`.
-pub trait Session: SharedSink + 'static {
-    /// Records the ids the new session got: its shared-sink id and its pipeline.
-    fn attach(&mut self, id: u64, pipeline: PipelineId);
-    /// One more stream uses the session.
-    fn add_user(&mut self);
+pub trait Session: SharedSink + Sized + 'static {
+    fn base(&mut self) -> &mut SessionBase<Self>;
 }
 
 /// The session for `key`, or a new one made by `make`: registered as a shared sink and running
@@ -68,13 +147,16 @@ pub fn find_or_open<S: Session>(
             let id = cx.core.register_shared(s.clone());
             let ctx = PipyContext::clone_from(cx.context);
             let p = cx.core.spawn_pipeline(layout, ctx, Sink::Shared(id));
-            s.borrow_mut().attach(id, p);
+            let mut session = s.borrow_mut();
+            session.base().id = id;
+            session.base().pipeline = p;
+            drop(session);
             table.borrow_mut().sessions.insert(key, (id, s.clone()));
             log::debug!("new session #{id}");
             s
         }
     };
-    s.borrow_mut().add_user();
+    s.borrow_mut().base().users += 1;
     s
 }
 
@@ -83,10 +165,7 @@ pub const DEFAULT_MAX_IDLE: Duration = Duration::from_secs(10);
 
 /// `options.maxIdle` of argument `i`, in seconds, defaulting to `DEFAULT_MAX_IDLE`.
 pub fn max_idle_option(a: &mut FilterArgs, i: usize) -> Result<Duration, String> {
-    let v = a.option(i, "maxIdle")?;
-    Ok(crate::js::units::seconds(&v, a.ctx)
-        .map_err(|e| e.to_string())?
-        .unwrap_or(DEFAULT_MAX_IDLE))
+    Ok(a.seconds_option(i, "maxIdle")?.unwrap_or(DEFAULT_MAX_IDLE))
 }
 
 /// The timers a session arms, encoded in a `TimerTarget::Shared` tag.

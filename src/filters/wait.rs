@@ -19,9 +19,7 @@ const TAG_TIMEOUT: u64 = 1;
 
 pub fn build_wait(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
     let cond = a.need_callback(0)?;
-    let timeout = a.option(1, "timeout")?;
-    let timeout = crate::js::units::seconds(&timeout, a.ctx)
-        .map_err(|_| "options.timeout expects a number or a string".to_string())?;
+    let timeout = a.seconds_option(1, "timeout")?;
     Ok(Box::new(WaitFactory { cond, timeout }))
 }
 
