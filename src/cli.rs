@@ -34,7 +34,7 @@ pub enum Mode {
     HelpFilters,
     Verify,
     Run,
-    Signal(String),
+    Signal(nix::sys::signal::Signal),
 }
 
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
         log_level: log::LevelFilter::Info,
         spawn: None,
         pid_file: None,
-        drain_timeout: Duration::from_secs(30),
+        drain_timeout: crate::daemon::DEFAULT_DRAIN_TIMEOUT,
         user: None,
         group: None,
         single_process: false,
@@ -107,12 +107,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
             "--group" => o.group = Some(need(value)?),
             "--signal" => {
                 let v = need(value)?;
-                if !matches!(v.as_str(), "reload" | "stop" | "quit") {
-                    return Err(CliError(format!(
+                let signal = crate::daemon::signal_command::signal_for(&v).ok_or_else(|| {
+                    CliError(format!(
                         "invalid --signal value: {v} (reload, stop or quit)"
-                    )));
-                }
-                o.mode = Mode::Signal(v);
+                    ))
+                })?;
+                o.mode = Mode::Signal(signal);
             }
             n if n.starts_with('-') && n.len() > 1 => {
                 return Err(CliError(format!("unknown option: {a}")));

@@ -45,7 +45,7 @@ fn run(opts: cli::Options) -> i32 {
             eprintln!("pipy: --signal needs --pid-file=PATH");
             return 2;
         };
-        return pipy::daemon::send_signal(pid_file, which);
+        return pipy::daemon::send_signal(pid_file, *which);
     }
     let Some(script) = opts.script.clone() else {
         eprintln!("pipy: no script given (pass a file or set PIPY_CONFIG_FILE)");

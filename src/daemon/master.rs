@@ -169,10 +169,6 @@ impl<'l> Master<'l> {
             pidfile::check_not_running(path)?;
         }
         let credentials = Credentials::resolve(opts.user.as_deref(), opts.group.as_deref())?;
-        let program = loader.load()?;
-        let addresses = dedup(program.listen_addrs());
-        let mut listeners = ReusePortListeners::new(slots);
-        listeners.bind_missing(&addresses)?;
         let mut signals =
             MasterSignals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
         let poll = Poll::new().map_err(|e| format!("cannot create poll: {e}"))?;
@@ -188,24 +184,19 @@ impl<'l> Master<'l> {
             poll,
             signals,
             notifier: Notifier::from_env(),
-            listeners,
-            generations: BTreeMap::from([(1, Generation { program, addresses })]),
-            current: 1,
+            listeners: ReusePortListeners::new(slots),
+            generations: BTreeMap::new(),
+            current: 0,
             workers: HashMap::new(),
             next_token: 0,
             respawns: Vec::new(),
             backoff: vec![RespawnBackoff::default(); slots],
             phase: Phase::Running,
-            awaiting_ready: Some(ReadyWait {
-                generation: 1,
-                cause: ReadyCause::Startup,
-            }),
+            awaiting_ready: None,
             exit_code: 0,
         };
-        log::info!("starting {slots} workers");
-        for slot in 0..slots {
-            master.spawn(slot, 1);
-        }
+        // Evaluated and bound before anything is forked: a broken script binds nothing.
+        master.start_generation(ReadyCause::Startup)?;
         if let Some(path) = &opts.pid_file {
             match PidFile::write(path) {
                 Ok(file) => master.pid_file = Some(file),
@@ -272,28 +263,33 @@ impl<'l> Master<'l> {
     fn reload(&mut self) {
         log::info!("reloading");
         self.notifier.reloading();
-        let program = match self.loader.load() {
-            Ok(program) => program,
-            Err(message) => return self.reload_failed(&message),
-        };
-        let addresses = dedup(program.listen_addrs());
-        if let Err(message) = self.listeners.bind_missing(&addresses) {
+        if let Err(message) = self.start_generation(ReadyCause::Reload) {
             return self.reload_failed(&message);
         }
+        // The new generation fills every slot; older respawns are obsolete.
+        self.respawns.clear();
+        self.collect_garbage();
+    }
+
+    /// Evaluates the script, binds the ports it adds and forks a worker per slot of the next
+    /// generation, whose readiness is then awaited. Nothing is forked if evaluation or binding
+    /// fails.
+    fn start_generation(&mut self, cause: ReadyCause) -> Result<(), String> {
+        let program = self.loader.load()?;
+        let addresses = dedup(program.listen_addrs());
+        self.listeners.bind_missing(&addresses)?;
         let generation = self.current + 1;
         self.generations
             .insert(generation, Generation { program, addresses });
         self.current = generation;
-        self.awaiting_ready = Some(ReadyWait {
-            generation,
-            cause: ReadyCause::Reload,
-        });
-        // The new generation fills every slot; older respawns are obsolete.
-        self.respawns.clear();
+        self.awaiting_ready = Some(ReadyWait { generation, cause });
+        if cause == ReadyCause::Startup {
+            log::info!("starting {} workers", self.slots);
+        }
         for slot in 0..self.slots {
             self.spawn(slot, generation);
         }
-        self.collect_garbage();
+        Ok(())
     }
 
     fn reload_failed(&mut self, message: &str) {

@@ -54,6 +54,9 @@ pub struct WorkerStart {
     pub control: control::WorkerControl,
 }
 
+/// How long draining workers may take at reload or stop (`--drain-timeout`).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How the master runs.
 #[derive(Debug, Clone)]
 pub struct DaemonOptions {
@@ -74,7 +77,7 @@ impl Default for DaemonOptions {
         DaemonOptions {
             workers: 1,
             pid_file: None,
-            drain_timeout: Duration::from_secs(30),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             user: None,
             group: None,
         }

@@ -8,7 +8,7 @@ use nix::sys::signal::{Signal, kill};
 use super::pidfile::read_pid;
 
 /// The signal a `--signal=` word stands for.
-fn signal_for(which: &str) -> Option<Signal> {
+pub fn signal_for(which: &str) -> Option<Signal> {
     match which {
         "reload" => Some(Signal::SIGHUP),
         "stop" => Some(Signal::SIGTERM),
@@ -17,13 +17,9 @@ fn signal_for(which: &str) -> Option<Signal> {
     }
 }
 
-/// Reads the pid file and sends HUP (`reload`), TERM (`stop`) or QUIT (`quit`); returns the
-/// process exit code (errors are logged).
-pub fn send_signal(pid_file: &Path, which: &str) -> i32 {
-    let Some(signal) = signal_for(which) else {
-        log::error!("unknown --signal={which:?}; expected reload, stop or quit");
-        return 2;
-    };
+/// Reads the pid file and sends `signal` (see `signal_for`); returns the process exit code
+/// (errors are logged).
+pub fn send_signal(pid_file: &Path, signal: Signal) -> i32 {
     let pid = match read_pid(pid_file) {
         Ok(Some(pid)) => pid,
         Ok(None) => {
@@ -62,7 +58,6 @@ mod tests {
     #[test]
     fn missing_pid_file_fails() {
         let path = std::env::temp_dir().join("pipy-signal-test-missing.pid");
-        assert_eq!(send_signal(&path, "reload"), 1);
-        assert_eq!(send_signal(&path, "bogus"), 2);
+        assert_eq!(send_signal(&path, Signal::SIGHUP), 1);
     }
 }
