@@ -10,19 +10,72 @@ use daemon_common::*;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+/// A daemon proxying to an upstream that answers after `upstream_delay`, with one request
+/// in flight (the upstream has received it).
+struct InFlight {
+    daemon: Daemon,
+    /// The port of the proxied script's plain listener (`proxy_script`'s first port).
+    port: u16,
+    request: std::net::TcpStream,
+    _upstream: SlowUpstream,
+}
+
+/// Starts it with `spawn` + 1 workers (none with `--single-process`) and extra `args`.
+fn with_request_in_flight(
+    upstream_delay: Duration,
+    spawn: usize,
+    args: &[&str],
+    pid_file: bool,
+) -> InFlight {
+    let upstream = SlowUpstream::start(upstream_delay);
+    let (port, proxy_port) = two_free_ports();
+    let daemon = Daemon::start(Launch {
+        spawn,
+        script: proxy_script(port, proxy_port, upstream.port, 1),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        pid_file,
+        ..Launch::default()
+    });
+    let workers = if args.contains(&"--single-process") {
+        0
+    } else {
+        spawn + 1
+    };
+    daemon.wait_serving(port, workers);
+    let request = send_request(proxy_port, "/slow", Connection::Close).expect("send");
+    upstream
+        .received
+        .recv_timeout(Duration::from_secs(5))
+        .expect("request reached the backend");
+    InFlight {
+        daemon,
+        port,
+        request,
+        _upstream: upstream,
+    }
+}
+
+/// The in-flight request gets its full answer.
+fn expect_answered(request: std::net::TcpStream) {
+    let reply = read_response(&mut BufReader::new(request), Connection::Close)
+        .expect("in-flight request completes");
+    assert_eq!((reply.status, reply.body.as_str()), (200, SLOW_BODY));
+}
+
 #[test]
 fn term_drains_exits_0_and_removes_the_pid_file() {
     const DRAIN: Duration = Duration::from_secs(5);
-    let upstream = SlowUpstream::start(Duration::from_secs(1));
-    let (port, proxy_port) = two_free_ports();
-    let mut daemon = Daemon::start(Launch {
-        spawn: 1,
-        script: proxy_script(port, proxy_port, upstream.port, 1),
-        args: vec![format!("--drain-timeout={}", DRAIN.as_secs())],
-        pid_file: true,
-        ..Launch::default()
-    });
-    daemon.wait_serving(port, 2);
+    let InFlight {
+        mut daemon,
+        port,
+        request,
+        ..
+    } = with_request_in_flight(
+        Duration::from_secs(1),
+        1,
+        &[&format!("--drain-timeout={}", DRAIN.as_secs())],
+        true,
+    );
     let pid_file = pid_file_of(&daemon).to_path_buf();
     assert!(wait_until(START_TIMEOUT, || pid_file.exists()));
     let written = std::fs::read_to_string(&pid_file).expect("pid file");
@@ -30,16 +83,9 @@ fn term_drains_exits_0_and_removes_the_pid_file() {
     let workers = daemon.workers();
 
     // A request in flight when TERM arrives is answered before the workers exit.
-    let slow = send_request(proxy_port, "/slow", Connection::Close).expect("send");
-    upstream
-        .received
-        .recv_timeout(Duration::from_secs(5))
-        .expect("request reached the backend");
     let stopped_at = Instant::now();
     daemon.signal(Signal::SIGTERM);
-    let reply = read_response(&mut BufReader::new(slow), Connection::Close)
-        .expect("in-flight request completes");
-    assert_eq!((reply.status, reply.body.as_str()), (200, SLOW_BODY));
+    expect_answered(request);
 
     let status = daemon.wait_exit(DRAIN).expect("master exits");
     eprintln!("stopped in {:?}", stopped_at.elapsed());
@@ -54,19 +100,8 @@ fn term_drains_exits_0_and_removes_the_pid_file() {
 
 #[test]
 fn second_term_during_graceful_stop_stops_at_once() {
-    let upstream = SlowUpstream::start(Duration::from_secs(20));
-    let (port, proxy_port) = two_free_ports();
-    let mut daemon = Daemon::start(Launch {
-        script: proxy_script(port, proxy_port, upstream.port, 1),
-        args: vec!["--drain-timeout=30".to_string()],
-        ..Launch::default()
-    });
-    daemon.wait_serving(port, 1);
-    let _slow = send_request(proxy_port, "/slow", Connection::Close).expect("send");
-    upstream
-        .received
-        .recv_timeout(Duration::from_secs(5))
-        .expect("request reached the backend");
+    let InFlight { mut daemon, .. } =
+        with_request_in_flight(Duration::from_secs(20), 0, &["--drain-timeout=30"], false);
     let started = Instant::now();
     daemon.signal(Signal::SIGTERM);
     assert!(wait_until(Duration::from_secs(5), || daemon
@@ -81,20 +116,9 @@ fn second_term_during_graceful_stop_stops_at_once() {
 
 #[test]
 fn term_with_a_hung_request_stops_after_the_drain_timeout() {
-    let upstream = SlowUpstream::start(Duration::from_secs(20));
-    let (port, proxy_port) = two_free_ports();
-    let mut daemon = Daemon::start(Launch {
-        script: proxy_script(port, proxy_port, upstream.port, 1),
-        args: vec!["--drain-timeout=1".to_string()],
-        ..Launch::default()
-    });
-    daemon.wait_serving(port, 1);
+    let InFlight { mut daemon, .. } =
+        with_request_in_flight(Duration::from_secs(20), 0, &["--drain-timeout=1"], false);
     let workers = daemon.workers();
-    let _slow = send_request(proxy_port, "/slow", Connection::Close).expect("send");
-    upstream
-        .received
-        .recv_timeout(Duration::from_secs(5))
-        .expect("request reached the backend");
     let started = Instant::now();
     daemon.signal(Signal::SIGTERM);
     let status = daemon
@@ -109,21 +133,12 @@ fn term_with_a_hung_request_stops_after_the_drain_timeout() {
 /// QUIT does not wait for in-flight requests (TERM would, for up to the drain timeout).
 #[test]
 fn quit_stops_immediately() {
-    let upstream = SlowUpstream::start(Duration::from_secs(20));
-    let (port, proxy_port) = two_free_ports();
-    let mut daemon = Daemon::start(Launch {
-        spawn: 1,
-        script: proxy_script(port, proxy_port, upstream.port, 1),
-        args: vec!["--drain-timeout=30".to_string()],
-        ..Launch::default()
-    });
-    daemon.wait_serving(port, 2);
+    let InFlight {
+        mut daemon,
+        request,
+        ..
+    } = with_request_in_flight(Duration::from_secs(20), 1, &["--drain-timeout=30"], false);
     let workers = daemon.workers();
-    let slow = send_request(proxy_port, "/slow", Connection::Close).expect("send");
-    upstream
-        .received
-        .recv_timeout(Duration::from_secs(5))
-        .expect("request reached the backend");
     let started = Instant::now();
     daemon.signal(Signal::SIGQUIT);
     let status = daemon
@@ -133,7 +148,7 @@ fn quit_stops_immediately() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(workers.iter().all(|&w| !is_running(w)));
     assert!(
-        read_response(&mut BufReader::new(slow), Connection::Close).is_err(),
+        read_response(&mut BufReader::new(request), Connection::Close).is_err(),
         "the in-flight request was cut off, not answered"
     );
 }
@@ -142,23 +157,13 @@ fn quit_stops_immediately() {
 /// request in flight is answered.
 #[test]
 fn single_process_term_drains_the_request_in_flight() {
-    let upstream = SlowUpstream::start(Duration::from_secs(1));
-    let (port, proxy_port) = two_free_ports();
-    let mut daemon = Daemon::start(Launch {
-        script: proxy_script(port, proxy_port, upstream.port, 1),
-        args: vec!["--single-process".to_string()],
-        ..Launch::default()
-    });
-    daemon.wait_serving(port, 0);
-    let slow = send_request(proxy_port, "/slow", Connection::Close).expect("send");
-    upstream
-        .received
-        .recv_timeout(Duration::from_secs(5))
-        .expect("request reached the backend");
+    let InFlight {
+        mut daemon,
+        request,
+        ..
+    } = with_request_in_flight(Duration::from_secs(1), 0, &["--single-process"], false);
     daemon.signal(Signal::SIGTERM);
-    let reply = read_response(&mut BufReader::new(slow), Connection::Close)
-        .expect("in-flight request completes");
-    assert_eq!((reply.status, reply.body.as_str()), (200, SLOW_BODY));
+    expect_answered(request);
     let status = daemon
         .wait_exit(Duration::from_secs(5))
         .expect("process exits");
@@ -169,19 +174,8 @@ fn single_process_term_drains_the_request_in_flight() {
 /// `--single-process`: a second TERM while draining exits at once.
 #[test]
 fn single_process_second_term_stops_at_once() {
-    let upstream = SlowUpstream::start(Duration::from_secs(20));
-    let (port, proxy_port) = two_free_ports();
-    let mut daemon = Daemon::start(Launch {
-        script: proxy_script(port, proxy_port, upstream.port, 1),
-        args: vec!["--single-process".to_string()],
-        ..Launch::default()
-    });
-    daemon.wait_serving(port, 0);
-    let _slow = send_request(proxy_port, "/slow", Connection::Close).expect("send");
-    upstream
-        .received
-        .recv_timeout(Duration::from_secs(5))
-        .expect("request reached the backend");
+    let InFlight { mut daemon, .. } =
+        with_request_in_flight(Duration::from_secs(20), 0, &["--single-process"], false);
     let started = Instant::now();
     daemon.signal(Signal::SIGTERM);
     assert!(wait_until(Duration::from_secs(5), || daemon
@@ -377,21 +371,17 @@ enum TermOrder {
 
 fn term_every_process_while_a_request_is_in_flight(order: TermOrder) {
     const DRAIN: Duration = Duration::from_secs(5);
-    let upstream = SlowUpstream::start(Duration::from_secs(1));
-    let (port, proxy_port) = two_free_ports();
-    let mut daemon = Daemon::start(Launch {
-        spawn: 1,
-        script: proxy_script(port, proxy_port, upstream.port, 1),
-        args: vec![format!("--drain-timeout={}", DRAIN.as_secs())],
-        ..Launch::default()
-    });
-    daemon.wait_serving(port, 2);
+    let InFlight {
+        mut daemon,
+        request,
+        ..
+    } = with_request_in_flight(
+        Duration::from_secs(1),
+        1,
+        &[&format!("--drain-timeout={}", DRAIN.as_secs())],
+        false,
+    );
     let workers = daemon.workers();
-    let slow = send_request(proxy_port, "/slow", Connection::Close).expect("send");
-    upstream
-        .received
-        .recv_timeout(Duration::from_secs(5))
-        .expect("request reached the backend");
     let term = |pid: Pid| {
         let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
     };
@@ -418,9 +408,7 @@ fn term_every_process_while_a_request_is_in_flight(order: TermOrder) {
             }
         }
     }
-    let reply = read_response(&mut BufReader::new(slow), Connection::Close)
-        .expect("in-flight request completes");
-    assert_eq!((reply.status, reply.body.as_str()), (200, SLOW_BODY));
+    expect_answered(request);
     let status = daemon.wait_exit(DRAIN).expect("master exits");
     assert_eq!(status.code(), Some(0));
     assert!(
