@@ -2,6 +2,7 @@
 
 pub mod control;
 pub mod core;
+pub mod heap;
 pub mod timers;
 
 use self::control::{Command, ControlPort};
@@ -183,6 +184,7 @@ impl Worker {
 
     /// Runs until drained or told to quit; returns the exit code.
     pub fn run(mut self) -> i32 {
+        heap::tune();
         self.core.timers.arm(SWEEP_INTERVAL, TimerTarget::Sweep);
         self.start_tasks();
         if let Some(c) = &mut self.control
