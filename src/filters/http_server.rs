@@ -41,6 +41,70 @@ fn request_info(h: &RequestHead) -> RequestInfo {
     }
 }
 
+/// The request side of a server connection: decoded pieces are held until the server acts on
+/// them (it may hold back while the client is not reading, or while requests are in flight),
+/// and a decode error waits until the requests before it are answered.
+struct RequestReader {
+    dec: MessageDecoder,
+    decoded: VecDeque<Decoded>,
+    error: Option<ParseError>,
+}
+
+impl RequestReader {
+    fn new() -> RequestReader {
+        RequestReader {
+            dec: MessageDecoder::new(Side::Request),
+            decoded: VecDeque::new(),
+            error: None,
+        }
+    }
+
+    /// Decodes received bytes; after a decode error further input is ignored.
+    fn feed(&mut self, d: Data) {
+        if !d.is_empty()
+            && self.error.is_none()
+            && let Err(e) = self.dec.feed_data(d, &mut |x| self.decoded.push_back(x))
+        {
+            self.error = Some(e);
+        }
+    }
+
+    fn front(&self) -> Option<&Decoded> {
+        self.decoded.front()
+    }
+
+    fn pop(&mut self) -> Option<Decoded> {
+        self.decoded.pop_front()
+    }
+
+    /// Nothing decoded is waiting to be acted on.
+    fn is_empty(&self) -> bool {
+        self.decoded.is_empty()
+    }
+
+    /// Nothing waiting and the decoder between messages.
+    fn is_idle(&self) -> bool {
+        self.decoded.is_empty() && self.dec.is_idle()
+    }
+
+    /// The decode error, once everything decoded before it has been taken.
+    fn take_error(&mut self) -> Option<ParseError> {
+        if self.decoded.is_empty() {
+            self.error.take()
+        } else {
+            None
+        }
+    }
+
+    /// Drops the held-input buffer when empty: idle keep-alive connections are the bulk of a
+    /// server's connections and should hold no buffers between requests.
+    fn release_buffers(&mut self) {
+        if self.decoded.is_empty() && self.decoded.capacity() > 0 {
+            self.decoded = VecDeque::new();
+        }
+    }
+}
+
 fn error_bytes(e: ParseError) -> Data {
     log::debug!("bad request: {e}");
     let mut b = BytesMut::with_capacity(96);
@@ -111,11 +175,9 @@ impl FilterFactory for ServeFactory {
     fn create(&self) -> Box<dyn Filter> {
         Box::new(Serve {
             handler: self.handler.clone(),
-            dec: MessageDecoder::new(Side::Request),
+            input: RequestReader::new(),
             current: None,
             phase: ConnPhase::Open,
-            decoded: VecDeque::new(),
-            error: None,
             served: 0,
         })
     }
@@ -131,14 +193,11 @@ enum ConnPhase {
 
 struct Serve {
     handler: Handler,
-    dec: MessageDecoder,
+    /// Requests, held back while the client is not reading the responses.
+    input: RequestReader,
     /// The request being received: head, facts, body so far.
     current: Option<(Head, RequestInfo, Data)>,
     phase: ConnPhase,
-    /// Decoded input not acted on yet (held back while the client is not reading).
-    decoded: VecDeque<Decoded>,
-    /// A decode error to answer once the requests before it are answered.
-    error: Option<ParseError>,
     /// Responses sent: a connection that has not had one yet is not idle (its request may
     /// be on the way), so draining does not close it.
     served: u64,
@@ -224,7 +283,7 @@ impl Serve {
                 cx.wake_self(0);
                 return;
             }
-            let Some(x) = self.decoded.pop_front() else {
+            let Some(x) = self.input.pop() else {
                 break;
             };
             match x {
@@ -251,14 +310,9 @@ impl Serve {
                 Decoded::Response(_) => {}
             }
         }
-        if self.decoded.is_empty() && self.decoded.capacity() > 0 {
-            // Idle keep-alive connections are the bulk of a server's connections: hold no
-            // buffers between requests.
-            self.decoded = VecDeque::new();
-        }
-        if self.decoded.is_empty()
-            && self.phase == ConnPhase::Open
-            && let Some(e) = self.error.take()
+        self.input.release_buffers();
+        if self.phase == ConnPhase::Open
+            && let Some(e) = self.input.take_error()
         {
             self.phase = ConnPhase::Closing;
             cx.output(Event::Data(error_bytes(e)));
@@ -274,12 +328,7 @@ impl Filter for Serve {
         }
         match ev {
             Event::Data(d) => {
-                if !d.is_empty()
-                    && self.error.is_none()
-                    && let Err(e) = self.dec.feed_data(d, &mut |x| self.decoded.push_back(x))
-                {
-                    self.error = Some(e);
-                }
+                self.input.feed(d);
                 if !cx.core.origin_paused() {
                     self.pump(cx);
                 }
@@ -304,8 +353,7 @@ impl Filter for Serve {
         if self.phase == ConnPhase::Open
             && self.served > 0
             && self.current.is_none()
-            && self.decoded.is_empty()
-            && self.dec.is_idle()
+            && self.input.is_idle()
         {
             self.phase = ConnPhase::Closing;
             cx.output(Event::StreamEnd(StreamError::None));
@@ -334,14 +382,12 @@ impl FilterFactory for DemuxFactory {
         Box::new(Demux {
             layout: self.sub.id,
             buffer_size: self.buffer_size,
-            dec: MessageDecoder::new(Side::Request),
+            input: RequestReader::new(),
             queue: VecDeque::new(),
             next_seq: 0,
             receiving: None,
             phase: ConnPhase::Open,
             input_ended: false,
-            decoded: VecDeque::new(),
-            error: None,
             served: 0,
         })
     }
@@ -377,17 +423,14 @@ struct Pending {
 struct Demux {
     layout: Option<usize>,
     buffer_size: usize,
-    dec: MessageDecoder,
+    /// Requests, held back while too many are in flight.
+    input: RequestReader,
     queue: VecDeque<Pending>,
     next_seq: u64,
     /// Sub-pipeline of the request whose body is arriving.
     receiving: Option<PipelineId>,
     phase: ConnPhase,
     input_ended: bool,
-    /// Decoded input not acted on yet (held back while too many requests are in flight).
-    decoded: VecDeque<Decoded>,
-    /// A decode error to answer after the requests before it.
-    error: Option<ParseError>,
     /// Responses completed (see `Serve::served`).
     served: u64,
 }
@@ -514,10 +557,10 @@ impl Demux {
                 return;
             }
         }
-        if !self.decoded.is_empty() && self.phase != ConnPhase::Closing {
+        if !self.input.is_empty() && self.phase != ConnPhase::Closing {
             self.pump(cx);
         }
-        if self.queue.is_empty() && self.input_ended && self.decoded.is_empty() {
+        if self.queue.is_empty() && self.input_ended && self.input.is_empty() {
             self.close(cx);
         }
     }
@@ -556,7 +599,7 @@ impl Demux {
     /// client reads what it is sent.
     fn pump(&mut self, cx: &mut Cx) {
         loop {
-            let starts_request = matches!(self.decoded.front(), Some(Decoded::Request(..)));
+            let starts_request = matches!(self.input.front(), Some(Decoded::Request(..)));
             if starts_request
                 && (self.phase == ConnPhase::Closing
                     || self.queue.len() >= MAX_IN_FLIGHT
@@ -564,7 +607,7 @@ impl Demux {
             {
                 break;
             }
-            let Some(x) = self.decoded.pop_front() else {
+            let Some(x) = self.input.pop() else {
                 break;
             };
             match x {
@@ -588,9 +631,9 @@ impl Demux {
                 Decoded::Response(_) => {}
             }
         }
-        if self.decoded.is_empty()
-            && self.phase != ConnPhase::Closing
-            && let Some(e) = self.error.take()
+        self.input.release_buffers();
+        if self.phase != ConnPhase::Closing
+            && let Some(e) = self.input.take_error()
         {
             self.input_error(e, cx);
         }
@@ -601,12 +644,7 @@ impl Filter for Demux {
     fn on_event(&mut self, ev: Event, cx: &mut Cx) {
         match ev {
             Event::Data(d) => {
-                if !d.is_empty()
-                    && self.error.is_none()
-                    && let Err(e) = self.dec.feed_data(d, &mut |x| self.decoded.push_back(x))
-                {
-                    self.error = Some(e);
-                }
+                self.input.feed(d);
                 self.pump(cx);
             }
             Event::StreamEnd(_) => {
@@ -634,7 +672,7 @@ impl Filter for Demux {
         if self.phase == ConnPhase::Closing {
             return;
         }
-        if self.queue.is_empty() && self.decoded.is_empty() && self.dec.is_idle() {
+        if self.queue.is_empty() && self.input.is_idle() {
             // A connection that has not been answered yet may have its first request on the
             // way: it gets that answer with `connection: close` instead.
             if self.served > 0 {
