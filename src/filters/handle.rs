@@ -1,5 +1,6 @@
 //! `handle*` filters: call a script function on some events and pass every event through.
 
+use super::event_kind::EventKind;
 use super::{Callback, FilterArgs};
 use crate::engine::data::Data;
 use crate::engine::event::{Event, StreamError};
@@ -7,72 +8,33 @@ use crate::engine::filter::{Cx, Filter, FilterFactory};
 use crate::engine::head::Head;
 use crate::js::message::{JsMessage, data_to_js, event_to_js};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    StreamStart,
-    MessageStart,
-    Message,
-    MessageBody,
-    MessageEnd,
-    Data,
-    StreamEnd,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::StreamStart => "handleStreamStart",
-            Kind::MessageStart => "handleMessageStart",
-            Kind::Message => "handleMessage",
-            Kind::MessageBody => "handleMessageBody",
-            Kind::MessageEnd => "handleMessageEnd",
-            Kind::Data => "handleData",
-            Kind::StreamEnd => "handleStreamEnd",
-        }
+fn name(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::StreamStart => "handleStreamStart",
+        EventKind::MessageStart => "handleMessageStart",
+        EventKind::Message => "handleMessage",
+        EventKind::MessageBody => "handleMessageBody",
+        EventKind::MessageEnd => "handleMessageEnd",
+        EventKind::Data => "handleData",
+        EventKind::StreamEnd => "handleStreamEnd",
     }
 }
 
-fn build(kind: Kind, a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
-    let (limit, i) = if matches!(kind, Kind::Message | Kind::MessageBody) {
-        a.size_limit_prefix()?
-    } else {
-        (None, 0)
-    };
+fn build(kind: EventKind, a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
+    let (limit, i) = kind.limit_arg(a)?;
     let cb = a.need_callback(i)?;
     Ok(Box::new(HandleFactory { kind, cb, limit }))
 }
 
-pub fn build_stream_start(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
-    build(Kind::StreamStart, a)
-}
-pub fn build_message_start(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
-    build(Kind::MessageStart, a)
-}
-pub fn build_message(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
-    build(Kind::Message, a)
-}
-pub fn build_message_body(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
-    build(Kind::MessageBody, a)
-}
-pub fn build_message_end(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
-    build(Kind::MessageEnd, a)
-}
-pub fn build_data(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
-    build(Kind::Data, a)
-}
-pub fn build_stream_end(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
-    build(Kind::StreamEnd, a)
-}
-
 struct HandleFactory {
-    kind: Kind,
+    kind: EventKind,
     cb: Callback,
     limit: Option<usize>,
 }
 
 impl FilterFactory for HandleFactory {
     fn name(&self) -> &'static str {
-        self.kind.name()
+        name(self.kind)
     }
     fn create(&self) -> Box<dyn Filter> {
         Box::new(Handle {
@@ -133,7 +95,7 @@ impl MessageCollector {
 }
 
 struct Handle {
-    kind: Kind,
+    kind: EventKind,
     cb: Callback,
     limit: Option<usize>,
     started: bool,
@@ -152,7 +114,7 @@ impl Handle {
             return Ok(());
         };
         match self.kind {
-            Kind::Message => self
+            EventKind::Message => self
                 .cb
                 .call_with(cx, |ctx| {
                     Ok(vec![JsMessage::new_object(head, Some(body), ctx)?])
@@ -168,29 +130,25 @@ impl Handle {
 
 impl Filter for Handle {
     fn on_event(&mut self, ev: Event, cx: &mut Cx) {
-        let result = match (self.kind, &ev) {
-            (Kind::StreamStart, _) if !self.started => {
-                self.started = true;
-                self.call_event(&ev, cx)
-            }
-            (Kind::MessageStart, Event::MessageStart(_)) => self.call_event(&ev, cx),
-            (Kind::MessageEnd, Event::MessageEnd) => self.call_event(&ev, cx),
-            (Kind::Data, Event::Data(d)) if !d.is_empty() => self.call_event(&ev, cx),
-            (Kind::StreamEnd, Event::StreamEnd(_)) => self.call_event(&ev, cx),
-            (Kind::Message | Kind::MessageBody, Event::MessageStart(h)) => {
-                self.collector.start(h);
-                Ok(())
-            }
-            (Kind::Message | Kind::MessageBody, Event::Data(d)) => {
-                self.collector.add(d, self.limit);
-                Ok(())
-            }
-            (Kind::Message | Kind::MessageBody, Event::MessageEnd | Event::StreamEnd(_)) => {
-                self.deliver_message(cx)
-            }
-            _ => Ok(()),
-        };
+        let first = !self.started;
         self.started = true;
+        let result = if self.kind.acts_on(&ev, first) {
+            self.call_event(&ev, cx)
+        } else if self.kind.collects_message() {
+            match &ev {
+                Event::MessageStart(h) => {
+                    self.collector.start(h);
+                    Ok(())
+                }
+                Event::Data(d) => {
+                    self.collector.add(d, self.limit);
+                    Ok(())
+                }
+                Event::MessageEnd | Event::StreamEnd(_) => self.deliver_message(cx),
+            }
+        } else {
+            Ok(())
+        };
         match result {
             Ok(()) => cx.output(ev),
             Err(()) => cx.output(Event::StreamEnd(StreamError::RuntimeError)),
@@ -204,42 +162,42 @@ pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
         "handleStreamStart",
         "callback: (firstEvent) => void",
         "Calls back with the first event of the stream",
-        build_stream_start
+        |a| build(EventKind::StreamStart, a)
     ),
     (
         "handleMessageStart",
         "callback: (MessageStart) => void",
         "Calls back on every MessageStart",
-        build_message_start
+        |a| build(EventKind::MessageStart, a)
     ),
     (
         "handleMessage",
         "[sizeLimit,] callback: (Message) => void",
         "Calls back with every whole message",
-        build_message
+        |a| build(EventKind::Message, a)
     ),
     (
         "handleMessageBody",
         "[sizeLimit,] callback: (Data) => void",
         "Calls back with every whole message body",
-        build_message_body
+        |a| build(EventKind::MessageBody, a)
     ),
     (
         "handleMessageEnd",
         "callback: (MessageEnd) => void",
         "Calls back on every MessageEnd",
-        build_message_end
+        |a| build(EventKind::MessageEnd, a)
     ),
     (
         "handleData",
         "callback: (Data) => void",
         "Calls back on every non-empty Data",
-        build_data
+        |a| build(EventKind::Data, a)
     ),
     (
         "handleStreamEnd",
         "callback: (StreamEnd) => void",
         "Calls back on StreamEnd",
-        build_stream_end
+        |a| build(EventKind::StreamEnd, a)
     ),
 ];

@@ -4,6 +4,7 @@
 pub mod compress;
 pub mod connect;
 pub mod debug;
+pub mod event_kind;
 pub mod exec;
 pub mod fork;
 pub mod handle;
@@ -212,7 +213,7 @@ impl Dynamic {
 /// Declares a family's filters: `filter_specs![("name", "params", "help", build_fn), ...]`.
 #[macro_export]
 macro_rules! filter_specs {
-    ($(($name:expr, $params:expr, $help:expr, $build:path)),* $(,)?) => {
+    ($(($name:expr, $params:expr, $help:expr, $build:expr)),* $(,)?) => {
         &[$($crate::filters::FilterSpec { name: $name, params: $params, help: $help, build: $build }),*]
     };
 }
