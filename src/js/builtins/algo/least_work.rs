@@ -2,14 +2,9 @@
 //! least outstanding work (`hits / weight`); `select` adds one unit, `deselect` removes it.
 
 use boa_engine::class::{Class, ClassBuilder};
-use boa_engine::{
-    Context, Finalize, JsData, JsObject, JsResult, JsString, JsValue, NativeFunction, Trace,
-    js_string,
-};
+use boa_engine::{Context, Finalize, JsData, JsObject, JsResult, JsString, JsValue, Trace};
 
-use super::cache::{is_unhealthy, unhealthy_arg};
-use super::targets_arg;
-use crate::js::builtins::helpers::with_this;
+use super::weighted::{Candidate, WeightedBalancer, construct, init_methods, least_used};
 
 /// Outstanding work of one target.
 #[derive(Trace, Finalize)]
@@ -21,12 +16,6 @@ struct Target {
     hits: u64,
 }
 
-impl Target {
-    fn usage(&self) -> f64 {
-        self.hits as f64 / self.weight
-    }
-}
-
 /// Native data of an `algo.LeastWorkLoadBalancer` instance.
 #[derive(Trace, Finalize, JsData)]
 pub struct LeastWorkLoadBalancer {
@@ -34,14 +23,17 @@ pub struct LeastWorkLoadBalancer {
     unhealthy: Option<JsObject>,
 }
 
-/// Negative and NaN weights disable a target.
-fn weight_from(n: f64) -> f64 {
-    if n > 0.0 { n } else { 0.0 }
-}
+impl WeightedBalancer for LeastWorkLoadBalancer {
+    fn empty(unhealthy: Option<JsObject>) -> Self {
+        Self {
+            targets: Vec::new(),
+            unhealthy,
+        }
+    }
 
-impl LeastWorkLoadBalancer {
-    /// Adds a target or changes its weight (its outstanding work is kept).
-    pub fn set(&mut self, key: JsString, weight: f64) {
+    /// The target's outstanding work is kept.
+    fn set(&mut self, key: JsString, weight: f64) {
+        let weight = if weight > 0.0 { weight } else { 0.0 };
         match self.targets.iter_mut().find(|t| t.key == key) {
             Some(t) => t.weight = weight,
             None => self.targets.push(Target {
@@ -52,58 +44,24 @@ impl LeastWorkLoadBalancer {
         }
     }
 
-    /// Picks the least-loaded eligible target and charges it one unit of work.
-    pub fn select(&mut self) -> Option<JsString> {
-        let mut best: Option<usize> = None;
-        for (i, t) in self.targets.iter().enumerate() {
-            if t.weight <= 0.0 || is_unhealthy(self.unhealthy.as_ref(), &t.key) {
-                continue;
-            }
-            if best.is_none_or(|b| t.usage() < self.targets[b].usage()) {
-                best = Some(i);
-            }
-        }
-        let t = &mut self.targets[best?];
+    /// Charges the picked target one unit of work.
+    fn select(&mut self) -> Option<JsString> {
+        let candidates = self.targets.iter().map(|t| Candidate {
+            key: &t.key,
+            weight: t.weight,
+            usage: t.hits as f64 / t.weight,
+        });
+        let pick = least_used(candidates, self.unhealthy.as_ref())?;
+        let t = &mut self.targets[pick.index];
         t.hits += 1;
         Some(t.key.clone())
     }
 
-    /// Releases one unit of work from `key`.
-    pub fn deselect(&mut self, key: &JsString) {
+    fn deselect(&mut self, key: &JsString) {
         if let Some(t) = self.targets.iter_mut().find(|t| &t.key == key) {
             t.hits = t.hits.saturating_sub(1);
         }
     }
-}
-
-fn lw_select(this: &JsValue, _args: &[JsValue], _ctx: &mut Context) -> JsResult<JsValue> {
-    let chosen = with_this::<LeastWorkLoadBalancer, _>(
-        this,
-        "LeastWorkLoadBalancer",
-        "select",
-        LeastWorkLoadBalancer::select,
-    )?;
-    Ok(chosen.map(JsValue::from).unwrap_or_default())
-}
-
-fn lw_deselect(this: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let Some(target) = args.first().filter(|v| !v.is_null_or_undefined()) else {
-        return Ok(JsValue::undefined());
-    };
-    let key = target.to_string(ctx)?;
-    with_this::<LeastWorkLoadBalancer, _>(this, "LeastWorkLoadBalancer", "deselect", |b| {
-        b.deselect(&key);
-    })?;
-    Ok(JsValue::undefined())
-}
-
-fn lw_set(this: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let key = args.first().cloned().unwrap_or_default().to_string(ctx)?;
-    let weight = weight_from(args.get(1).cloned().unwrap_or_default().to_number(ctx)?);
-    with_this::<LeastWorkLoadBalancer, _>(this, "LeastWorkLoadBalancer", "set", |b| {
-        b.set(key, weight);
-    })?;
-    Ok(JsValue::undefined())
 }
 
 impl Class for LeastWorkLoadBalancer {
@@ -111,18 +69,7 @@ impl Class for LeastWorkLoadBalancer {
     const LENGTH: usize = 2;
 
     fn init(class: &mut ClassBuilder<'_>) -> JsResult<()> {
-        class
-            .method(
-                js_string!("select"),
-                0,
-                NativeFunction::from_fn_ptr(lw_select),
-            )
-            .method(
-                js_string!("deselect"),
-                1,
-                NativeFunction::from_fn_ptr(lw_deselect),
-            )
-            .method(js_string!("set"), 2, NativeFunction::from_fn_ptr(lw_set));
+        init_methods::<Self>(class);
         Ok(())
     }
 
@@ -131,14 +78,7 @@ impl Class for LeastWorkLoadBalancer {
         args: &[JsValue],
         ctx: &mut Context,
     ) -> JsResult<Self> {
-        let mut balancer = Self {
-            targets: Vec::new(),
-            unhealthy: unhealthy_arg(args.get(1))?,
-        };
-        for (key, weight) in targets_arg(args.first(), ctx)? {
-            balancer.set(key, weight_from(weight));
-        }
-        Ok(balancer)
+        construct(args, ctx)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod least_work;
 pub mod resource_pool;
 pub mod round_robin;
 pub mod url_router;
+pub mod weighted;
 
 use boa_engine::object::ObjectInitializer;
 use boa_engine::{Context, JsResult, JsString, JsValue, NativeFunction, js_string};

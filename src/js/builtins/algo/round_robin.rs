@@ -5,14 +5,9 @@
 //! every three picks hold `a` twice and `b` once, interleaved.
 
 use boa_engine::class::{Class, ClassBuilder};
-use boa_engine::{
-    Context, Finalize, JsData, JsObject, JsResult, JsString, JsValue, NativeFunction, Trace,
-    js_string,
-};
+use boa_engine::{Context, Finalize, JsData, JsObject, JsResult, JsString, JsValue, Trace};
 
-use super::cache::{is_unhealthy, unhealthy_arg};
-use super::targets_arg;
-use crate::js::builtins::helpers::with_this;
+use super::weighted::{Candidate, WeightedBalancer, construct, init_methods, least_used};
 
 /// Selection state of one target.
 #[derive(Trace, Finalize)]
@@ -22,12 +17,6 @@ struct Target {
     weight: u32,
     #[unsafe_ignore_trace]
     hits: u32,
-}
-
-impl Target {
-    fn usage(&self) -> f64 {
-        f64::from(self.hits) / f64::from(self.weight)
-    }
 }
 
 /// Native data of an `algo.RoundRobinLoadBalancer` instance.
@@ -52,9 +41,21 @@ impl RoundRobinLoadBalancer {
     fn total_weight(&self) -> u64 {
         self.targets.iter().map(|t| u64::from(t.weight)).sum()
     }
+}
 
-    /// Adds a target or changes its weight, scaling its hits to the current progress.
-    pub fn set(&mut self, key: JsString, weight: u32) {
+impl WeightedBalancer for RoundRobinLoadBalancer {
+    fn empty(unhealthy: Option<JsObject>) -> Self {
+        Self {
+            targets: Vec::new(),
+            unhealthy,
+            total_hits: 0,
+        }
+    }
+
+    /// Scales the target's hits to the current progress, so a new target does not take
+    /// every pick until it catches up.
+    fn set(&mut self, key: JsString, weight: f64) {
+        let weight = weight_from(weight);
         let total_weight = self.total_weight();
         let hits = (self.total_hits * u64::from(weight))
             .checked_div(total_weight)
@@ -72,53 +73,27 @@ impl RoundRobinLoadBalancer {
         }
     }
 
-    /// Picks the next target, or `None` when no target is eligible.
-    pub fn select(&mut self) -> Option<JsString> {
-        let mut best: Option<usize> = None;
-        let mut eligible_weight = 0u64;
-        for (i, t) in self.targets.iter().enumerate() {
-            if t.weight == 0 || is_unhealthy(self.unhealthy.as_ref(), &t.key) {
-                continue;
-            }
-            eligible_weight += u64::from(t.weight);
-            if best.is_none_or(|b| t.usage() < self.targets[b].usage()) {
-                best = Some(i);
-            }
-        }
-        let chosen = best?;
-        self.targets[chosen].hits += 1;
+    fn select(&mut self) -> Option<JsString> {
+        let candidates = self.targets.iter().map(|t| Candidate {
+            key: &t.key,
+            weight: f64::from(t.weight),
+            usage: f64::from(t.hits) / f64::from(t.weight),
+        });
+        let pick = least_used(candidates, self.unhealthy.as_ref())?;
+        self.targets[pick.index].hits += 1;
         self.total_hits += 1;
-        if self.total_hits >= eligible_weight {
+        // A round is over when every eligible target has had its share.
+        if self.total_hits as f64 >= pick.eligible_weight {
             for t in &mut self.targets {
                 t.hits = 0;
             }
             self.total_hits = 0;
         }
-        Some(self.targets[chosen].key.clone())
+        Some(self.targets[pick.index].key.clone())
     }
-}
 
-fn rr_select(this: &JsValue, _args: &[JsValue], _ctx: &mut Context) -> JsResult<JsValue> {
-    let chosen = with_this::<RoundRobinLoadBalancer, _>(
-        this,
-        "RoundRobinLoadBalancer",
-        "select",
-        RoundRobinLoadBalancer::select,
-    )?;
-    Ok(chosen.map(JsValue::from).unwrap_or_default())
-}
-
-fn rr_set(this: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<JsValue> {
-    let key = args.first().cloned().unwrap_or_default().to_string(ctx)?;
-    let weight = weight_from(args.get(1).cloned().unwrap_or_default().to_number(ctx)?);
-    with_this::<RoundRobinLoadBalancer, _>(this, "RoundRobinLoadBalancer", "set", |b| {
-        b.set(key, weight);
-    })?;
-    Ok(JsValue::undefined())
-}
-
-fn rr_deselect(_this: &JsValue, _args: &[JsValue], _ctx: &mut Context) -> JsResult<JsValue> {
-    Ok(JsValue::undefined())
+    /// Round robin does not track outstanding work.
+    fn deselect(&mut self, _key: &JsString) {}
 }
 
 impl Class for RoundRobinLoadBalancer {
@@ -126,18 +101,7 @@ impl Class for RoundRobinLoadBalancer {
     const LENGTH: usize = 2;
 
     fn init(class: &mut ClassBuilder<'_>) -> JsResult<()> {
-        class
-            .method(
-                js_string!("select"),
-                0,
-                NativeFunction::from_fn_ptr(rr_select),
-            )
-            .method(js_string!("set"), 2, NativeFunction::from_fn_ptr(rr_set))
-            .method(
-                js_string!("deselect"),
-                1,
-                NativeFunction::from_fn_ptr(rr_deselect),
-            );
+        init_methods::<Self>(class);
         Ok(())
     }
 
@@ -146,15 +110,7 @@ impl Class for RoundRobinLoadBalancer {
         args: &[JsValue],
         ctx: &mut Context,
     ) -> JsResult<Self> {
-        let mut balancer = Self {
-            targets: Vec::new(),
-            unhealthy: unhealthy_arg(args.get(1))?,
-            total_hits: 0,
-        };
-        for (key, weight) in targets_arg(args.first(), ctx)? {
-            balancer.set(key, weight_from(weight));
-        }
-        Ok(balancer)
+        construct(args, ctx)
     }
 }
 
