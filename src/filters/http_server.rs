@@ -303,7 +303,7 @@ impl Serve {
                 }
                 Decoded::End => {
                     if let Some((h, info, body)) = self.current.take() {
-                        let draining = cx.core.draining;
+                        let draining = cx.core.is_draining();
                         produced += self.respond(h, info, body, draining, cx);
                     }
                 }
@@ -438,7 +438,7 @@ struct Demux {
 impl Demux {
     fn start_request(&mut self, h: RequestHead, framing: BodyFraming, cx: &mut Cx) {
         let mut info = request_info(&h);
-        if cx.core.draining {
+        if cx.core.is_draining() {
             info.keep_alive = false;
         }
         let seq = self.next_seq;

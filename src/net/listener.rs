@@ -17,8 +17,15 @@ pub struct Listener {
     pub layout: LayoutId,
     pub options: ListenOptions,
     pub active: usize,
-    /// Accepting stopped because `maxConnections` was reached.
-    pub full: bool,
-    /// The worker is draining: never accept again.
-    pub closed: bool,
+    pub accepting: Accepting,
+}
+
+/// Whether a listener takes new connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepting {
+    Open,
+    /// Deregistered until a connection closes: `maxConnections` are open.
+    Full,
+    /// Deregistered for good: the worker is draining.
+    Closed,
 }

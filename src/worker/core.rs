@@ -12,7 +12,7 @@ use crate::engine::graph::Graph;
 use crate::engine::pipeline::{Instance, LayoutId, PipelineId, Sink};
 use crate::js::runtime::JsRuntime;
 use crate::net::conn::{Conn, ConnState, ReadTarget, Role};
-use crate::net::listener::Listener;
+use crate::net::listener::{Accepting, Listener};
 use crate::net::options::{SocketOptions, WRITE_HIGH_WATER, WRITE_LOW_WATER};
 use bytes::BytesMut;
 use mio::{Interest, Token};
@@ -76,7 +76,7 @@ pub struct Core {
     /// The socket whose input is being processed, so back-pressure knows what to pause.
     origin: Option<usize>,
     next_conn_id: u64,
-    pub draining: bool,
+    pub phase: Phase,
     /// The loop's clock, read once per poll round (socket activity stamps need no more).
     pub now: Instant,
     initial_values: Vec<Vec<boa_engine::JsValue>>,
@@ -87,7 +87,19 @@ pub struct Core {
     next_shared: u64,
 }
 
+/// What the worker's event loop is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Serving,
+    /// Not accepting; in-flight connections finish, and answers say `connection: close`.
+    Draining,
+}
+
 impl Core {
+    pub fn is_draining(&self) -> bool {
+        self.phase == Phase::Draining
+    }
+
     pub fn new(graph: Rc<Graph>, js: JsRuntime, poll: mio::Poll) -> Core {
         let initial_values = graph.initial_values();
         let tasks = graph
@@ -112,7 +124,7 @@ impl Core {
             read_buf: BytesMut::with_capacity(crate::net::options::READ_CHUNK),
             origin: None,
             next_conn_id: 0,
-            draining: false,
+            phase: Phase::Serving,
             now: Instant::now(),
             initial_values,
             stack_pool: Vec::new(),
@@ -674,8 +686,8 @@ impl Core {
                 self.destroy_pipeline(p);
                 if let Some(l) = self.listeners.get_mut(listener) {
                     l.active = l.active.saturating_sub(1);
-                    if l.full && !l.closed {
-                        l.full = false;
+                    if l.accepting == Accepting::Full {
+                        l.accepting = Accepting::Open;
                         let _ = self.poll.registry().register(
                             &mut l.socket,
                             Token(LISTENER_TOKEN_BASE + listener),

@@ -6,7 +6,7 @@ pub mod heap;
 pub mod timers;
 
 use self::control::{Command, ControlPort};
-use self::core::{CONTROL_TOKEN, Core, LISTENER_TOKEN_BASE, TimerTarget};
+use self::core::{CONTROL_TOKEN, Core, LISTENER_TOKEN_BASE, Phase, TimerTarget};
 use crate::engine::context::InboundInfo;
 use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::Signal;
@@ -15,7 +15,7 @@ use crate::engine::head::Head;
 use crate::engine::pipeline::{PipelineId, Sink};
 use crate::js::runtime::JsRuntime;
 use crate::net::conn::{Conn, ConnState, ReadTarget, Role};
-use crate::net::listener::Listener;
+use crate::net::listener::{Accepting, Listener};
 use crate::net::options::{READ_BUDGET, READ_CHUNK};
 use mio::{Events, Interest, Token};
 use std::cell::RefCell;
@@ -49,18 +49,9 @@ enum OnSignal {
     Task(usize),
 }
 
-/// What the event loop is doing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    Serving,
-    /// Not accepting; waits for in-flight connections to finish.
-    Draining,
-}
-
 pub struct Worker {
     core: Core,
     control: Option<Box<dyn ControlPort>>,
-    phase: Phase,
     /// Signals this worker handles itself, each with the flag its handler sets.
     signals: Vec<(OnSignal, Arc<AtomicBool>)>,
     /// The self-pipe the handlers write to: read end polled, write end handed to handlers.
@@ -98,14 +89,12 @@ impl Worker {
                 layout: spec.layout,
                 options: spec.options.clone(),
                 active: 0,
-                full: false,
-                closed: false,
+                accepting: Accepting::Open,
             });
         }
         let w = Worker {
             core,
             control,
-            phase: Phase::Serving,
             signals: Vec::new(),
             signal_pipe: None,
             shared_drained: false,
@@ -168,7 +157,7 @@ impl Worker {
             .collect();
         for action in fired {
             match action {
-                OnSignal::Stop if self.phase == Phase::Draining => {
+                OnSignal::Stop if self.core.is_draining() => {
                     log::info!("second stop signal, exiting now");
                     return Some(0);
                 }
@@ -201,7 +190,7 @@ impl Worker {
         loop {
             self.core.run_queue();
             self.core.flush_dirty();
-            if self.phase == Phase::Draining && self.core.inbound_count() == 0 {
+            if self.core.is_draining() && self.core.inbound_count() == 0 {
                 // Sessions shared across requests (log shippers, pools) end last so that what
                 // they hold is delivered; the master's drain timeout bounds the wait.
                 if !self.shared_drained {
@@ -268,13 +257,12 @@ impl Worker {
     }
 
     fn start_drain(&mut self) {
-        if self.phase == Phase::Draining {
+        if self.core.is_draining() {
             return;
         }
-        self.phase = Phase::Draining;
-        self.core.draining = true;
+        self.core.phase = Phase::Draining;
         for l in &mut self.core.listeners {
-            l.closed = true;
+            l.accepting = Accepting::Closed;
             let _ = self.core.poll.registry().deregister(&mut l.socket);
         }
         // Connections the kernel already queued on our socket are taken by the next generation
@@ -316,13 +304,13 @@ impl Worker {
             let Some(l) = self.core.listeners.get_mut(li) else {
                 return;
             };
-            if l.closed {
+            if l.accepting == Accepting::Closed {
                 return;
             }
             if let Some(max) = l.options.max_connections
                 && l.active >= max
             {
-                l.full = true;
+                l.accepting = Accepting::Full;
                 let _ = self.core.poll.registry().deregister(&mut l.socket);
                 return;
             }
