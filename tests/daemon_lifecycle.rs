@@ -1,7 +1,9 @@
 //! Daemon start-up, stop, pid file, `--signal`, and systemd notifications.
 
+mod common;
 #[path = "daemon_common/mod.rs"]
 mod daemon_common;
+mod mock;
 
 use std::io::BufReader;
 use std::time::{Duration, Instant};
@@ -17,7 +19,8 @@ struct InFlight {
     /// The port of the proxied script's plain listener (`proxy_script`'s first port).
     port: u16,
     request: std::net::TcpStream,
-    _upstream: SlowUpstream,
+    /// Bind it (`_upstream`, not `..`) in a test: dropping it cuts the request in flight.
+    _upstream: Backend,
 }
 
 /// Starts it with `spawn` + 1 workers (none with `--single-process`) and extra `args`.
@@ -27,11 +30,11 @@ fn with_request_in_flight(
     args: &[&str],
     pid_file: bool,
 ) -> InFlight {
-    let upstream = SlowUpstream::start(upstream_delay);
+    let upstream = slow_upstream(upstream_delay);
     let (port, proxy_port) = two_free_ports();
     let daemon = Daemon::start(Launch {
         spawn,
-        script: proxy_script(port, proxy_port, upstream.port, 1),
+        script: proxy_script(port, proxy_port, upstream.port(), 1),
         args: args.iter().map(|a| a.to_string()).collect(),
         pid_file,
         ..Launch::default()
@@ -43,10 +46,10 @@ fn with_request_in_flight(
     };
     daemon.wait_serving(port, workers);
     let request = send_request(proxy_port, "/slow", Connection::Close).expect("send");
-    upstream
-        .received
-        .recv_timeout(Duration::from_secs(5))
-        .expect("request reached the backend");
+    assert!(
+        upstream.wait_requests(1, Duration::from_secs(5)),
+        "request reached the backend"
+    );
     InFlight {
         daemon,
         port,
@@ -69,6 +72,7 @@ fn term_drains_exits_0_and_removes_the_pid_file() {
         mut daemon,
         port,
         request,
+        _upstream,
         ..
     } = with_request_in_flight(
         Duration::from_secs(1),
@@ -77,7 +81,7 @@ fn term_drains_exits_0_and_removes_the_pid_file() {
         true,
     );
     let pid_file = pid_file_of(&daemon).to_path_buf();
-    assert!(wait_until(START_TIMEOUT, || pid_file.exists()));
+    assert!(poll_until(START_TIMEOUT, || pid_file.exists()));
     let written = std::fs::read_to_string(&pid_file).expect("pid file");
     assert_eq!(written, format!("{}\n", daemon.pid()));
     let workers = daemon.workers();
@@ -100,11 +104,14 @@ fn term_drains_exits_0_and_removes_the_pid_file() {
 
 #[test]
 fn second_term_during_graceful_stop_stops_at_once() {
-    let InFlight { mut daemon, .. } =
-        with_request_in_flight(Duration::from_secs(20), 0, &["--drain-timeout=30"], false);
+    let InFlight {
+        mut daemon,
+        _upstream,
+        ..
+    } = with_request_in_flight(Duration::from_secs(20), 0, &["--drain-timeout=30"], false);
     let started = Instant::now();
     daemon.signal(Signal::SIGTERM);
-    assert!(wait_until(Duration::from_secs(5), || daemon
+    assert!(poll_until(Duration::from_secs(5), || daemon
         .logged("stopping: draining")));
     daemon.signal(Signal::SIGTERM);
     let status = daemon
@@ -116,8 +123,11 @@ fn second_term_during_graceful_stop_stops_at_once() {
 
 #[test]
 fn term_with_a_hung_request_stops_after_the_drain_timeout() {
-    let InFlight { mut daemon, .. } =
-        with_request_in_flight(Duration::from_secs(20), 0, &["--drain-timeout=1"], false);
+    let InFlight {
+        mut daemon,
+        _upstream,
+        ..
+    } = with_request_in_flight(Duration::from_secs(20), 0, &["--drain-timeout=1"], false);
     let workers = daemon.workers();
     let started = Instant::now();
     daemon.signal(Signal::SIGTERM);
@@ -136,6 +146,7 @@ fn quit_stops_immediately() {
     let InFlight {
         mut daemon,
         request,
+        _upstream,
         ..
     } = with_request_in_flight(Duration::from_secs(20), 1, &["--drain-timeout=30"], false);
     let workers = daemon.workers();
@@ -160,6 +171,7 @@ fn single_process_term_drains_the_request_in_flight() {
     let InFlight {
         mut daemon,
         request,
+        _upstream,
         ..
     } = with_request_in_flight(Duration::from_secs(1), 0, &["--single-process"], false);
     daemon.signal(Signal::SIGTERM);
@@ -174,11 +186,14 @@ fn single_process_term_drains_the_request_in_flight() {
 /// `--single-process`: a second TERM while draining exits at once.
 #[test]
 fn single_process_second_term_stops_at_once() {
-    let InFlight { mut daemon, .. } =
-        with_request_in_flight(Duration::from_secs(20), 0, &["--single-process"], false);
+    let InFlight {
+        mut daemon,
+        _upstream,
+        ..
+    } = with_request_in_flight(Duration::from_secs(20), 0, &["--single-process"], false);
     let started = Instant::now();
     daemon.signal(Signal::SIGTERM);
-    assert!(wait_until(Duration::from_secs(5), || daemon
+    assert!(poll_until(Duration::from_secs(5), || daemon
         .logged("stop signal, draining")));
     daemon.signal(Signal::SIGTERM);
     let status = daemon
@@ -247,7 +262,7 @@ fn live_pid_file_refuses_start() {
     });
     // A second daemon pointed at the first one's pid file must not start.
     let pid_file = pid_file_of(&daemon).to_path_buf();
-    assert!(wait_until(START_TIMEOUT, || pid_file.exists()));
+    assert!(poll_until(START_TIMEOUT, || pid_file.exists()));
 
     let second_port = free_port();
     let mut second = Daemon::start(Launch {
@@ -311,7 +326,7 @@ fn signal_command_reloads_and_stops_through_the_pid_file() {
     });
     daemon.expect_notification("READY=1", START_TIMEOUT);
     let pid_file = pid_file_of(&daemon).to_path_buf();
-    assert!(wait_until(START_TIMEOUT, || pid_file.exists()));
+    assert!(poll_until(START_TIMEOUT, || pid_file.exists()));
 
     daemon.write_script(&reply_script(port, 2));
     let status = std::process::Command::new(PIPY)
@@ -374,6 +389,7 @@ fn term_every_process_while_a_request_is_in_flight(order: TermOrder) {
     let InFlight {
         mut daemon,
         request,
+        _upstream,
         ..
     } = with_request_in_flight(
         Duration::from_secs(1),
@@ -394,7 +410,7 @@ fn term_every_process_while_a_request_is_in_flight(order: TermOrder) {
         TermOrder::MasterFirstThenWorkers => {
             term(daemon.pid());
             assert!(
-                wait_until(Duration::from_secs(5), || {
+                poll_until(Duration::from_secs(5), || {
                     workers.iter().all(|w| {
                         daemon.logged(&format!("pid {w}] draining"))
                             || daemon.logged(&format!("pid {w}] drained"))

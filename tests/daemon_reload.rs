@@ -1,8 +1,10 @@
 //! HUP reloads: zero failed requests under load, generations, broken scripts, requests in
 //! flight, removed ports.
 
+mod common;
 #[path = "daemon_common/mod.rs"]
 mod daemon_common;
+mod mock;
 
 use std::io::BufReader;
 use std::sync::Arc;
@@ -99,7 +101,7 @@ fn twenty_reloads_under_load_lose_no_request() {
         );
         assert!(daemon.logged(&format!("reload complete: generation {generation} serving")));
         min_generation.store(generation, Ordering::SeqCst);
-        let old_gone = wait_until(START_TIMEOUT, || {
+        let old_gone = poll_until(START_TIMEOUT, || {
             let now = daemon.workers();
             now.len() == workers
                 && now
@@ -193,10 +195,10 @@ fn broken_script_on_hup_keeps_the_old_generation_serving() {
 #[test]
 fn long_request_in_flight_during_reload_completes() {
     const BACKEND_DELAY: Duration = Duration::from_secs(3);
-    let upstream = SlowUpstream::start(BACKEND_DELAY);
+    let upstream = slow_upstream(BACKEND_DELAY);
     let (port, proxy_port) = two_free_ports();
     let daemon = Daemon::start(Launch {
-        script: proxy_script(port, proxy_port, upstream.port, 1),
+        script: proxy_script(port, proxy_port, upstream.port(), 1),
         notify: true,
         ..Launch::default()
     });
@@ -205,12 +207,12 @@ fn long_request_in_flight_during_reload_completes() {
 
     // Keep-alive, so the draining worker must also mark the response `connection: close`.
     let slow = send_request(proxy_port, "/slow", Connection::KeepAlive).expect("send");
-    upstream
-        .received
-        .recv_timeout(Duration::from_secs(5))
-        .expect("request reached the backend");
+    assert!(
+        upstream.wait_requests(1, Duration::from_secs(5)),
+        "request reached the backend"
+    );
 
-    daemon.write_script(&proxy_script(port, proxy_port, upstream.port, 2));
+    daemon.write_script(&proxy_script(port, proxy_port, upstream.port(), 2));
     daemon.signal(Signal::SIGHUP);
     daemon.expect_notification("RELOADING=1", START_TIMEOUT);
     daemon.expect_notification("READY=1", START_TIMEOUT);
@@ -236,7 +238,7 @@ fn long_request_in_flight_during_reload_completes() {
         "response of a draining worker on a keep-alive connection: {reply:?}"
     );
     assert!(
-        wait_until(Duration::from_secs(5), || old_worker
+        poll_until(Duration::from_secs(5), || old_worker
             .iter()
             .all(|&w| !is_running(w))),
         "old worker did not exit after its last request"
@@ -265,7 +267,7 @@ fn removed_port_closes_after_the_old_generation_exits() {
     daemon.signal(Signal::SIGHUP);
     daemon.expect_notification("READY=1", START_TIMEOUT);
     assert!(
-        wait_until(Duration::from_secs(5), || listening_sockets(removed)
+        poll_until(Duration::from_secs(5), || listening_sockets(removed)
             .is_empty()),
         "removed port still listening: {:?}",
         listening_sockets(removed)

@@ -1,8 +1,10 @@
 //! Daemon worker processes: one SO_REUSEPORT socket per slot, spread of connections,
 //! supervision (respawn, back-off), workers dying with the master, privilege drop.
 
+mod common;
 #[path = "daemon_common/mod.rs"]
 mod daemon_common;
+mod mock;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -69,7 +71,7 @@ fn spawn_3_runs_4_workers_on_4_sockets_and_spreads_connections() {
         }
     }
     assert!(
-        wait_until(Duration::from_secs(2), || spread
+        poll_until(Duration::from_secs(2), || spread
             || daemon.pids_that_accepted() == workers),
         "connections not spread over all workers {workers:?}: {:?}",
         daemon.pids_that_accepted()
@@ -102,7 +104,7 @@ fn killed_worker_is_replaced_within_a_second_and_others_are_unaffected() {
     let victim = Pid::from_raw(connections[0].0);
     kill(victim, Signal::SIGKILL).expect("kill worker");
     let killed_at = Instant::now();
-    let replaced = wait_until(Duration::from_secs(1), || {
+    let replaced = poll_until(Duration::from_secs(1), || {
         let now = daemon.workers();
         now.len() == 4 && !now.contains(&victim)
     });
@@ -155,7 +157,7 @@ fn workers_exit_when_the_master_dies() {
     daemon.wait_serving(port, 2);
     let workers = daemon.workers();
     daemon.signal(Signal::SIGKILL);
-    let gone = wait_until(Duration::from_secs(3), || {
+    let gone = poll_until(Duration::from_secs(3), || {
         !workers.iter().any(|&w| is_running(w))
     });
     assert!(gone, "workers outlived the master");
@@ -177,7 +179,7 @@ fn worker_that_keeps_dying_on_start_up_is_respawned_with_back_off() {
     let mut appeared_at = Vec::new();
     for round in 0..5 {
         let mut fresh = None;
-        let appeared = wait_until(Duration::from_secs(5), || {
+        let appeared = poll_until(Duration::from_secs(5), || {
             fresh = daemon.workers().into_iter().find(|w| !seen.contains(w));
             fresh.is_some()
         });

@@ -17,60 +17,20 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-/// The binary under test.
-pub const PIPY: &str = env!("CARGO_BIN_EXE_pipy");
-
-/// How long the daemon may take to start serving or to finish a reload.
-pub const START_TIMEOUT: Duration = Duration::from_secs(10);
+pub use crate::common::{PIPY, START_TIMEOUT, TempDir, free_port, poll_until};
+pub use crate::mock::Backend;
+use crate::mock::Service;
 
 /// Read timeout of test clients: a response that takes longer is a hang.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Interval between two checks of a polled condition.
-const POLL_INTERVAL: Duration = Duration::from_millis(10);
-
 /// The daemon's script file name inside its temp dir (error messages name it).
 pub const SCRIPT_NAME: &str = "script.js";
-
-/// A fresh directory removed on drop.
-pub struct TempDir {
-    pub path: PathBuf,
-}
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "pipy-daemon-test-{tag}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir { path }
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
-/// A TCP port nobody listens on right now.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    listener.local_addr().expect("local addr").port()
-}
 
 /// Two distinct free ports (binding both at once so they cannot coincide).
 pub fn two_free_ports() -> (u16, u16) {
@@ -118,20 +78,6 @@ pub fn broken_script(port: u16) -> String {
     format!("pipy()\n.listen({port})\n.serveHTTP(() => new Message('unclosed'\n")
 }
 
-/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(POLL_INTERVAL);
-    }
-}
-
 /// How to start the daemon.
 #[derive(Default)]
 pub struct Launch {
@@ -170,9 +116,9 @@ pub struct Daemon {
 impl Daemon {
     pub fn start(launch: Launch) -> Daemon {
         let dir = TempDir::new("d");
-        let script_path = dir.path.join(SCRIPT_NAME);
+        let script_path = dir.path().join(SCRIPT_NAME);
         std::fs::write(&script_path, &launch.script).expect("write script");
-        let log_path = dir.path.join("daemon.log");
+        let log_path = dir.path().join("daemon.log");
         let log = std::fs::File::create(&log_path).expect("create log");
         let mut command = Command::new(PIPY);
         command
@@ -184,12 +130,12 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
-        let pid_file = launch.pid_file.then(|| dir.path.join("pipy.pid"));
+        let pid_file = launch.pid_file.then(|| dir.path().join("pipy.pid"));
         if let Some(path) = &pid_file {
             command.arg(format!("--pid-file={}", path.display()));
         }
         let notify = launch.notify.then(|| {
-            let path = dir.path.join("notify.sock");
+            let path = dir.path().join("notify.sock");
             let socket = UnixDatagram::bind(&path).expect("bind notify socket");
             command.env("NOTIFY_SOCKET", &path);
             socket
@@ -232,7 +178,7 @@ impl Daemon {
 
     /// Waits until `count` workers run and `port` answers.
     pub fn wait_serving(&self, port: u16, count: usize) {
-        let ok = wait_until(START_TIMEOUT, || {
+        let ok = poll_until(START_TIMEOUT, || {
             self.workers().len() == count && http_get(port, "/").is_ok()
         });
         assert!(
@@ -245,17 +191,15 @@ impl Daemon {
 
     /// Waits for the master to exit; `None` on timeout.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                self.exit_status = Some(status);
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(POLL_INTERVAL);
+        let mut status = None;
+        poll_until(timeout, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        if status.is_some() {
+            self.exit_status = status;
         }
+        status
     }
 
     /// The next sd_notify datagram, or `None` after `timeout`.
@@ -337,7 +281,7 @@ impl Daemon {
     /// Like `worker_that_accepted`, waiting for the log line to appear.
     pub fn wait_worker_that_accepted(&self, client_port: u16) -> i32 {
         let mut found = None;
-        let ok = wait_until(Duration::from_secs(5), || {
+        let ok = poll_until(Duration::from_secs(5), || {
             found = self.worker_that_accepted(client_port);
             found.is_some()
         });
@@ -640,79 +584,8 @@ pub fn pid_file_of(daemon: &Daemon) -> &Path {
 /// The body `SlowUpstream` answers with.
 pub const SLOW_BODY: &str = "slow-done";
 
-/// An HTTP/1.1 upstream that answers every request with `SLOW_BODY` after `delay`; a
-/// thread per connection. Stops accepting on drop.
-pub struct SlowUpstream {
-    pub port: u16,
-    /// One message per request head received.
-    pub received: Receiver<()>,
-    stop: Arc<AtomicBool>,
-    acceptor: Option<JoinHandle<()>>,
-}
-
-impl SlowUpstream {
-    pub fn start(delay: Duration) -> SlowUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let port = listener.local_addr().expect("local addr").port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, received) = channel();
-        let stop_flag = Arc::clone(&stop);
-        let acceptor = std::thread::spawn(move || {
-            while !stop_flag.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let tx = tx.clone();
-                        std::thread::spawn(move || serve_slowly(stream, delay, tx));
-                    }
-                    Err(_) => std::thread::sleep(POLL_INTERVAL),
-                }
-            }
-        });
-        SlowUpstream {
-            port,
-            received,
-            stop,
-            acceptor: Some(acceptor),
-        }
-    }
-}
-
-impl Drop for SlowUpstream {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-    }
-}
-
-fn serve_slowly(stream: TcpStream, delay: Duration, received: Sender<()>) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-    let Ok(write_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    let mut writer = write_half;
-    loop {
-        // Request head (the proxied GETs have no body).
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" || line == "\n" => break,
-                Ok(_) => {}
-            }
-        }
-        let _ = received.send(());
-        std::thread::sleep(delay);
-        let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{SLOW_BODY}",
-            SLOW_BODY.len()
-        );
-        if writer.write_all(response.as_bytes()).is_err() {
-            return;
-        }
-    }
+/// An upstream that answers every request with `SLOW_BODY`, `delay` after receiving it
+/// (`Backend::requests` counts a request as soon as it arrived).
+pub fn slow_upstream(delay: Duration) -> Backend {
+    Backend::start(Service::Late(delay, SLOW_BODY))
 }

@@ -51,6 +51,9 @@ pub enum Service {
     HiUntilClose,
     /// Reads a request and resets the connection (RST) instead of answering.
     Reset,
+    /// A 200 with this body, `delay` after the request arrived (it counts as received, in
+    /// [`Backend::requests`], before the wait): a request stays in flight that long.
+    Late(Duration, &'static str),
 }
 
 /// One request as the backend received it.
@@ -387,6 +390,7 @@ fn serve_connection(stream: TcpStream, connection: usize, service: Service, stat
             Service::Empty => Some(Vec::new()),
             Service::HiThenClose | Service::HiUntilClose => Some(b"Hi, there!\n".to_vec()),
             Service::Reset => None,
+            Service::Late(_, body) => Some(body.as_bytes().to_vec()),
         };
         let head_only = head.method == "HEAD";
         let record = Recorded {
@@ -412,6 +416,9 @@ fn serve_connection(stream: TcpStream, connection: usize, service: Service, stat
             }
             continue;
         };
+        if let Service::Late(delay, _) = service {
+            thread::sleep(delay);
+        }
         let payload: &[u8] = match &service {
             Service::Blob(blob) => blob,
             _ => &answer,
