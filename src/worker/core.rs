@@ -13,7 +13,7 @@ use crate::engine::pipeline::{Instance, LayoutId, PipelineId, Sink};
 use crate::js::runtime::JsRuntime;
 use crate::net::conn::{Conn, ConnState, ReadTarget, Role};
 use crate::net::listener::{Accepting, Listener};
-use crate::net::options::{SocketOptions, WRITE_HIGH_WATER, WRITE_LOW_WATER};
+use crate::net::options::{FLUSH_AT, SocketOptions, WRITE_HIGH_WATER, WRITE_LOW_WATER};
 use bytes::BytesMut;
 use mio::{Interest, Token};
 use std::collections::VecDeque;
@@ -70,6 +70,8 @@ pub struct Core {
     queue: VecDeque<(Job, Option<usize>)>,
     /// Sockets with queued output to flush before the next poll.
     dirty: Vec<usize>,
+    /// Bytes queued on sockets since the last `flush_dirty` (compared with `FLUSH_AT`).
+    unflushed: usize,
     /// Sockets to read again without waiting for readiness (budget exhausted or resumed).
     pub to_read: Vec<usize>,
     pub read_buf: BytesMut,
@@ -120,6 +122,7 @@ impl Core {
             free_instances: Vec::new(),
             queue: VecDeque::new(),
             dirty: Vec::new(),
+            unflushed: 0,
             to_read: Vec::new(),
             read_buf: BytesMut::with_capacity(crate::net::options::READ_CHUNK),
             origin: None,
@@ -482,6 +485,9 @@ impl Core {
     /// Output of a pipeline (or a `connect` filter) written to socket `s`.
     pub fn socket_output(&mut self, s: usize, ev: Event) {
         let origin = self.origin;
+        if let Event::Data(d) = &ev {
+            self.unflushed += d.len();
+        }
         let Some(c) = self.conn(s) else {
             return;
         };
@@ -594,8 +600,16 @@ impl Core {
 
     /// Writes out every socket that got output since the last call.
     pub fn flush_dirty(&mut self) {
+        self.unflushed = 0;
         while let Some(s) = self.dirty.pop() {
             self.flush_socket(s);
+        }
+    }
+
+    /// Writes out queued output early once a turn has queued `FLUSH_AT` bytes (see there).
+    pub fn flush_if_piled_up(&mut self) {
+        if self.unflushed >= FLUSH_AT {
+            self.flush_dirty();
         }
     }
 

@@ -473,6 +473,7 @@ impl Worker {
                             self.core.run_queue();
                         }
                     }
+                    self.core.flush_if_piled_up();
                     if !full && !to_end {
                         return;
                     }
