@@ -79,15 +79,13 @@ impl FilterArgs<'_> {
         Ok(SubPipeline::new(name, self.module, self.location.clone()))
     }
 
-    pub fn callback(&self, i: usize) -> Option<Callback> {
-        self.func(i).map(|f| Callback {
-            f,
-            module: self.module,
-        })
+    pub fn callback(&mut self, i: usize) -> Option<Callback> {
+        let f = self.func(i)?;
+        Some(Callback::new(f, self.module, self.ctx))
     }
 
     /// A required callback.
-    pub fn need_callback(&self, i: usize) -> Result<Callback, String> {
+    pub fn need_callback(&mut self, i: usize) -> Result<Callback, String> {
         self.callback(i)
             .ok_or_else(|| format!("argument #{} must be a function", i + 1))
     }
@@ -136,9 +134,22 @@ impl FilterArgs<'_> {
 pub struct Callback {
     pub f: JsFunction,
     pub module: usize,
+    /// False for `() => ...`, which cannot see what it is called with: `call_with` then skips
+    /// building the arguments (for `handleMessageStart(() => ...)` that is a message object per
+    /// request, the largest allocation of the call).
+    pub reads_args: bool,
 }
 
 impl Callback {
+    pub fn new(f: JsFunction, module: usize, ctx: &mut Context) -> Callback {
+        let reads_args = !is_parameterless_arrow(&f, ctx);
+        Callback {
+            f,
+            module,
+            reads_args,
+        }
+    }
+
     /// Calls the function in the current context; an exception is logged and returned as `Err`.
     // The error has been logged with its location: callers only need to know the script failed.
     #[allow(clippy::result_unit_err)]
@@ -160,6 +171,9 @@ impl Callback {
         cx: &mut Cx,
         make_args: impl FnOnce(&mut Context) -> boa_engine::JsResult<Vec<JsValue>>,
     ) -> Result<JsValue, ()> {
+        if !self.reads_args {
+            return self.call(cx, &[]);
+        }
         let args = {
             let ctx = cx.core.js.enter(self.module);
             match make_args(ctx) {
@@ -182,7 +196,7 @@ pub enum Dynamic {
 }
 
 impl Dynamic {
-    pub fn from_arg(a: &FilterArgs, i: usize) -> Dynamic {
+    pub fn from_arg(a: &mut FilterArgs, i: usize) -> Dynamic {
         match a.callback(i) {
             Some(cb) => Dynamic::Func(cb),
             None => Dynamic::Value(a.arg(i)),
@@ -193,10 +207,7 @@ impl Dynamic {
     pub fn from_arg_option(a: &mut FilterArgs, i: usize, key: &str) -> Result<Dynamic, String> {
         let v = a.option(i, key)?;
         Ok(match crate::js::config::as_function(&v) {
-            Some(f) => Dynamic::Func(Callback {
-                f,
-                module: a.module,
-            }),
+            Some(f) => Dynamic::Func(Callback::new(f, a.module, a.ctx)),
             None => Dynamic::Value(v),
         })
     }
@@ -208,6 +219,38 @@ impl Dynamic {
             Dynamic::Func(cb) => cb.call(cx, &[]),
         }
     }
+}
+
+/// Whether `f` is an arrow function without parameters (`() => x`, `async () => x`): its source
+/// text, from the intrinsic `Function.prototype.toString`, starts with an empty parameter list
+/// and `=>`. Anything else (a comment between the parentheses, a `function` that might read
+/// `arguments`) counts as reading its arguments.
+fn is_parameterless_arrow(f: &JsFunction, ctx: &mut Context) -> bool {
+    let to_string = ctx
+        .intrinsics()
+        .constructors()
+        .function()
+        .prototype()
+        .get(boa_engine::js_string!("toString"), ctx);
+    let Some(to_string) = to_string.ok().and_then(|v| v.as_callable()) else {
+        return false;
+    };
+    let Ok(source) = to_string.call(&JsValue::from(f.clone()), &[], ctx) else {
+        return false;
+    };
+    let Some(source) = source.as_string().map(|s| s.to_std_string_escaped()) else {
+        return false;
+    };
+    let rest = source.trim_start();
+    let rest = match rest.strip_prefix("async") {
+        Some(r) if r.starts_with(char::is_whitespace) => r.trim_start(),
+        _ => rest,
+    };
+    rest.strip_prefix('(')
+        .map(str::trim_start)
+        .and_then(|r| r.strip_prefix(')'))
+        .map(str::trim_start)
+        .is_some_and(|r| r.starts_with("=>"))
 }
 
 /// Declares a family's filters: `filter_specs![("name", "params", "help", build_fn), ...]`.
@@ -244,3 +287,33 @@ static FAMILIES: &[&[FilterSpec]] = &[
     tee::SPECS,
     exec::SPECS,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::is_parameterless_arrow;
+    use boa_engine::{Context, Source};
+
+    fn parameterless(src: &str) -> bool {
+        let mut ctx = Context::default();
+        let v = ctx
+            .eval(Source::from_bytes(&format!("var f = {src}; f")))
+            .expect("test source evaluates");
+        let f = crate::js::config::as_function(&v).expect("test source is a function");
+        is_parameterless_arrow(&f, &mut ctx)
+    }
+
+    #[test]
+    fn only_arrows_with_an_empty_parameter_list_skip_their_arguments() {
+        assert!(parameterless("() => 1"));
+        assert!(parameterless("(  ) =>1"));
+        assert!(parameterless("async () => 1"));
+        assert!(parameterless("() => { return 1 }"));
+        assert!(!parameterless("msg => msg"));
+        assert!(!parameterless("(msg) => msg"));
+        assert!(!parameterless("(msg = 1) => msg"));
+        assert!(!parameterless("(...all) => all"));
+        assert!(!parameterless("function () { return arguments[0] }"));
+        assert!(!parameterless("(/* msg */) => 1"));
+        assert!(!parameterless("async (msg) => msg"));
+    }
+}
