@@ -822,6 +822,7 @@ def machine_info(settings):
         "nproc": os.cpu_count(),
         "cpu": cpu,
         "kernel": f"{platform.system()} {platform.release()}",
+        "tcp": tcp_settings(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "pipy": command_output([settings.pipy, "--version"]),
         "commit": commit + (" (src/ modified)" if dirty else ""),
@@ -829,6 +830,20 @@ def machine_info(settings):
         "haproxy": command_output(["haproxy", "-v"]),
         "wrk": command_output(["wrk", "-v"]).split(" Copyright")[0],
     }
+
+
+def tcp_settings():
+    """Congestion control and default qdisc: under BBR without the fq qdisc the kernel paces
+    every socket with its own timer, which changed the 'large' scenario's CPU per response by
+    2x on the same binary (bench/ANALYSIS.md), so a result is only comparable with its TCP setup."""
+    values = []
+    for name in ("ipv4/tcp_congestion_control", "core/default_qdisc"):
+        try:
+            with open(f"/proc/sys/net/{name}") as f:
+                values.append(f.read().strip())
+        except OSError:
+            values.append("?")
+    return "congestion control {}, default qdisc {}".format(*values)
 
 
 def ratio(a, b):
@@ -934,6 +949,7 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
         f"| CPUs (`nproc`) | {machine['nproc']} |",
         f"| CPU model | {machine['cpu']} |",
         f"| kernel | {machine['kernel']} |",
+        f"| TCP | {machine.get('tcp', '?')} |",
         f"| load average before → after | {machine['load_before']} → {machine['load']} |",
         f"| pipy-rs | {machine['pipy']}, commit {machine['commit']} |",
         f"| nginx | {machine['nginx']} |",
