@@ -285,14 +285,68 @@ fn collect_headers(buf: &Bytes, parsed: &[httparse::Header<'_>]) -> Result<Heade
     let mut list = Vec::with_capacity(parsed.len());
     for h in parsed {
         let raw = h.name.as_bytes();
-        let name = if raw.iter().any(u8::is_ascii_uppercase) {
-            Bytes::from(raw.to_ascii_lowercase())
-        } else {
+        let name = if !raw.iter().any(u8::is_ascii_uppercase) {
             buf.slice_ref(raw)
+        } else if let Some(known) = well_known_name(raw) {
+            known
+        } else {
+            Bytes::from(raw.to_ascii_lowercase())
         };
         list.push((name, slice_of(buf, trim_ows(h.value))));
     }
     Ok(Headers(list))
+}
+
+/// Lower-case spellings of the header names most messages carry. Peers usually write them in
+/// Title-Case (`Content-Length`), and lower-casing each into a fresh buffer was a third of a
+/// proxied request's allocations; names found here are shared static bytes instead.
+const WELL_KNOWN_NAMES: &[&str] = &[
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "accept-ranges",
+    "age",
+    "authorization",
+    "cache-control",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-range",
+    "content-type",
+    "cookie",
+    "date",
+    "etag",
+    "expect",
+    "expires",
+    "host",
+    "if-modified-since",
+    "if-none-match",
+    "keep-alive",
+    "last-modified",
+    "location",
+    "origin",
+    "pragma",
+    "range",
+    "referer",
+    "server",
+    "set-cookie",
+    "transfer-encoding",
+    "upgrade",
+    "user-agent",
+    "vary",
+    "via",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "x-request-id",
+];
+
+/// The static lower-case form of `raw` if it is one of `WELL_KNOWN_NAMES` in any case.
+fn well_known_name(raw: &[u8]) -> Option<Bytes> {
+    WELL_KNOWN_NAMES
+        .iter()
+        .find(|n| n.len() == raw.len() && n.as_bytes().eq_ignore_ascii_case(raw))
+        .map(|n| Bytes::from_static(n.as_bytes()))
 }
 
 /// A zero-copy sub-slice of `buf`; empty slices need no reference (and may point anywhere).
@@ -399,6 +453,37 @@ mod tests {
         }
         v.extend_from_slice(b"\r\n");
         v
+    }
+
+    #[test]
+    fn header_names_are_lower_cased_whether_well_known_or_not() {
+        let (h, _) = complete_req(
+            b"GET / HTTP/1.1\r\nHOST: a\r\nContent-Length: 0\r\nX-Custom-Thing: b\r\nvia: c\r\n\r\n",
+        );
+        let names: Vec<&[u8]> = h.headers.0.iter().map(|(n, _)| n.as_ref()).collect();
+        assert_eq!(
+            names,
+            [&b"host"[..], b"content-length", b"x-custom-thing", b"via"]
+        );
+        assert_eq!(
+            h.headers.get(b"content-length").map(|v| &v[..]),
+            Some(&b"0"[..])
+        );
+        // A name that only shares a well-known name's length is not mistaken for it.
+        let (h, _) = complete_req(b"GET / HTTP/1.1\r\nHosT: a\r\nHoss: b\r\n\r\n");
+        assert_eq!(h.headers.0[0].0, &b"host"[..]);
+        assert_eq!(h.headers.0[1].0, &b"hoss"[..]);
+    }
+
+    #[test]
+    fn well_known_names_are_stored_lower_case() {
+        for n in WELL_KNOWN_NAMES {
+            assert_eq!(n.to_ascii_lowercase(), *n);
+            assert_eq!(
+                well_known_name(n.to_ascii_uppercase().as_bytes()).as_deref(),
+                Some(n.as_bytes())
+            );
+        }
     }
 
     #[test]

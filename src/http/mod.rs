@@ -1,6 +1,7 @@
 //! HTTP/1.x codec primitives: head parsing, body framing, chunked transfer coding,
 //! status reason phrases and head encoding. Pure functions over `bytes`; no I/O.
 
+pub mod block;
 pub mod chunked;
 pub mod decoder;
 pub mod encode;
