@@ -1,5 +1,6 @@
 //! HTTP/1.x codec primitives: head parsing, body framing, chunked transfer coding,
-//! status reason phrases and head encoding. Pure functions over `bytes`; no I/O.
+//! status reason phrases and head encoding. Functions over `bytes`, no I/O; the one piece of
+//! state is the per-thread block that encoded heads are cut from (`block`).
 
 pub mod block;
 pub mod chunked;
