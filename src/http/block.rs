@@ -53,6 +53,8 @@ mod tests {
         let d = encode_piece(0, |_| {});
         assert_eq!(&a[..], b"first");
         assert_eq!(&b[..], b"second");
+        // Consecutive small pieces are cut from one block, not allocated one by one.
+        assert_eq!(a.as_ptr().wrapping_add(a.len()), b.as_ptr());
         assert_eq!(&c[..], &long[..]);
         assert!(d.is_empty());
         drop(a);

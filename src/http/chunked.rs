@@ -230,10 +230,13 @@ fn hex_value(byte: u8) -> Option<u8> {
     }
 }
 
+/// Longest chunk-size line `encode_chunk_size` writes: every hex digit of a `usize`, then CRLF.
+pub const MAX_CHUNK_SIZE_LINE: usize = 2 * std::mem::size_of::<usize>() + 2;
+
 /// Appends the chunk-size line `{len:X}\r\n` (uppercase hex, as Pipy writes).
 pub fn encode_chunk_size(len: usize, out: &mut BytesMut) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut buf = [0u8; 2 * std::mem::size_of::<usize>()];
+    let mut buf = [0u8; MAX_CHUNK_SIZE_LINE - 2];
     let mut start = buf.len();
     let mut n = len;
     loop {

@@ -4,7 +4,7 @@
 //! bodies get a `content-length`; past that the message switches to chunked streaming.
 
 use super::block::encode_piece;
-use super::chunked::{CHUNK_END, LAST_CHUNK, encode_chunk_size};
+use super::chunked::{CHUNK_END, LAST_CHUNK, MAX_CHUNK_SIZE_LINE, encode_chunk_size};
 use super::encode::{OutFraming, write_request_head, write_response_head};
 use super::head::{RequestHead, ResponseHead};
 use crate::engine::data::Data;
@@ -151,7 +151,60 @@ fn write_chunk(d: Data, out: &mut Data) {
     if d.is_empty() {
         return;
     }
-    out.push_bytes(encode_piece(20, |b| encode_chunk_size(d.len(), b)));
+    out.push_bytes(encode_piece(MAX_CHUNK_SIZE_LINE, |b| {
+        encode_chunk_size(d.len(), b)
+    }));
     out.push_data(d);
     out.push_bytes(Bytes::from_static(CHUNK_END));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::head::{Headers, Version};
+
+    /// Encodes a `200 OK` response with `body` and no headers of its own.
+    fn response(body: Bytes) -> Data {
+        let head = OutHead::Response(ResponseHead {
+            version: Version::Http11,
+            status: 200,
+            reason: Bytes::from_static(b"OK"),
+            headers: Headers::new(),
+        });
+        let mut enc = MessageEncoder::new(DEFAULT_BUFFER_SIZE);
+        let mut out = Data::new();
+        enc.start(head, true, false, &mut out);
+        enc.body(Data::from(body), &mut out);
+        enc.end(&mut out);
+        out
+    }
+
+    fn wire(body: &[u8]) -> Vec<u8> {
+        let mut v = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: keep-alive\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        v.extend_from_slice(body);
+        v
+    }
+
+    #[test]
+    fn a_small_body_goes_out_in_one_piece_with_its_head() {
+        let body = Bytes::from(vec![b'a'; BODY_COPIED_BEHIND_HEAD]);
+        let out = response(body.clone());
+        assert_eq!(out.chunk_count(), 1);
+        assert_eq!(&out.to_bytes()[..], &wire(&body)[..]);
+    }
+
+    #[test]
+    fn a_larger_body_follows_its_head_uncopied() {
+        let body = Bytes::from(vec![b'b'; BODY_COPIED_BEHIND_HEAD + 1]);
+        let out = response(body.clone());
+        let chunks: Vec<&Bytes> = out.chunks().collect();
+        assert_eq!(chunks.len(), 2);
+        // The body is the very buffer passed in, not a copy of it.
+        assert_eq!(chunks[1].as_ptr(), body.as_ptr());
+        assert_eq!(&out.to_bytes()[..], &wire(&body)[..]);
+    }
 }

@@ -469,6 +469,10 @@ mod tests {
             h.headers.get(b"content-length").map(|v| &v[..]),
             Some(&b"0"[..])
         );
+        // Well-known names are the table's static bytes, not a lower-cased copy.
+        let table = |name: &[u8]| well_known_name(name).map(|n| n.as_ptr());
+        assert_eq!(Some(h.headers.0[0].0.as_ptr()), table(b"host"));
+        assert_eq!(Some(h.headers.0[1].0.as_ptr()), table(b"content-length"));
         // A name that only shares a well-known name's length is not mistaken for it.
         let (h, _) = complete_req(b"GET / HTTP/1.1\r\nHosT: a\r\nHoss: b\r\n\r\n");
         assert_eq!(h.headers.0[0].0, &b"host"[..]);
