@@ -806,3 +806,135 @@ fn big_upload_to_a_slow_upstream_is_held_back_not_buffered() {
         idle >> 20
     );
 }
+
+/// An origin that answers one request with a `content-length` body sent in `pieces`: each is
+/// written when its gate opens (`None`: at once). Returns the origin's port and its thread.
+fn paced_origin(
+    pieces: Vec<(Vec<u8>, Option<std::sync::mpsc::Receiver<()>>)>,
+) -> (u16, thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind origin");
+    let port = listener.local_addr().expect("origin address").port();
+    let total: usize = pieces.iter().map(|(p, _)| p.len()).sum();
+    let origin = thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(
+                s.read(&mut byte).expect("read request"),
+                1,
+                "request cut short"
+            );
+            head.push(byte[0]);
+        }
+        s.write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {total}\r\n\r\n").as_bytes())
+            .expect("write head");
+        for (piece, gate) in pieces {
+            if let Some(gate) = gate {
+                // The test opens the gate, or gives up waiting after a while.
+                let _ = gate.recv_timeout(Duration::from_secs(3));
+            }
+            s.write_all(&piece).expect("write body piece");
+        }
+    });
+    (port, origin)
+}
+
+/// The body bytes of the complete chunks at the start of `raw` (a chunked body, streamed).
+fn dechunk_so_far(raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut at = 0;
+    while let Some(eol) = find(&raw[at..], b"\r\n") {
+        let size_line = std::str::from_utf8(&raw[at..at + eol]).expect("chunk size line");
+        let size = usize::from_str_radix(size_line.trim(), 16).expect("chunk size");
+        let data = at + eol + 2;
+        if size == 0 || raw.len() < data + size + 2 {
+            break;
+        }
+        body.extend_from_slice(&raw[data..data + size]);
+        at = data + size + 2;
+    }
+    body
+}
+
+/// A large body is read with a receive low-water mark set to what its `content-length` still
+/// promises (net::recv_lowat). When the upstream slows down below the mark, what has arrived
+/// must still reach the client promptly, not wait for the rest of the body.
+#[test]
+fn a_body_that_slows_down_mid_way_reaches_the_client_without_waiting_for_the_rest() {
+    use std::io::Read;
+    let body = pattern_bytes(300 << 10, 7);
+    let (first, rest) = body.split_at(200 << 10);
+    let (middle, last) = rest.split_at(10 << 10);
+    let (release_last, gate) = std::sync::mpsc::channel();
+    let (port_o, origin) = paced_origin(vec![
+        (first.to_vec(), None),
+        (middle.to_vec(), None),
+        (last.to_vec(), Some(gate)),
+    ]);
+    let (_pipy, port, _dir) = start_forwarder(&format!("127.0.0.1:{port_o}"), "{}", "{}");
+    let mut client = Conn::open(port);
+    client.send(&get("/slowing"));
+    let sent = Instant::now();
+    let mut stream = client.try_clone_stream();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("read timeout");
+    let mut raw = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let wanted = first.len() + middle.len();
+    // The head, then the body as the proxy streams it (chunked: it does not wait for the end).
+    let body_start = loop {
+        let n = stream.read(&mut buf).expect("response head");
+        assert!(n > 0, "proxy closed the connection");
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(i) = find(&raw, b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    while dechunk_so_far(&raw[body_start..]).len() < wanted {
+        let n = stream.read(&mut buf).expect(
+            "the first 210 KiB of the body did not arrive while the origin held the rest back",
+        );
+        assert!(n > 0, "proxy closed the connection");
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let waited = sent.elapsed();
+    release_last.send(()).expect("origin waits for the gate");
+    while !raw.ends_with(b"\r\n0\r\n\r\n") {
+        let n = stream.read(&mut buf).expect("rest of the body");
+        assert!(n > 0, "proxy closed the connection");
+        raw.extend_from_slice(&buf[..n]);
+    }
+    assert_bytes_eq(&dechunk_so_far(&raw[body_start..]), &body);
+    assert!(
+        waited < Duration::from_secs(1),
+        "210 KiB took {waited:?} to arrive"
+    );
+    drop(client);
+    drop(stream);
+    origin.join().expect("origin thread");
+}
+
+/// Several large responses pipelined on one upstream session: each body is read with a
+/// low-water mark no higher than what is left of it, so none waits on the next response.
+#[test]
+fn pipelined_large_responses_on_one_session_arrive_whole() {
+    let body = Arc::new(pattern_bytes(700 << 10, 11));
+    let blob = Backend::start(Service::Blob(body.clone()));
+    let (_pipy, port, _dir) = start_forwarder(&format!("127.0.0.1:{}", blob.port()), "{}", "{}");
+    let mut conn = Conn::open(port);
+    let batch: Vec<u8> = (0..5).flat_map(|i| get(&format!("/big/{i}"))).collect();
+    conn.send(&batch);
+    for i in 0..5 {
+        let response = conn.read_response();
+        assert_eq!(response.status, 200, "response {i}");
+        assert_eq!(
+            digest(&response.body),
+            digest(&body),
+            "response {i} changed"
+        );
+    }
+    assert_eq!(blob.connections(), 1, "one upstream session");
+}

@@ -249,6 +249,9 @@ impl SharedSink for MuxSession {
                 let result = self.decoder.feed_data(d, &mut |x| decoded.push(x));
                 self.dispatch(&mut decoded, core);
                 self.decoded = decoded;
+                if let Some(n) = self.decoder.body_remaining() {
+                    core.expect_input(self.base.pipeline, n);
+                }
                 if let Err(e) = result {
                     log::warn!("bad response from upstream: {e}");
                     self.upstream_ended(StreamError::ReadError, core);

@@ -81,6 +81,16 @@ impl MessageDecoder {
         matches!(self.phase, Phase::Head) && self.pending.is_empty()
     }
 
+    /// Body bytes the current message's framing still promises: the rest of a
+    /// `content-length` body, `None` in any other phase (a chunked body's size is not known
+    /// ahead, a read-until-close body may end at any byte).
+    pub fn body_remaining(&self) -> Option<u64> {
+        match self.phase {
+            Phase::Length(rem) => Some(rem),
+            _ => None,
+        }
+    }
+
     /// Decodes every chunk of `data`; on an error, what came before it has been emitted.
     pub fn feed_data(
         &mut self,
@@ -217,5 +227,39 @@ impl MessageDecoder {
             BodyFraming::Chunked => Phase::Chunked(ChunkedDecoder::new()),
             BodyFraming::UntilClose => Phase::UntilClose,
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(decoder: &mut MessageDecoder, bytes: &'static [u8]) -> Vec<Decoded> {
+        let mut out = Vec::new();
+        decoder
+            .feed(Bytes::from_static(bytes), &mut |d| out.push(d))
+            .expect("valid response");
+        out
+    }
+
+    #[test]
+    fn body_remaining_counts_down_a_content_length_body_only() {
+        let mut d = MessageDecoder::new(Side::Response);
+        d.expect_response(RequestFacts::default());
+        d.expect_response(RequestFacts::default());
+        assert_eq!(d.body_remaining(), None);
+        response(&mut d, b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n1234");
+        assert_eq!(d.body_remaining(), Some(6));
+        response(&mut d, b"567890");
+        assert_eq!(d.body_remaining(), None, "between messages");
+        response(
+            &mut d,
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\nabcd",
+        );
+        assert_eq!(
+            d.body_remaining(),
+            None,
+            "a chunked body promises nothing ahead"
+        );
     }
 }

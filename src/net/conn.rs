@@ -64,6 +64,11 @@ pub struct Conn {
     /// the same socket slot.
     pub id: u64,
     pub peer: std::net::SocketAddr,
+    /// The socket's receive low-water mark (`recv_lowat`), `recv_lowat::OFF` unless a bulk
+    /// body is being read.
+    pub recv_lowat: usize,
+    /// A `recv_lowat::BACKSTOP` timer is armed for this connection.
+    pub lowat_backstop: bool,
 }
 
 impl Conn {
@@ -93,6 +98,16 @@ impl Conn {
             last_write: now,
             id,
             peer,
+            recv_lowat: super::recv_lowat::OFF,
+            lowat_backstop: false,
+        }
+    }
+
+    /// Sets the receive low-water mark; a failure leaves the socket as it was (one byte).
+    pub fn set_recv_lowat(&mut self, bytes: usize) {
+        match super::recv_lowat::set(self.stream.as_raw_fd(), bytes) {
+            Ok(()) => self.recv_lowat = bytes,
+            Err(e) => log::debug!("socket #{}: SO_RCVLOWAT {bytes}: {e}", self.id),
         }
     }
 
@@ -104,8 +119,15 @@ impl Conn {
         chunk: usize,
         now: Instant,
     ) -> io::Result<Option<(Bytes, bool)>> {
-        if buf.capacity() - buf.len() < chunk / 4 {
-            buf.reserve(chunk);
+        // With a low-water mark set, at least that much is queued when we are woken: offer room
+        // for all of it, so it leaves in one read (and one write downstream).
+        let (floor, size) = if self.recv_lowat > super::recv_lowat::OFF {
+            (self.recv_lowat, self.recv_lowat)
+        } else {
+            (chunk / 4, chunk)
+        };
+        if buf.capacity() - buf.len() < floor {
+            buf.reserve(size);
         }
         let spare = buf.spare_capacity_mut();
         // SAFETY: `read(2)` writes at most `spare.len()` bytes into the spare capacity and we only

@@ -77,6 +77,9 @@ pub struct Core {
     pub read_buf: BytesMut,
     /// The socket whose input is being processed, so back-pressure knows what to pause.
     origin: Option<usize>,
+    /// Bytes the consumer of the socket just read says are certain to follow
+    /// (`expect_input`); the read loop turns it into the socket's receive low-water mark.
+    expected_input: Option<ExpectedInput>,
     next_conn_id: u64,
     pub phase: Phase,
     /// The loop's clock, read once per poll round (socket activity stamps need no more).
@@ -87,6 +90,12 @@ pub struct Core {
     out_pool: Vec<Vec<Event>>,
     shared: std::collections::HashMap<u64, Rc<std::cell::RefCell<dyn SharedSink>>>,
     next_shared: u64,
+}
+
+/// See `Core::expect_input`.
+struct ExpectedInput {
+    socket: usize,
+    bytes: u64,
 }
 
 /// What the worker's event loop is doing.
@@ -126,6 +135,7 @@ impl Core {
             to_read: Vec::new(),
             read_buf: BytesMut::with_capacity(crate::net::options::READ_CHUNK),
             origin: None,
+            expected_input: None,
             next_conn_id: 0,
             phase: Phase::Serving,
             now: Instant::now(),
@@ -528,6 +538,39 @@ impl Core {
     /// back-pressure, e.g. throttles: pause it, resume it later).
     pub fn current_origin(&self) -> Option<usize> {
         self.origin
+    }
+
+    /// Called by the consumer of a connection's bytes (a muxHTTP session decoding responses)
+    /// while it processes input from that socket: at least `bytes` more bytes will arrive
+    /// for pipeline `from` (the rest of a `content-length` body). Taken into account only when
+    /// `from` consists of the one filter that reads the socket, so the bytes it promises are
+    /// the bytes on the wire; see `net::recv_lowat`.
+    pub fn expect_input(&mut self, from: PipelineId, bytes: u64) {
+        let Some(s) = self.origin else {
+            return;
+        };
+        let Some(layout) = self.instance(from).map(|i| i.layout) else {
+            return;
+        };
+        let single_filter = self
+            .graph
+            .layouts
+            .get(layout)
+            .is_some_and(|l| l.filters.len() == 1);
+        let reads_socket = self.conns.get(s).and_then(|c| c.as_ref()).is_some_and(|c| {
+            matches!(c.reader, ReadTarget::Filter { pipeline, filter: 0, .. } if pipeline == from)
+        });
+        if single_filter && reads_socket {
+            self.expected_input = Some(ExpectedInput { socket: s, bytes });
+        }
+    }
+
+    /// What the consumer of socket `s` said about its coming input since the last call.
+    pub fn take_expected_input(&mut self, s: usize) -> Option<u64> {
+        self.expected_input
+            .take()
+            .filter(|e| e.socket == s)
+            .map(|e| e.bytes)
     }
 
     /// Whether the socket whose input is being processed has been paused by back-pressure.

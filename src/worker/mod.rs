@@ -17,6 +17,7 @@ use crate::js::runtime::JsRuntime;
 use crate::net::conn::{Conn, ConnState, ReadTarget, Role};
 use crate::net::listener::{Accepting, Listener};
 use crate::net::options::{READ_BUDGET, READ_CHUNK};
+use crate::net::recv_lowat;
 use mio::{Events, Interest, Token};
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -459,7 +460,8 @@ impl Worker {
                     return;
                 }
                 Ok(Some((b, full))) => {
-                    budget = budget.saturating_sub(b.len());
+                    let n = b.len();
+                    budget = budget.saturating_sub(n);
                     let ev = Event::Data(b.into());
                     match reader {
                         ReadTarget::Pipeline(p) => self.core.input_now(p, ev, Some(s)),
@@ -471,6 +473,7 @@ impl Worker {
                             let sig = Signal::Socket { tag, event: ev };
                             self.core.signal_from(s, pipeline, filter, sig);
                             self.core.run_queue();
+                            self.adjust_recv_lowat(s, n);
                         }
                     }
                     self.core.flush_if_piled_up();
@@ -489,6 +492,54 @@ impl Worker {
                     return;
                 }
             }
+        }
+    }
+
+    /// Sets socket `s`'s receive low-water mark after a read of `n` bytes, from what its
+    /// consumer expects next (`net::recv_lowat`), and arms the backstop when raising it.
+    fn adjust_recv_lowat(&mut self, s: usize, n: usize) {
+        let promised = self.core.take_expected_input(s);
+        let Some(c) = self.core.conns.get_mut(s).and_then(|c| c.as_mut()) else {
+            return;
+        };
+        let mark = recv_lowat::mark_after(n, promised);
+        if mark != c.recv_lowat {
+            c.set_recv_lowat(mark);
+        }
+        if c.recv_lowat > recv_lowat::OFF && !c.lowat_backstop {
+            c.lowat_backstop = true;
+            let id = c.id;
+            self.core.timers.arm(
+                recv_lowat::BACKSTOP,
+                TimerTarget::RecvLowat { socket: s, id },
+            );
+        }
+    }
+
+    /// The backstop of a receive low-water mark: a socket not read for `BACKSTOP` gets its mark
+    /// back to one byte (the kernel then reports it readable if anything is queued).
+    fn recv_lowat_backstop(&mut self, s: usize, id: u64) {
+        let now = Instant::now();
+        let Some(c) = self.core.conns.get_mut(s).and_then(|c| c.as_mut()) else {
+            return;
+        };
+        if c.id != id {
+            return;
+        }
+        c.lowat_backstop = false;
+        if c.recv_lowat == recv_lowat::OFF {
+            return;
+        }
+        let idle = now.saturating_duration_since(c.last_read);
+        if idle >= recv_lowat::BACKSTOP {
+            log::debug!("socket #{}: input slowed down, low-water mark off", c.id);
+            c.set_recv_lowat(recv_lowat::OFF);
+        } else {
+            c.lowat_backstop = true;
+            self.core.timers.arm(
+                recv_lowat::BACKSTOP - idle,
+                TimerTarget::RecvLowat { socket: s, id },
+            );
         }
     }
 
@@ -512,6 +563,7 @@ impl Worker {
                 self.core.timers.arm(SWEEP_INTERVAL, TimerTarget::Sweep);
             }
             TimerTarget::Shared(id, tag) => self.core.shared_timer(id, tag),
+            TimerTarget::RecvLowat { socket, id } => self.recv_lowat_backstop(socket, id),
         }
     }
 
