@@ -807,15 +807,28 @@ fn big_upload_to_a_slow_upstream_is_held_back_not_buffered() {
     );
 }
 
-/// An origin that answers one request with a `content-length` body sent in `pieces`: each is
-/// written when its gate opens (`None`: at once). Returns the origin's port and its thread.
+/// An origin that answers one request with a body sent in `pieces`, framed by
+/// `content-length` or, if `chunked`, as one chunk: each piece is written when its gate opens
+/// (`None`: at once). Returns the origin's port and its thread.
 fn paced_origin(
-    pieces: Vec<(Vec<u8>, Option<std::sync::mpsc::Receiver<()>>)>,
+    chunked: bool,
+    mut pieces: Vec<(Vec<u8>, Option<std::sync::mpsc::Receiver<()>>)>,
 ) -> (u16, thread::JoinHandle<()>) {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind origin");
     let port = listener.local_addr().expect("origin address").port();
     let total: usize = pieces.iter().map(|(p, _)| p.len()).sum();
+    let framing = if chunked {
+        if let Some((first, _)) = pieces.first_mut() {
+            first.splice(0..0, format!("{total:x}\r\n").into_bytes());
+        }
+        if let Some((last, _)) = pieces.last_mut() {
+            last.extend_from_slice(b"\r\n0\r\n\r\n");
+        }
+        "transfer-encoding: chunked".to_string()
+    } else {
+        format!("content-length: {total}")
+    };
     let origin = thread::spawn(move || {
         let (mut s, _) = listener.accept().expect("accept");
         let mut head = Vec::new();
@@ -828,7 +841,7 @@ fn paced_origin(
             );
             head.push(byte[0]);
         }
-        s.write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {total}\r\n\r\n").as_bytes())
+        s.write_all(format!("HTTP/1.1 200 OK\r\n{framing}\r\n\r\n").as_bytes())
             .expect("write head");
         for (piece, gate) in pieces {
             if let Some(gate) = gate {
@@ -858,21 +871,34 @@ fn dechunk_so_far(raw: &[u8]) -> Vec<u8> {
     body
 }
 
-/// A large body is read with a receive low-water mark set to what its `content-length` still
-/// promises (net::recv_lowat). When the upstream slows down below the mark, what has arrived
-/// must still reach the client promptly, not wait for the rest of the body.
+/// A large body is read with a receive low-water mark set to what its framing still promises
+/// (net::recv_lowat). When the upstream slows down below the mark, what has arrived must still
+/// reach the client promptly, not wait for the rest of the body.
 #[test]
 fn a_body_that_slows_down_mid_way_reaches_the_client_without_waiting_for_the_rest() {
+    slowing_body_reaches_the_client_promptly(false);
+}
+
+/// The same within one large chunk of a chunked body.
+#[test]
+fn a_chunk_that_slows_down_mid_way_reaches_the_client_without_waiting_for_the_rest() {
+    slowing_body_reaches_the_client_promptly(true);
+}
+
+fn slowing_body_reaches_the_client_promptly(chunked: bool) {
     use std::io::Read;
     let body = pattern_bytes(300 << 10, 7);
     let (first, rest) = body.split_at(200 << 10);
     let (middle, last) = rest.split_at(10 << 10);
     let (release_last, gate) = std::sync::mpsc::channel();
-    let (port_o, origin) = paced_origin(vec![
-        (first.to_vec(), None),
-        (middle.to_vec(), None),
-        (last.to_vec(), Some(gate)),
-    ]);
+    let (port_o, origin) = paced_origin(
+        chunked,
+        vec![
+            (first.to_vec(), None),
+            (middle.to_vec(), None),
+            (last.to_vec(), Some(gate)),
+        ],
+    );
     let (_pipy, port, _dir) = start_forwarder(&format!("127.0.0.1:{port_o}"), "{}", "{}");
     let mut client = Conn::open(port);
     client.send(&get("/slowing"));

@@ -103,6 +103,15 @@ impl ChunkedDecoder {
         }
     }
 
+    /// Data bytes of the current chunk still to come (`None` outside a chunk's data: its size
+    /// line, the CRLF after it, the trailers).
+    pub fn data_remaining(&self) -> Option<u64> {
+        match self.state {
+            State::Data { remaining } => Some(remaining),
+            _ => None,
+        }
+    }
+
     /// Whether the last chunk and trailer section have been consumed.
     pub fn is_done(&self) -> bool {
         self.state == State::Done

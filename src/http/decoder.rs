@@ -82,11 +82,12 @@ impl MessageDecoder {
     }
 
     /// Body bytes the current message's framing still promises: the rest of a
-    /// `content-length` body, `None` in any other phase (a chunked body's size is not known
-    /// ahead, a read-until-close body may end at any byte).
+    /// `content-length` body or of the current chunk of a chunked one; `None` between
+    /// messages, between chunks and in a read-until-close body (which may end at any byte).
     pub fn body_remaining(&self) -> Option<u64> {
-        match self.phase {
-            Phase::Length(rem) => Some(rem),
+        match &self.phase {
+            Phase::Length(rem) => Some(*rem),
+            Phase::Chunked(dec) => dec.data_remaining(),
             _ => None,
         }
     }
@@ -243,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn body_remaining_counts_down_a_content_length_body_only() {
+    fn body_remaining_counts_down_content_length_and_chunk_data() {
         let mut d = MessageDecoder::new(Side::Response);
         d.expect_response(RequestFacts::default());
         d.expect_response(RequestFacts::default());
@@ -254,12 +255,20 @@ mod tests {
         assert_eq!(d.body_remaining(), None, "between messages");
         response(
             &mut d,
-            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\nabcd",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\na\r\nab",
         );
-        assert_eq!(
-            d.body_remaining(),
-            None,
-            "a chunked body promises nothing ahead"
-        );
+        assert_eq!(d.body_remaining(), Some(8), "the rest of the current chunk");
+        response(&mut d, b"cdefghij\r\n");
+        assert_eq!(d.body_remaining(), None, "between chunks");
+        response(&mut d, b"0\r\n\r\n");
+        assert_eq!(d.body_remaining(), None, "between messages");
+    }
+
+    #[test]
+    fn body_remaining_is_none_for_a_body_read_until_close() {
+        let mut d = MessageDecoder::new(Side::Response);
+        d.expect_response(RequestFacts::default());
+        response(&mut d, b"HTTP/1.1 200 OK\r\n\r\nsome");
+        assert_eq!(d.body_remaining(), None);
     }
 }

@@ -541,10 +541,10 @@ impl Core {
     }
 
     /// Called by the consumer of a connection's bytes (a muxHTTP session decoding responses)
-    /// while it processes input from that socket: at least `bytes` more bytes will arrive
-    /// for pipeline `from` (the rest of a `content-length` body). Taken into account only when
-    /// `from` consists of the one filter that reads the socket, so the bytes it promises are
-    /// the bytes on the wire; see `net::recv_lowat`.
+    /// while it processes input from that socket: at least `bytes` more bytes will arrive for
+    /// pipeline `from` (the rest of a `content-length` body or of a chunk). Taken into account
+    /// only when `from` consists of the one filter that reads the socket, so the bytes it
+    /// promises are the bytes on the wire; see `net::recv_lowat`.
     pub fn expect_input(&mut self, from: PipelineId, bytes: u64) {
         let Some(s) = self.origin else {
             return;
