@@ -964,3 +964,95 @@ fn pipelined_large_responses_on_one_session_arrive_whole() {
     }
     assert_eq!(blob.connections(), 1, "one upstream session");
 }
+
+/// Request bodies arriving from a client get the same low-water mark (demuxHTTP is the first
+/// filter of the connection's pipeline): when the client slows down, what it has sent must
+/// still reach the upstream promptly. The client sends in steps and waits for each to arrive
+/// upstream, so a mark raised by one step's read would hold the next step back for good
+/// without the backstop.
+#[test]
+fn an_upload_that_slows_down_reaches_the_upstream_step_by_step() {
+    use std::io::{Read, Write};
+    let body = pattern_bytes(300 << 10, 9);
+    let steps = [100 << 10, 64 << 10, 64 << 10, 10 << 10, 10 << 10, 52 << 10];
+    assert_eq!(steps.iter().sum::<usize>(), body.len());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind origin");
+    let port_o = listener.local_addr().expect("origin address").port();
+    let received = Arc::new(AtomicU64::new(0));
+    let seen = received.clone();
+    // The origin reads the proxied request (framed by length or in chunks), publishes how much
+    // of the body it has, and answers with a digest of it.
+    let origin = thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut raw = Vec::new();
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = s.read(&mut buf).expect("read upload");
+            assert!(n > 0, "proxy closed the upstream connection mid-request");
+            raw.extend_from_slice(&buf[..n]);
+            let Some(head_end) = find(&raw, b"\r\n\r\n").map(|i| i + 4) else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+            let chunked = head.contains("transfer-encoding: chunked");
+            let got = if chunked {
+                dechunk_so_far(&raw[head_end..])
+            } else {
+                raw[head_end..].to_vec()
+            };
+            seen.store(got.len() as u64, Ordering::SeqCst);
+            let complete = if chunked {
+                raw.ends_with(b"\r\n0\r\n\r\n")
+            } else {
+                got.len() >= 300 << 10
+            };
+            if complete {
+                let answer = format!("{} {:016x}", got.len(), digest(&got));
+                s.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    )
+                    .as_bytes(),
+                )
+                .expect("answer");
+                return;
+            }
+        }
+    });
+    let (_pipy, port, _dir) = start_forwarder(&format!("127.0.0.1:{port_o}"), "{}", "{}");
+    let mut client = Conn::open(port);
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    client.send(head.as_bytes());
+    let mut sent = 0;
+    for (i, step) in steps.iter().enumerate() {
+        client.send(&body[sent..sent + step]);
+        sent += step;
+        if sent == body.len() {
+            break;
+        }
+        let started = Instant::now();
+        assert!(
+            poll_until(Duration::from_secs(2), || {
+                received.load(Ordering::SeqCst) >= sent as u64
+            }),
+            "step {i}: {} of {sent} bytes reached the upstream in 2 s while the client paused",
+            received.load(Ordering::SeqCst)
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "step {i} took {:?} to reach the upstream",
+            started.elapsed()
+        );
+    }
+    let response = client.read_response();
+    origin.join().expect("origin thread");
+    assert_eq!(
+        response.text(),
+        format!("{} {:016x}", body.len(), digest(&body)),
+        "the upstream received other bytes"
+    );
+}

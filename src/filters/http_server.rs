@@ -59,13 +59,22 @@ impl RequestReader {
         }
     }
 
-    /// Decodes received bytes; after a decode error further input is ignored.
-    fn feed(&mut self, d: Data) {
+    /// Decodes received bytes; after a decode error further input is ignored. The bytes came
+    /// off the socket straight into this filter when it is the first of the connection's
+    /// pipeline: then the rest of a request body is certain to follow on it, which lets the
+    /// worker wait for that much before waking us (`net::recv_lowat`).
+    fn feed(&mut self, d: Data, cx: &mut Cx) {
         if !d.is_empty()
             && self.error.is_none()
             && let Err(e) = self.dec.feed_data(d, &mut |x| self.decoded.push_back(x))
         {
             self.error = Some(e);
+        }
+        if cx.filter == 0
+            && self.error.is_none()
+            && let Some(n) = self.dec.body_remaining()
+        {
+            cx.core.expect_input(cx.pipeline, n);
         }
     }
 
@@ -328,7 +337,7 @@ impl Filter for Serve {
         }
         match ev {
             Event::Data(d) => {
-                self.input.feed(d);
+                self.input.feed(d, cx);
                 if !cx.core.origin_paused() {
                     self.pump(cx);
                 }
@@ -644,7 +653,7 @@ impl Filter for Demux {
     fn on_event(&mut self, ev: Event, cx: &mut Cx) {
         match ev {
             Event::Data(d) => {
-                self.input.feed(d);
+                self.input.feed(d, cx);
                 self.pump(cx);
             }
             Event::StreamEnd(_) => {

@@ -1,8 +1,8 @@
 //! Receive low-water marks for bulk bodies (`SO_RCVLOWAT`, socket(7)).
 //!
-//! A proxy relaying a large body from a fast upstream is otherwise woken for every segment that
-//! arrives (on loopback one paced skb of up to 64 KiB at a time) and forwards each with its own
-//! `read` and `writev`. With the mark set to what is certain to come, epoll reports the socket
+//! A proxy relaying a large body from a fast sender (an upstream's response, a client's upload)
+//! is otherwise woken for every segment that arrives (on loopback one paced skb of up to 64 KiB
+//! at a time) and forwards each with its own `read` and `writev`. With the mark set to what is certain to come, epoll reports the socket
 //! once that much is queued, and the body moves in a few large reads and writes. Measured on the
 //! bench's `large` scenario (1 MiB responses, 6 interleaved rounds): worker CPU per response
 //! ~800 → ~550 µs; see bench/ANALYSIS.md.

@@ -540,11 +540,13 @@ impl Core {
         self.origin
     }
 
-    /// Called by the consumer of a connection's bytes (a muxHTTP session decoding responses)
-    /// while it processes input from that socket: at least `bytes` more bytes will arrive for
-    /// pipeline `from` (the rest of a `content-length` body or of a chunk). Taken into account
-    /// only when `from` consists of the one filter that reads the socket, so the bytes it
-    /// promises are the bytes on the wire; see `net::recv_lowat`.
+    /// Called by the consumer of a connection's bytes while it processes input from that
+    /// socket: at least `bytes` more bytes will arrive for pipeline `from` (the rest of a
+    /// `content-length` body or of a chunk). The consumer is a muxHTTP session decoding what
+    /// its `connect` pipeline outputs, or the first filter of an inbound connection's pipeline
+    /// (demuxHTTP, serveHTTP). Taken into account only when the bytes it promises are the
+    /// bytes on the wire: `from` is the inbound connection's pipeline, or consists of nothing
+    /// but the filter that reads the socket; see `net::recv_lowat`.
     pub fn expect_input(&mut self, from: PipelineId, bytes: u64) {
         let Some(s) = self.origin else {
             return;
@@ -557,10 +559,17 @@ impl Core {
             .layouts
             .get(layout)
             .is_some_and(|l| l.filters.len() == 1);
-        let reads_socket = self.conns.get(s).and_then(|c| c.as_ref()).is_some_and(|c| {
-            matches!(c.reader, ReadTarget::Filter { pipeline, filter: 0, .. } if pipeline == from)
-        });
-        if single_filter && reads_socket {
+        let reader = self.conns.get(s).and_then(|c| c.as_ref()).map(|c| c.reader);
+        let on_the_wire = match reader {
+            Some(ReadTarget::Pipeline(p)) => p == from,
+            Some(ReadTarget::Filter {
+                pipeline,
+                filter: 0,
+                ..
+            }) => pipeline == from && single_filter,
+            _ => false,
+        };
+        if on_the_wire {
             self.expected_input = Some(ExpectedInput { socket: s, bytes });
         }
     }

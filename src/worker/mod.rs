@@ -464,7 +464,10 @@ impl Worker {
                     budget = budget.saturating_sub(n);
                     let ev = Event::Data(b.into());
                     match reader {
-                        ReadTarget::Pipeline(p) => self.core.input_now(p, ev, Some(s)),
+                        ReadTarget::Pipeline(p) => {
+                            self.core.input_now(p, ev, Some(s));
+                            self.adjust_recv_lowat(s, n);
+                        }
                         ReadTarget::Filter {
                             pipeline,
                             filter,
