@@ -949,7 +949,12 @@ fn slowing_body_reaches_the_client_promptly(chunked: bool) {
 fn pipelined_large_responses_on_one_session_arrive_whole() {
     let body = Arc::new(pattern_bytes(700 << 10, 11));
     let blob = Backend::start(Service::Blob(body.clone()));
-    let (_pipy, port, _dir) = start_forwarder(&format!("127.0.0.1:{}", blob.port()), "{}", "{}");
+    let (pipy, port, _dir) = start_forwarder_with(
+        &format!("127.0.0.1:{}", blob.port()),
+        "{}",
+        "{}",
+        &["--log-level=debug"],
+    );
     let mut conn = Conn::open(port);
     let batch: Vec<u8> = (0..5).flat_map(|i| get(&format!("/big/{i}"))).collect();
     conn.send(&batch);
@@ -963,6 +968,10 @@ fn pipelined_large_responses_on_one_session_arrive_whole() {
         );
     }
     assert_eq!(blob.connections(), 1, "one upstream session");
+    assert!(
+        pipy.stderr_contains("bulk input, low-water mark", Duration::from_secs(2)),
+        "no receive low-water mark was set while 3.5 MiB came from the upstream"
+    );
 }
 
 /// Request bodies arriving from a client get the same low-water mark (demuxHTTP is the first

@@ -2,15 +2,15 @@
 //!
 //! A proxy relaying a large body from a fast sender (an upstream's response, a client's upload)
 //! is otherwise woken for every segment that arrives (on loopback one paced skb of up to 64 KiB
-//! at a time) and forwards each with its own `read` and `writev`. With the mark set to what is certain to come, epoll reports the socket
-//! once that much is queued, and the body moves in a few large reads and writes. Measured on the
-//! bench's `large` scenario (1 MiB responses, 6 interleaved rounds): worker CPU per response
-//! ~800 → ~550 µs; see bench/ANALYSIS.md.
+//! at a time) and forwards each with its own `read` and `writev`. With the mark set to what is
+//! certain to come, epoll reports the socket once that much is queued, and the body moves in a
+//! few large reads and writes. Measured on the bench's `large` scenario (1 MiB responses, 6
+//! interleaved rounds): worker CPU per response 754 → 607 µs; see bench/ANALYSIS.md.
 //!
 //! The mark never asks for more than the body's framing still promises, so the socket always
 //! becomes readable; and it is only raised after a read found at least [`ENGAGE_AFTER`] bytes
 //! waiting (a sender outrunning us). If the sender slows down, a backstop timer lowers the mark
-//! again after [`BACKSTOP`] without a read, which bounds the delay a slowing upstream can see.
+//! again after [`BACKSTOP`] without a read, which bounds the delay a slowing sender can see.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -26,7 +26,7 @@ pub const BACKSTOP: Duration = Duration::from_millis(2);
 pub const OFF: usize = 1;
 
 /// The mark for a socket after a read of `read` bytes, when its consumer expects `promised`
-/// more bytes (`None`: no framing promise, e.g. between messages or in a chunked body).
+/// more bytes (`None`: no framing promise, e.g. between messages or between chunks).
 pub fn mark_after(read: usize, promised: Option<u64>) -> usize {
     match promised {
         Some(p) if read >= ENGAGE_AFTER && p > OFF as u64 => p.min(MAX as u64) as usize,

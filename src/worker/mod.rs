@@ -507,6 +507,9 @@ impl Worker {
         };
         let mark = recv_lowat::mark_after(n, promised);
         if mark != c.recv_lowat {
+            if c.recv_lowat == recv_lowat::OFF {
+                log::debug!("socket #{}: bulk input, low-water mark {mark} bytes", c.id);
+            }
             c.set_recv_lowat(mark);
         }
         if c.recv_lowat > recv_lowat::OFF && !c.lowat_backstop {
