@@ -899,7 +899,12 @@ fn slowing_body_reaches_the_client_promptly(chunked: bool) {
             (last.to_vec(), Some(gate)),
         ],
     );
-    let (_pipy, port, _dir) = start_forwarder(&format!("127.0.0.1:{port_o}"), "{}", "{}");
+    let (pipy, port, _dir) = start_forwarder_with(
+        &format!("127.0.0.1:{port_o}"),
+        "{}",
+        "{}",
+        &["--log-level=debug"],
+    );
     let mut client = Conn::open(port);
     client.send(&get("/slowing"));
     let sent = Instant::now();
@@ -937,6 +942,12 @@ fn slowing_body_reaches_the_client_promptly(chunked: bool) {
     assert!(
         waited < Duration::from_secs(1),
         "210 KiB took {waited:?} to arrive"
+    );
+    // Without a mark there would be nothing for the backstop to undo: the test would pass
+    // with the feature off.
+    assert!(
+        pipy.stderr_contains("bulk input, low-water mark", Duration::from_secs(2)),
+        "no receive low-water mark was set for the body"
     );
     drop(client);
     drop(stream);
@@ -1029,7 +1040,12 @@ fn an_upload_that_slows_down_reaches_the_upstream_step_by_step() {
             }
         }
     });
-    let (_pipy, port, _dir) = start_forwarder(&format!("127.0.0.1:{port_o}"), "{}", "{}");
+    let (pipy, port, _dir) = start_forwarder_with(
+        &format!("127.0.0.1:{port_o}"),
+        "{}",
+        "{}",
+        &["--log-level=debug"],
+    );
     let mut client = Conn::open(port);
     let head = format!(
         "POST /upload HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n\r\n",
@@ -1063,5 +1079,10 @@ fn an_upload_that_slows_down_reaches_the_upstream_step_by_step() {
         response.text(),
         format!("{} {:016x}", body.len(), digest(&body)),
         "the upstream received other bytes"
+    );
+    // The upstream's answer is tiny: a mark can only have been set on the client's socket.
+    assert!(
+        pipy.stderr_contains("bulk input, low-water mark", Duration::from_secs(2)),
+        "no receive low-water mark was set for the upload"
     );
 }

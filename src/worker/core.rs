@@ -551,14 +551,6 @@ impl Core {
         let Some(s) = self.origin else {
             return;
         };
-        let Some(layout) = self.instance(from).map(|i| i.layout) else {
-            return;
-        };
-        let single_filter = self
-            .graph
-            .layouts
-            .get(layout)
-            .is_some_and(|l| l.filters.len() == 1);
         let reader = self.conns.get(s).and_then(|c| c.as_ref()).map(|c| c.reader);
         let on_the_wire = match reader {
             Some(ReadTarget::Pipeline(p)) => p == from,
@@ -566,7 +558,12 @@ impl Core {
                 pipeline,
                 filter: 0,
                 ..
-            }) => pipeline == from && single_filter,
+            }) if pipeline == from => {
+                let layout = self.instance(from).map(|i| i.layout);
+                layout
+                    .and_then(|l| self.graph.layouts.get(l))
+                    .is_some_and(|l| l.filters.len() == 1)
+            }
             _ => false,
         };
         if on_the_wire {

@@ -502,7 +502,7 @@ impl Worker {
     /// consumer expects next (`net::recv_lowat`), and arms the backstop when raising it.
     fn adjust_recv_lowat(&mut self, s: usize, n: usize) {
         let promised = self.core.take_expected_input(s);
-        let Some(c) = self.core.conns.get_mut(s).and_then(|c| c.as_mut()) else {
+        let Some(c) = self.core.conn(s) else {
             return;
         };
         let mark = recv_lowat::mark_after(n, promised);
@@ -526,7 +526,7 @@ impl Worker {
     /// back to one byte (the kernel then reports it readable if anything is queued).
     fn recv_lowat_backstop(&mut self, s: usize, id: u64) {
         let now = Instant::now();
-        let Some(c) = self.core.conns.get_mut(s).and_then(|c| c.as_mut()) else {
+        let Some(c) = self.core.conn(s) else {
             return;
         };
         if c.id != id {
