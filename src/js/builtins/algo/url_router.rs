@@ -10,12 +10,14 @@
 //! host-less rules; within one host, an exact path beats the longest matching prefix.
 //! Host names compare ASCII-case-insensitively (Pipy compares them case-sensitively).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use boa_engine::class::{Class, ClassBuilder};
 use boa_engine::{Context, Finalize, JsData, JsResult, JsValue, NativeFunction, Trace, js_string};
 
-use crate::js::builtins::helpers::{own_entries, plain_error, push_js_str, with_this};
+use crate::js::builtins::helpers::{
+    own_entries, plain_error, push_js_str, push_js_str_from, with_this,
+};
 
 /// Index of the trie's root node.
 const ROOT: usize = 0;
@@ -27,7 +29,7 @@ const ANY_NODE: &str = "*";
 /// One trie node; `value` indexes `UrlRouter::values`.
 #[derive(Default)]
 struct Node {
-    children: HashMap<Box<str>, usize>,
+    children: FxHashMap<Box<str>, usize>,
     value: Option<usize>,
 }
 
@@ -188,15 +190,15 @@ impl UrlRouter {
                 continue;
             }
             let starts_with_slash = s.code_unit_at(0) == Some(u16::from(b'/'));
-            let mut chars = s.as_str().code_points_lossy();
-            match (out.ends_with('/'), starts_with_slash) {
-                (true, true) => {
-                    chars.next();
+            let skip = match (out.ends_with('/'), starts_with_slash) {
+                (true, true) => 1,
+                (false, false) => {
+                    out.push('/');
+                    0
                 }
-                (false, false) => out.push('/'),
-                _ => {}
-            }
-            out.extend(chars);
+                _ => 0,
+            };
+            push_js_str_from(out, &s, skip);
         }
         let host_end = out.find('/').unwrap_or(out.len());
         out[..host_end].make_ascii_lowercase();
@@ -355,6 +357,16 @@ mod tests {
         assert!(eval_bool(
             "try { new algo.URLRouter({'a:1/x': 1}); false } catch (e) { e.message === 'invalid URL pattern' }"
         ));
+        // Joining: one slash between host and path whether either side brings it, non-ASCII
+        // paths, numbers turned into strings.
+        assert_eq!(
+            eval_string(
+                "var r = new algo.URLRouter({'h/a/*': 'a', 'h/é/*': 'e', '/1': 'one'});
+                 [r.find('h/', '/a/x'), r.find('h', 'a/x'), r.find('h/', 'a'), r.find('H', '/é/x'),
+                  String(r.find('h', '/b')), r.find(null, '/1'), String(r.find(null, 1))].join(',')"
+            ),
+            "a,a,a,e,undefined,one,undefined"
+        );
         assert!(eval_bool(
             "var r = new algo.URLRouter(); try { r.add('nopath', 1); false } catch (e) { e.message === 'invalid URL pattern' }"
         ));
