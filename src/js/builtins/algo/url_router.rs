@@ -358,7 +358,7 @@ mod tests {
             "try { new algo.URLRouter({'a:1/x': 1}); false } catch (e) { e.message === 'invalid URL pattern' }"
         ));
         // Joining: one slash between host and path whether either side brings it, non-ASCII
-        // paths, numbers turned into strings.
+        // paths, and a number taken as its string ("1" has no path, so no rule matches).
         assert_eq!(
             eval_string(
                 "var r = new algo.URLRouter({'h/a/*': 'a', 'h/é/*': 'e', '/1': 'one'});
