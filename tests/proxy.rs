@@ -807,6 +807,17 @@ fn big_upload_to_a_slow_upstream_is_held_back_not_buffered() {
     );
 }
 
+/// A forwarder to the upstream at `upstream_port` logging at debug level, where the receive
+/// low-water mark tests look for the line a raised mark writes.
+fn start_debug_forwarder(upstream_port: u16) -> (Pipy, u16, TempDir) {
+    start_forwarder_with(
+        &format!("127.0.0.1:{upstream_port}"),
+        "{}",
+        "{}",
+        &["--log-level=debug"],
+    )
+}
+
 /// An origin that answers one request with a body sent in `pieces`, framed by
 /// `content-length` or, if `chunked`, as one chunk: each piece is written when its gate opens
 /// (`None`: at once). Returns the origin's port and its thread.
@@ -899,12 +910,7 @@ fn slowing_body_reaches_the_client_promptly(chunked: bool) {
             (last.to_vec(), Some(gate)),
         ],
     );
-    let (pipy, port, _dir) = start_forwarder_with(
-        &format!("127.0.0.1:{port_o}"),
-        "{}",
-        "{}",
-        &["--log-level=debug"],
-    );
+    let (pipy, port, _dir) = start_debug_forwarder(port_o);
     let mut client = Conn::open(port);
     client.send(&get("/slowing"));
     let sent = Instant::now();
@@ -960,12 +966,7 @@ fn slowing_body_reaches_the_client_promptly(chunked: bool) {
 fn pipelined_large_responses_on_one_session_arrive_whole() {
     let body = Arc::new(pattern_bytes(700 << 10, 11));
     let blob = Backend::start(Service::Blob(body.clone()));
-    let (pipy, port, _dir) = start_forwarder_with(
-        &format!("127.0.0.1:{}", blob.port()),
-        "{}",
-        "{}",
-        &["--log-level=debug"],
-    );
+    let (pipy, port, _dir) = start_debug_forwarder(blob.port());
     let mut conn = Conn::open(port);
     let batch: Vec<u8> = (0..5).flat_map(|i| get(&format!("/big/{i}"))).collect();
     conn.send(&batch);
@@ -1040,12 +1041,7 @@ fn an_upload_that_slows_down_reaches_the_upstream_step_by_step() {
             }
         }
     });
-    let (pipy, port, _dir) = start_forwarder_with(
-        &format!("127.0.0.1:{port_o}"),
-        "{}",
-        "{}",
-        &["--log-level=debug"],
-    );
+    let (pipy, port, _dir) = start_debug_forwarder(port_o);
     let mut client = Conn::open(port);
     let head = format!(
         "POST /upload HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n\r\n",

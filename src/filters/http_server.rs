@@ -18,6 +18,7 @@ use crate::http::encoder::{DEFAULT_BUFFER_SIZE, MessageEncoder, OutHead};
 use crate::http::framing::{BodyFraming, expects_continue, is_keep_alive};
 use crate::http::head::{ParseError, RequestHead, ResponseHead};
 use crate::js::message::{JsMessage, js_to_message};
+use crate::worker::core::InputAt;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 
@@ -59,10 +60,9 @@ impl RequestReader {
         }
     }
 
-    /// Decodes received bytes; after a decode error further input is ignored. The bytes came
-    /// off the socket straight into this filter when it is the first of the connection's
-    /// pipeline: then the rest of a request body is certain to follow on it, which lets the
-    /// worker wait for that much before waking us (`net::recv_lowat`).
+    /// Decodes received bytes; after a decode error further input is ignored. The rest of a
+    /// request body is certain to follow, which lets the worker wait for that much before
+    /// waking us when the bytes come straight off a socket (`Core::expect_input`).
     fn feed(&mut self, d: Data, cx: &mut Cx) {
         if !d.is_empty()
             && self.error.is_none()
@@ -70,11 +70,11 @@ impl RequestReader {
         {
             self.error = Some(e);
         }
-        if cx.filter == 0
-            && self.error.is_none()
+        if self.error.is_none()
             && let Some(n) = self.dec.body_remaining()
         {
-            cx.core.expect_input(cx.pipeline, n);
+            cx.core
+                .expect_input(cx.pipeline, InputAt::Filter(cx.filter), n);
         }
     }
 

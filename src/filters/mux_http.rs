@@ -17,7 +17,7 @@ use crate::engine::pipeline::PipelineId;
 use crate::http::decoder::{Decoded, MessageDecoder, RequestFacts, Side};
 use crate::http::encoder::{MessageEncoder, OutHead};
 use crate::http::framing::is_keep_alive;
-use crate::worker::core::{Core, SharedSink};
+use crate::worker::core::{Core, InputAt, SharedSink};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -250,7 +250,7 @@ impl SharedSink for MuxSession {
                 self.dispatch(&mut decoded, core);
                 self.decoded = decoded;
                 if let Some(n) = self.decoder.body_remaining() {
-                    core.expect_input(self.base.pipeline, n);
+                    core.expect_input(self.base.pipeline, InputAt::Output, n);
                 }
                 if let Err(e) = result {
                     log::warn!("bad response from upstream: {e}");

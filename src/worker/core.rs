@@ -92,6 +92,15 @@ pub struct Core {
     next_shared: u64,
 }
 
+/// Where in a pipeline the consumer of a socket's bytes sits (`Core::expect_input`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputAt {
+    /// The filter at this index receives them.
+    Filter(usize),
+    /// What the pipeline outputs (a muxHTTP session reading its `connect` pipeline).
+    Output,
+}
+
 /// See `Core::expect_input`.
 struct ExpectedInput {
     socket: usize,
@@ -541,32 +550,38 @@ impl Core {
     }
 
     /// Called by the consumer of a connection's bytes while it processes input from that
-    /// socket: at least `bytes` more bytes will arrive for pipeline `from` (the rest of a
-    /// `content-length` body or of a chunk). The consumer is a muxHTTP session decoding what
-    /// its `connect` pipeline outputs, or the first filter of an inbound connection's pipeline
-    /// (demuxHTTP, serveHTTP). Taken into account only when the bytes it promises are the
-    /// bytes on the wire: `from` is the inbound connection's pipeline, or consists of nothing
-    /// but the filter that reads the socket; see `net::recv_lowat`.
-    pub fn expect_input(&mut self, from: PipelineId, bytes: u64) {
+    /// socket: at least `bytes` more bytes will arrive for it (the rest of a `content-length`
+    /// body or of a chunk). The consumer sits `at` a place in pipeline `from`: a muxHTTP
+    /// session at the output of its `connect` pipeline, a demuxHTTP or serveHTTP filter in an
+    /// inbound connection's pipeline. Taken into account only when the bytes it promises are
+    /// the bytes on the wire, that is when it sits right where the socket's bytes enter the
+    /// pipeline (first filter of the connection's pipeline, or just after the filter that reads
+    /// the socket); see `net::recv_lowat`.
+    pub fn expect_input(&mut self, from: PipelineId, at: InputAt, bytes: u64) {
         let Some(s) = self.origin else {
             return;
         };
-        let reader = self.conns.get(s).and_then(|c| c.as_ref()).map(|c| c.reader);
-        let on_the_wire = match reader {
-            Some(ReadTarget::Pipeline(p)) => p == from,
-            Some(ReadTarget::Filter {
-                pipeline,
-                filter: 0,
-                ..
-            }) if pipeline == from => {
-                let layout = self.instance(from).map(|i| i.layout);
-                layout
-                    .and_then(|l| self.graph.layouts.get(l))
-                    .is_some_and(|l| l.filters.len() == 1)
-            }
-            _ => false,
+        let Some(reader) = self.conn(s).map(|c| c.reader) else {
+            return;
         };
-        if on_the_wire {
+        let entry = match reader {
+            ReadTarget::Pipeline(p) if p == from => 0,
+            ReadTarget::Filter {
+                pipeline, filter, ..
+            } if pipeline == from => filter + 1,
+            _ => return,
+        };
+        let at = match at {
+            InputAt::Filter(i) => i,
+            InputAt::Output => {
+                let layout = self.instance(from).map(|i| i.layout);
+                match layout.and_then(|l| self.graph.layouts.get(l)) {
+                    Some(l) => l.filters.len(),
+                    None => return,
+                }
+            }
+        };
+        if at == entry {
             self.expected_input = Some(ExpectedInput { socket: s, bytes });
         }
     }
