@@ -185,7 +185,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn js_strings_append_as_utf8_from_a_code_unit() {
+    fn js_strings_append_as_utf8_from_a_character() {
         let mut out = String::from(">");
         push_js_str_from(&mut out, &js_string!("/ascii"), 1);
         push_js_str(&mut out, &JsString::from("|é€😀"));
