@@ -1082,3 +1082,57 @@ fn an_upload_that_slows_down_reaches_the_upstream_step_by_step() {
         "no receive low-water mark was set for the upload"
     );
 }
+
+/// Where a muxHTTP session's promise counts: only when the bytes it decodes are the bytes on the
+/// wire, that is when `connect` ends the upstream pipeline. A filter before `connect` keeps that
+/// true; a filter after it sits between the socket and the decoder, and then no mark is set.
+#[test]
+fn low_water_mark_applies_only_when_connect_ends_the_upstream_pipeline() {
+    let body = Arc::new(pattern_bytes(700 << 10, 13));
+    let blob = Backend::start(Service::Blob(body.clone()));
+    for (upstream, marked) in [
+        (".handleData(() => {}).connect(os.env.TARGET)", true),
+        (".connect(os.env.TARGET).handleData(() => {})", false),
+    ] {
+        let dir = TempDir::new("proxy-lowat-place");
+        let main = dir.write(
+            "proxy.js",
+            &format!(
+                r#"
+pipy()
+.listen(+os.env.PORT)
+  .demuxHTTP('forward')
+.pipeline('forward')
+  .muxHTTP('upstream', '')
+.pipeline('upstream')
+  {upstream}
+"#
+            ),
+        );
+        let target = format!("127.0.0.1:{}", blob.port());
+        let (mut pipy, port) = start_with(&main, &[("TARGET", target)], &["--log-level=debug"]);
+        let mut conn = Conn::open(port);
+        conn.send(&get("/big"));
+        let response = conn.read_response();
+        assert_eq!(response.status, 200, "{upstream}");
+        assert_eq!(
+            digest(&response.body),
+            digest(&body),
+            "{upstream}: the body changed"
+        );
+        drop(conn);
+        // Stopped and waited for, so that everything it logged has been read.
+        let pid = libc::pid_t::try_from(pipy.pid()).expect("pid fits pid_t");
+        // SAFETY: kill(2) on the child we started; it touches no memory.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        pipy.wait_exit(Duration::from_secs(10));
+        assert_eq!(
+            pipy.stderr().contains("bulk input, low-water mark"),
+            marked,
+            "{upstream}: a mark should {}have been set",
+            if marked { "" } else { "not " }
+        );
+    }
+}
