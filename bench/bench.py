@@ -585,6 +585,7 @@ class Bench:
                     if result is None:
                         dropped[contender.name] += 1
                     else:
+                        result["round"] = round_index
                         rounds[contender.name].append(result)
         finally:
             for contender in ready:
@@ -603,6 +604,7 @@ class Bench:
             entry[contender.name] = {
                 "rps": median([r["rps"] for r in runs]),
                 "rounds": [r["rps"] for r in runs],
+                "round_numbers": [r["round"] for r in runs],
                 "cpu_us": median([r["cpu_us"] for r in runs if "cpu_us" in r]),
                 "errors": sum(r["errors"] for r in runs),
                 "requests": sum(r["requests"] for r in runs),
@@ -862,6 +864,13 @@ def value_of(results, scenario, contender, key="rps"):
     return results.get(scenario, {}).get(contender, {}).get(key)
 
 
+def paired_rounds(data):
+    """{round number: req/s} of one contender; results written before round numbers were
+    recorded count as rounds 0, 1, 2, ..."""
+    rounds = data.get("rounds", [])
+    return dict(zip(data.get("round_numbers", range(len(rounds))), rounds))
+
+
 def throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name, unit="req/s",
                      key="rps"):
     entry = results.get(scenario)
@@ -872,21 +881,25 @@ def throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name, uni
     pipy = value_of(results, scenario, pipy_name, key)
     pipy_cpu = value_of(results, scenario, pipy_name, "cpu_us")
     lines = [f"| contender | {unit} (median) | rounds | errors | pipy ÷ this "
-             "| CPU µs / request | CPU: this ÷ pipy |",
-             "|---|---:|---|---:|---:|---:|---:|"]
+             "| pipy ÷ this by round | CPU µs / request | CPU: this ÷ pipy |",
+             "|---|---:|---|---:|---:|---|---:|---:|"]
+    pipy_rounds = paired_rounds(entry.get(pipy_name, {}))
     for name in (pipy_name, nginx_name, haproxy_name):
         data = entry.get(name, {})
         if "error" in data:
-            lines.append(f"| {name} | – | {data['error']} | | | | |")
+            lines.append(f"| {name} | – | {data['error']} | | | | | |")
             continue
         scale = data.get(key, 0) / data["rps"] if data.get("rps") else 1
         rounds = ", ".join(fmt_num(r * scale, 1 if key == "mib_s" else 0) for r in data["rounds"])
         if data.get("dropped"):
             rounds += f" ({data['dropped']} dropped)"
         cpu = data.get("cpu_us")
+        by_round = "" if name == pipy_name else ", ".join(
+            fmt_ratio(ratio(pipy_rounds.get(n), rps))
+            for n, rps in sorted(paired_rounds(data).items()))
         lines.append(f"| {name} | {fmt_num(data.get(key), 1 if key == 'mib_s' else 0)} | "
                      f"{rounds} | {data['errors']} | "
-                     f"{fmt_ratio(ratio(pipy, data.get(key)))} | "
+                     f"{fmt_ratio(ratio(pipy, data.get(key)))} | {by_round} | "
                      f"{fmt_num(cpu, 1)} | {fmt_ratio(ratio(cpu, pipy_cpu))} |")
     return lines + [""]
 
@@ -975,7 +988,10 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
         "divided by the requests wrk completed, median of the rounds. Unlike req/s it does not "
         "fall when the host hands the CPU to someone else, so on a noisy host it is the steadier "
         "comparison; *CPU: this ÷ pipy* above 1 means the contender spent more CPU per request "
-        "than pipy. The targets are stated in req/s and are checked in req/s.",
+        "than pipy. The targets are stated in req/s and are checked in req/s, as the ratio of the "
+        "medians. *pipy ÷ this by round* divides pipy's result in each round by this contender's "
+        "in the same round (they run one after the other); their spread shows how far the "
+        "host's noise moves a ratio.",
         "",
     ]
     if not s.two_cpus:
