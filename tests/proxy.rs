@@ -261,6 +261,18 @@ fn start_forwarder_with(
     connect_options: &str,
     options: &[&str],
 ) -> (Pipy, u16, TempDir) {
+    let upstream = format!(".connect(os.env.TARGET, {connect_options})");
+    start_forwarder_through(target, mux_options, &upstream, options)
+}
+
+/// A proxy in front of `target` (host:port, as `os.env.TARGET`) whose upstream pipeline is
+/// `upstream`, the filters after `.pipeline('upstream')`.
+fn start_forwarder_through(
+    target: &str,
+    mux_options: &str,
+    upstream: &str,
+    options: &[&str],
+) -> (Pipy, u16, TempDir) {
     let dir = TempDir::new("proxy-forward");
     let main = dir.write(
         "proxy.js",
@@ -272,7 +284,7 @@ pipy()
 .pipeline('forward')
   .muxHTTP('upstream', '', {mux_options})
 .pipeline('upstream')
-  .connect(os.env.TARGET, {connect_options})
+  {upstream}
 "#
         ),
     );
@@ -1094,23 +1106,9 @@ fn low_water_mark_applies_only_when_connect_ends_the_upstream_pipeline() {
         (".handleData(() => {}).connect(os.env.TARGET)", true),
         (".connect(os.env.TARGET).handleData(() => {})", false),
     ] {
-        let dir = TempDir::new("proxy-lowat-place");
-        let main = dir.write(
-            "proxy.js",
-            &format!(
-                r#"
-pipy()
-.listen(+os.env.PORT)
-  .demuxHTTP('forward')
-.pipeline('forward')
-  .muxHTTP('upstream', '')
-.pipeline('upstream')
-  {upstream}
-"#
-            ),
-        );
         let target = format!("127.0.0.1:{}", blob.port());
-        let (mut pipy, port) = start_with(&main, &[("TARGET", target)], &["--log-level=debug"]);
+        let (mut pipy, port, _dir) =
+            start_forwarder_through(&target, "", upstream, &["--log-level=debug"]);
         let mut conn = Conn::open(port);
         conn.send(&get("/big"));
         let response = conn.read_response();
