@@ -1120,11 +1120,7 @@ fn low_water_mark_applies_only_when_connect_ends_the_upstream_pipeline() {
         );
         drop(conn);
         // Stopped and waited for, so that everything it logged has been read.
-        let pid = libc::pid_t::try_from(pipy.pid()).expect("pid fits pid_t");
-        // SAFETY: kill(2) on the child we started; it touches no memory.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
+        pipy.terminate();
         pipy.wait_exit(Duration::from_secs(10));
         assert_eq!(
             pipy.stderr().contains("bulk input, low-water mark"),

@@ -501,10 +501,7 @@ fn t11_last_log_batch_is_delivered_when_the_proxy_stops() {
     assert_eq!(conn.roundtrip(&get("/ip/last")).text(), tell_ip("/last"));
     drop(conn);
 
-    // SAFETY: sends SIGTERM to the pipy master this test started; no memory is involved.
-    unsafe {
-        libc::kill(pipy.pid() as libc::pid_t, libc::SIGTERM);
-    }
+    pipy.terminate();
     // Well within merge's 10 s maxIdle: only the shutdown can have flushed the batch.
     let delivered = collector.wait_requests(1, Duration::from_secs(5));
     let status = pipy.wait_exit(Duration::from_secs(40));

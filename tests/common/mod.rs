@@ -323,6 +323,16 @@ impl Pipy {
         self.child.id()
     }
 
+    /// Asks the master for a graceful stop (SIGTERM), as systemd or `kill` would; pair with
+    /// `wait_exit` to have read everything it logged.
+    pub fn terminate(&self) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
+        // SAFETY: kill(2) on the child we started; it touches no memory.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+
     fn join_readers(&mut self) {
         for reader in self.readers.drain(..) {
             let _ = reader.join();
