@@ -865,10 +865,8 @@ def value_of(results, scenario, contender, key="rps"):
 
 
 def paired_rounds(data):
-    """{round number: req/s} of one contender; results written before round numbers were
-    recorded count as rounds 0, 1, 2, ..."""
-    rounds = data.get("rounds", [])
-    return dict(zip(data.get("round_numbers", range(len(rounds))), rounds))
+    """{round number: req/s} of one contender (empty when it was not measured)."""
+    return dict(zip(data.get("round_numbers", []), data.get("rounds", [])))
 
 
 def throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name, unit="req/s",
