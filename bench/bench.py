@@ -239,6 +239,22 @@ def cpu_ns(pid):
         return None
 
 
+def core_times(cpu):
+    """(busy, total) jiffies of one CPU so far, from /proc/stat; None if unreadable. Busy is
+    user, nice, system, irq and softirq time; total adds idle, iowait and steal."""
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                fields = line.split()
+                if fields[0] == f"cpu{cpu}":
+                    user, nice, system, idle, iowait, irq, softirq, steal = map(int, fields[1:9])
+                    busy = user + nice + system + irq + softirq
+                    return busy, busy + idle + iowait + steal
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -437,8 +453,16 @@ def run_wrk(settings, port, path, duration=None):
     duration = duration or settings.duration
     argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{settings.connections}",
             f"-d{duration}s", f"http://127.0.0.1:{port}{path}"]
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
-    return parse_wrk(done.stdout + done.stderr)
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = parse_wrk(done.stdout + done.stderr)
+    # taskset execs wrk, so the child that was waited for is wrk itself.
+    wrk_s = (children_after.ru_utime + children_after.ru_stime
+             - children_before.ru_utime - children_before.ru_stime)
+    if result["requests"] > 0:
+        result["wrk_cpu_us"] = wrk_s * 1e6 / result["requests"]
+    return result
 
 
 def parse_wrk(output):
@@ -567,12 +591,24 @@ class Bench:
 
                     def wrk_round(contender=contender):
                         pid = serving_pid(contender.process)
+                        origin_pid = serving_pid(origin.process) if origin else None
                         cpu_before = cpu_ns(pid)
+                        origin_before = cpu_ns(origin_pid) if origin_pid else None
+                        core_before = core_times(CLIENT_CPU)
                         result = run_wrk(self.settings, contender.port, path)
+                        core_after = core_times(CLIENT_CPU)
+                        origin_after = cpu_ns(origin_pid) if origin_pid else None
                         cpu_after = cpu_ns(pid)
-                        if cpu_before is not None and cpu_after is not None \
-                                and result["requests"] > 0:
-                            result["cpu_us"] = (cpu_after - cpu_before) / 1000 / result["requests"]
+                        requests = result["requests"]
+                        if cpu_before is not None and cpu_after is not None and requests > 0:
+                            result["cpu_us"] = (cpu_after - cpu_before) / 1000 / requests
+                        if origin_before is not None and origin_after is not None \
+                                and requests > 0:
+                            result["origin_cpu_us"] = (origin_after - origin_before) / 1000 \
+                                / requests
+                        if core_before and core_after and core_after[1] > core_before[1]:
+                            result["client_core_busy"] = (core_after[0] - core_before[0]) \
+                                / (core_after[1] - core_before[1])
                         cpu = f", {result['cpu_us']:.1f} µs CPU/request" if "cpu_us" in result else ""
                         log(f"  {label}: {result['rps']:.0f} req/s{cpu}, {result['errors']} errors")
                         failed = result["errors"] > MAX_ERROR_SHARE * result["requests"]
@@ -606,6 +642,11 @@ class Bench:
                 "rounds": [r["rps"] for r in runs],
                 "round_numbers": [r["round"] for r in runs],
                 "cpu_us": median([r["cpu_us"] for r in runs if "cpu_us" in r]),
+                "wrk_cpu_us": median([r["wrk_cpu_us"] for r in runs if "wrk_cpu_us" in r]),
+                "origin_cpu_us": median([r["origin_cpu_us"] for r in runs
+                                         if "origin_cpu_us" in r]),
+                "client_core_busy": median([r["client_core_busy"] for r in runs
+                                            if "client_core_busy" in r]),
                 "errors": sum(r["errors"] for r in runs),
                 "requests": sum(r["requests"] for r in runs),
                 "dropped": dropped.get(contender.name, 0),
@@ -902,6 +943,34 @@ def throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name, uni
     return lines + [""]
 
 
+def client_core_table(results, scenario, names, unit="req/s", key="rps"):
+    """What CPU 1 (wrk and the origin) spent per request with each contender in front, and the
+    rate at which those two alone would fill it: a server measured near that ceiling was held
+    back by the load generator's core, not by its own."""
+    entry = results.get(scenario)
+    if not entry or "error" in entry:
+        return []
+    rows = []
+    for name in names:
+        data = entry.get(name, {})
+        if "error" in data or data.get("wrk_cpu_us") is None:
+            continue
+        spent = data["wrk_cpu_us"] + (data.get("origin_cpu_us") or 0)
+        scale = data.get(key, 0) / data["rps"] if data.get("rps") else 1
+        busy = data.get("client_core_busy")
+        rows.append(f"| {name} | {fmt_num(data['wrk_cpu_us'], 1)} | "
+                    f"{fmt_num(data.get('origin_cpu_us'), 1)} | "
+                    f"{f'{busy:.0%}' if busy is not None else '–'} | "
+                    f"{fmt_num(1e6 / spent * scale if spent else None, 1 if key == 'mib_s' else 0)}"
+                    f" | {fmt_num(data.get(key), 1 if key == 'mib_s' else 0)} |")
+    if not rows:
+        return []
+    return [f"CPU {CLIENT_CPU} (load generator and origin), medians of the rounds:", "",
+            f"| in front | wrk µs / request | origin µs / request | CPU {CLIENT_CPU} busy | "
+            f"CPU {CLIENT_CPU} ceiling ({unit}) | measured ({unit}) |",
+            "|---|---:|---:|---:|---:|---:|"] + rows + [""]
+
+
 def target_rows(results):
     rows = []
 
@@ -991,6 +1060,16 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
         "in the same round (they run one after the other); their spread shows how far the "
         "host's noise moves a ratio.",
         "",
+        f"Under each table, *CPU {CLIENT_CPU}* shows what the load generator (wrk's own CPU time, "
+        "from `getrusage`) and the origin (its worker's schedstat) spent per request with that "
+        f"contender in front, how busy CPU {CLIENT_CPU} was (/proc/stat, all processes and "
+        f"interrupts), and the *ceiling*: the rate at which those two alone would fill CPU "
+        f"{CLIENT_CPU}. On loopback a sender's CPU also does the receiver's TCP work, so the "
+        "server's sends and their delivery count as the server's CPU and wrk's and the "
+        f"origin's as CPU {CLIENT_CPU}'s. A contender measured near its ceiling with CPU "
+        f"{CLIENT_CPU} fully busy was limited by the load generator's core, not by itself; a "
+        "server that makes wrk or the origin work less per request raises its own ceiling.",
+        "",
     ]
     if not s.two_cpus:
         lines += ["**Warning: fewer than 2 CPUs, so server and client shared one CPU.**", ""]
@@ -1011,6 +1090,7 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
         if scenario in results:
             lines += [f"## {title}", ""]
             lines += throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name)
+            lines += client_core_table(results, scenario, (pipy_name, nginx_name, haproxy_name))
         if scenario == "route":
             nginx_hello = value_of(results, "hello", "nginx-hello")
             pipy_route = value_of(results, "route", "pipy-route")
@@ -1026,6 +1106,8 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
         lines += ["## large: 1 MiB responses through the proxy", ""]
         lines += throughput_table(results, "large", "pipy-proxy", "nginx-proxy", "haproxy-proxy",
                                   unit="MiB/s", key="mib_s")
+        lines += client_core_table(results, "large", ("pipy-proxy", "nginx-proxy",
+                                                      "haproxy-proxy"), unit="MiB/s", key="mib_s")
 
     memory = results.get("memory")
     if memory:
