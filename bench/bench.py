@@ -955,6 +955,7 @@ def client_core_table(results, scenario, names, unit="req/s", key="rps"):
     entry = results.get(scenario)
     if not entry or "error" in entry:
         return []
+    digits = 1 if key == "mib_s" else 0
     rows = []
     for name in names:
         data = entry.get(name, {})
@@ -966,8 +967,8 @@ def client_core_table(results, scenario, names, unit="req/s", key="rps"):
         rows.append(f"| {name} | {fmt_num(data['wrk_cpu_us'], 1)} | "
                     f"{fmt_num(data.get('origin_cpu_us'), 1)} | "
                     f"{f'{busy:.0%}' if busy is not None else '–'} | "
-                    f"{fmt_num(1e6 / spent * scale if spent else None, 1 if key == 'mib_s' else 0)}"
-                    f" | {fmt_num(data.get(key), 1 if key == 'mib_s' else 0)} |")
+                    f"{fmt_num(1e6 / spent * scale if spent else None, digits)} | "
+                    f"{fmt_num(data.get(key), digits)} |")
     if not rows:
         return []
     return [f"CPU {CLIENT_CPU} (load generator and origin), medians of the rounds:", "",
