@@ -910,6 +910,11 @@ def value_of(results, scenario, contender, key="rps"):
     return results.get(scenario, {}).get(contender, {}).get(key)
 
 
+def unit_per_request(data, key):
+    """What one request is worth in the table's unit `key` (1 for req/s; MiB for MiB/s)."""
+    return data.get(key, 0) / data["rps"] if data.get("rps") else 1
+
+
 def paired_rounds(data):
     """{round number: req/s} of one contender (empty when it was not measured)."""
     return dict(zip(data.get("round_numbers", []), data.get("rounds", [])))
@@ -928,20 +933,21 @@ def throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name, uni
              "| pipy ÷ this by round | CPU µs / request | CPU: this ÷ pipy |",
              "|---|---:|---|---:|---:|---|---:|---:|"]
     pipy_rounds = paired_rounds(entry.get(pipy_name, {}))
+    digits = 1 if key == "mib_s" else 0
     for name in (pipy_name, nginx_name, haproxy_name):
         data = entry.get(name, {})
         if "error" in data:
             lines.append(f"| {name} | – | {data['error']} | | | | | |")
             continue
-        scale = data.get(key, 0) / data["rps"] if data.get("rps") else 1
-        rounds = ", ".join(fmt_num(r * scale, 1 if key == "mib_s" else 0) for r in data["rounds"])
+        scale = unit_per_request(data, key)
+        rounds = ", ".join(fmt_num(r * scale, digits) for r in data["rounds"])
         if data.get("dropped"):
             rounds += f" ({data['dropped']} dropped)"
         cpu = data.get("cpu_us")
         by_round = "" if name == pipy_name else ", ".join(
             fmt_ratio(ratio(pipy_rounds.get(n), rps))
             for n, rps in sorted(paired_rounds(data).items()))
-        lines.append(f"| {name} | {fmt_num(data.get(key), 1 if key == 'mib_s' else 0)} | "
+        lines.append(f"| {name} | {fmt_num(data.get(key), digits)} | "
                      f"{rounds} | {data['errors']} | "
                      f"{fmt_ratio(ratio(pipy, data.get(key)))} | {by_round} | "
                      f"{fmt_num(cpu, 1)} | {fmt_ratio(ratio(cpu, pipy_cpu))} |")
@@ -962,7 +968,7 @@ def client_core_table(results, scenario, names, unit="req/s", key="rps"):
         if "error" in data or data.get("wrk_cpu_us") is None:
             continue
         spent = data["wrk_cpu_us"] + (data.get("origin_cpu_us") or 0)
-        scale = data.get(key, 0) / data["rps"] if data.get("rps") else 1
+        scale = unit_per_request(data, key)
         busy = data.get("client_core_busy")
         rows.append(f"| {name} | {fmt_num(data['wrk_cpu_us'], 1)} | "
                     f"{fmt_num(data.get('origin_cpu_us'), 1)} | "
