@@ -18,6 +18,7 @@ use crate::http::encoder::{DEFAULT_BUFFER_SIZE, MessageEncoder, OutHead};
 use crate::http::framing::{BodyFraming, expects_continue, is_keep_alive};
 use crate::http::head::{ParseError, RequestHead, ResponseHead};
 use crate::js::message::{JsMessage, js_to_message};
+use crate::js::pure::PureReply;
 use crate::worker::core::InputAt;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -125,8 +126,10 @@ fn error_bytes(e: ParseError) -> Data {
 
 pub fn build_serve_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
     if let Some(cb) = a.callback(0) {
+        let source = crate::js::config::module_source(a.module);
+        let pure = crate::js::pure::compile_reply(&cb.f, source.as_deref(), &a.location, a.ctx);
         return Ok(Box::new(ServeFactory {
-            handler: Handler::Func(cb),
+            handler: Handler::Func(cb, pure.map(std::rc::Rc::new)),
         }));
     }
     let v = a.arg(0);
@@ -170,7 +173,8 @@ struct StaticResponse {
 enum Handler {
     /// Shared by every connection: an idle connection holds one pointer, not four buffers.
     Static(std::rc::Rc<StaticResponse>),
-    Func(Callback),
+    /// A script callback, and its native form when it has one ([`crate::js::pure`]).
+    Func(Callback, Option<std::rc::Rc<PureReply>>),
 }
 
 struct ServeFactory {
@@ -234,29 +238,11 @@ impl Serve {
                 };
                 out.push_bytes(b.clone());
             }
-            Handler::Func(cb) => {
-                let reply = cb.call_with(cx, |ctx| {
-                    Ok(vec![JsMessage::new_object(head, Some(body), ctx)?])
-                });
-                let (rhead, rbody) = match reply {
-                    Ok(v) => match js_to_message(&v) {
-                        Some(m) => m,
-                        None => {
-                            log::error!("[pjs] serveHTTP handler did not return a Message");
-                            (Head::null(), None)
-                        }
-                    },
-                    Err(()) => (
-                        Head::response(gateway_error_head(StreamError::RuntimeError)),
-                        None,
-                    ),
-                };
-                let resp = match crate::js::head::response_of(rhead, &mut cx.core.js.ctx) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        log::error!("[pjs] bad response head: {e}");
-                        gateway_error_head(StreamError::RuntimeError)
-                    }
+            Handler::Func(cb, pure) => {
+                let native = pure.as_ref().and_then(|p| p.reply(&head));
+                let (resp, rbody) = match native {
+                    Some(reply) => reply,
+                    None => call_handler(cb, head, body, cx),
                 };
                 let mut enc = MessageEncoder::new(DEFAULT_BUFFER_SIZE);
                 enc.start(
@@ -279,6 +265,38 @@ impl Serve {
             cx.output(Event::StreamEnd(StreamError::None));
         }
         n
+    }
+}
+
+/// Runs a `serveHTTP` callback in the engine; a failure becomes a 500 (logged).
+fn call_handler(
+    cb: &Callback,
+    head: Head,
+    body: Data,
+    cx: &mut Cx,
+) -> (ResponseHead, Option<Data>) {
+    let reply = cb.call_with(cx, |ctx| {
+        Ok(vec![JsMessage::new_object(head, Some(body), ctx)?])
+    });
+    let (rhead, rbody) = match reply {
+        Ok(v) => match js_to_message(&v) {
+            Some(m) => m,
+            None => {
+                log::error!("[pjs] serveHTTP handler did not return a Message");
+                (Head::null(), None)
+            }
+        },
+        Err(()) => (
+            Head::response(gateway_error_head(StreamError::RuntimeError)),
+            None,
+        ),
+    };
+    match crate::js::head::response_of(rhead, &mut cx.core.js.ctx) {
+        Ok(r) => (r, rbody),
+        Err(e) => {
+            log::error!("[pjs] bad response head: {e}");
+            (gateway_error_head(StreamError::RuntimeError), rbody)
+        }
     }
 }
 

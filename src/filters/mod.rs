@@ -226,21 +226,10 @@ impl Dynamic {
 /// and `=>`. Anything else (a comment between the parentheses, a `function` that might read
 /// `arguments`) counts as reading its arguments.
 fn is_parameterless_arrow(f: &JsFunction, ctx: &mut Context) -> bool {
-    let to_string = ctx
-        .intrinsics()
-        .constructors()
-        .function()
-        .prototype()
-        .get(boa_engine::js_string!("toString"), ctx);
-    let Some(to_string) = to_string.ok().and_then(|v| v.as_callable()) else {
+    let Some(source) = crate::js::pure::function_source(f, ctx) else {
         return false;
     };
-    let Ok(source) = to_string.call(&JsValue::from(f.clone()), &[], ctx) else {
-        return false;
-    };
-    let Some(source) = source.as_string().map(|s| s.to_std_string_escaped()) else {
-        return false;
-    };
+    let source = source.to_std_string_escaped();
     let rest = source.trim_start();
     let rest = match rest.strip_prefix("async") {
         Some(r) if r.starts_with(char::is_whitespace) => r.trim_start(),

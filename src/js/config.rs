@@ -32,6 +32,8 @@ pub struct LoadedScript {
 struct ModuleBuild {
     path: PathBuf,
     name: String,
+    /// The text evaluated, for compiling its callbacks ([`crate::js::pure`]).
+    source: Rc<[u8]>,
     var_names: Vec<String>,
     initial: Vec<JsValue>,
     current_layout: Option<LayoutId>,
@@ -258,6 +260,13 @@ fn check_recursion(state: &mut LoaderState) -> Result<(), String> {
     Ok(())
 }
 
+/// The source text of module `module`, while the script is loading.
+pub fn module_source(module: usize) -> Option<Rc<[u8]>> {
+    with_loader(|s| s.modules.get(module).map(|m| m.source.clone()))
+        .ok()
+        .flatten()
+}
+
 /// Loads a module file once; returns its index. Evaluated in a realm of its own.
 pub fn load_module_file(ctx: &mut Context, path: PathBuf, name: String) -> JsResult<usize> {
     let existing = with_loader(|s| s.modules.iter().position(|m| m.path == path))?;
@@ -279,6 +288,7 @@ pub fn load_module_file(ctx: &mut Context, path: PathBuf, name: String) -> JsRes
         s.modules.push(ModuleBuild {
             path: path.clone(),
             name: name.clone(),
+            source: Rc::from(src.as_slice()),
             var_names: Vec::new(),
             initial: Vec::new(),
             current_layout: None,

@@ -8,6 +8,7 @@ pub mod head;
 pub mod http_file;
 pub mod message;
 pub mod native_head;
+pub mod pure;
 pub mod runtime;
 pub mod units;
 pub mod xml_data;

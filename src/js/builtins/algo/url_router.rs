@@ -13,11 +13,10 @@
 use rustc_hash::FxHashMap;
 
 use boa_engine::class::{Class, ClassBuilder};
+use boa_engine::string::JsStrVariant;
 use boa_engine::{Context, Finalize, JsData, JsResult, JsValue, NativeFunction, Trace, js_string};
 
-use crate::js::builtins::helpers::{
-    own_entries, plain_error, push_js_str, push_js_str_from, with_this,
-};
+use crate::js::builtins::helpers::{own_entries, plain_error, with_this};
 
 /// Index of the trie's root node.
 const ROOT: usize = 0;
@@ -177,7 +176,7 @@ impl UrlRouter {
         found.and_then(|node| self.value_at(node))
     }
 
-    /// Joins `find` arguments like Pipy's `path_join`, lower-casing the host part.
+    /// Joins `find` arguments like Pipy's `path_join` (see [`join_url_part`]).
     fn join_into(out: &mut String, args: &[JsValue], ctx: &mut Context) -> JsResult<()> {
         out.clear();
         for arg in args.iter().filter(|a| !a.is_null_or_undefined()) {
@@ -185,24 +184,38 @@ impl UrlRouter {
                 Some(s) => s,
                 None => arg.to_string(ctx)?,
             };
-            if out.is_empty() {
-                push_js_str(out, &s);
-                continue;
-            }
-            let starts_with_slash = s.code_unit_at(0) == Some(u16::from(b'/'));
-            let skip = match (out.ends_with('/'), starts_with_slash) {
-                (true, true) => 1,
-                (false, false) => {
-                    out.push('/');
-                    0
+            match s.as_str().variant() {
+                JsStrVariant::Latin1(b) if b.is_ascii() => {
+                    join_url_part(out, std::str::from_utf8(b).unwrap_or_default())
                 }
-                _ => 0,
-            };
-            push_js_str_from(out, &s, skip);
+                _ => join_url_part(out, &s.to_std_string_lossy()),
+            }
         }
-        let host_end = out.find('/').unwrap_or(out.len());
-        out[..host_end].make_ascii_lowercase();
         Ok(())
+    }
+
+    /// Finds the rule for a URL joined with [`join_url_part`], lower-casing its host first.
+    pub fn find_joined(&self, url: &mut str) -> Option<&JsValue> {
+        let host_end = url.find('/').unwrap_or(url.len());
+        url[..host_end].make_ascii_lowercase();
+        self.find(url)
+    }
+}
+
+/// Appends one `find` argument to `out` like Pipy's `path_join`: one `/` between parts, and an
+/// empty first part does not count.
+pub fn join_url_part(out: &mut String, part: &str) {
+    if out.is_empty() {
+        out.push_str(part);
+        return;
+    }
+    match (out.ends_with('/'), part.strip_prefix('/')) {
+        (true, Some(rest)) => out.push_str(rest),
+        (false, None) => {
+            out.push('/');
+            out.push_str(part);
+        }
+        _ => out.push_str(part),
     }
 }
 
@@ -222,7 +235,7 @@ fn router_find(this: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<
     })?;
     UrlRouter::join_into(&mut buffer, args, ctx)?;
     with_this::<UrlRouter, _>(this, "URLRouter", "find", |r| {
-        let found = r.find(&buffer).cloned().unwrap_or_default();
+        let found = r.find_joined(&mut buffer).cloned().unwrap_or_default();
         r.scratch = buffer;
         found
     })

@@ -1,0 +1,214 @@
+//! `serveHTTP` callbacks answered without running the engine ("pure replies").
+//!
+//! A callback such as
+//!
+//! ```js
+//! msg => new Message(
+//!   { status: 200, headers: { 'content-type': 'text/plain' } },
+//!   router.find(msg.head.headers.host, msg.head.path) + ': ' + msg.head.method + '\n'
+//! )
+//! ```
+//!
+//! only reads the request head, joins strings and looks up a URL router. Run by boa it costs
+//! several microseconds per request, most of them allocating and collecting objects: the
+//! request message, its head and headers, the two literals, the reply. At load time such an
+//! arrow function is compiled into a small expression tree ([`eval::Expr`]); per request the
+//! worker evaluates that tree over the parsed head and encodes the reply, and no script object
+//! is created.
+//!
+//! The subset is: one parameter (or none), a body that is `new Message(...)` with a head
+//! object literal of literal values and a body expression made of string, number, boolean,
+//! `null` and `undefined` literals, `msg.head.method` / `.path` / `.protocol`, `msg.head.headers.
+//! name`, global `var`s holding primitives, `router.find(...)` on a global `algo.URLRouter`,
+//! `+` and template literals. Anything else stays with the engine.
+//!
+//! The engine's answer is the reference. Whatever a script could have changed since load time is
+//! checked per request before it is relied on: that `Message` and each global still hold what
+//! they held (and as data properties, not getters), that `router.find` is still the built-in
+//! method of `URLRouter.prototype`, that `Object.prototype` has gained none of the names the
+//! engine would look up through it. Values that would need a conversion this module does not do
+//! (an object, a fraction printed as text) also send the request to the engine. These checks
+//! cost a few hash lookups; the expressions themselves have no effects, so giving up half-way
+//! is invisible.
+
+mod compile;
+mod eval;
+mod locate;
+#[cfg(test)]
+mod tests;
+
+pub use locate::function_source;
+
+use crate::engine::data::Data;
+use crate::engine::head::{Head, HeadKind};
+use crate::http::head::ResponseHead;
+use crate::js::builtins::algo::url_router::UrlRouter;
+use crate::js::message::JsMessage;
+use boa_engine::object::JsObject;
+use boa_engine::object::builtins::JsFunction;
+use boa_engine::property::PropertyKey;
+use boa_engine::{Context, js_string};
+use compile::{BodyShape, Compiler};
+use eval::{Env, Expr, Val, data_property, has_property};
+use std::cell::RefCell;
+
+/// A compiled `serveHTTP` callback.
+pub struct PureReply {
+    env: Env,
+    /// The globals read, with the values they must still hold: `Message` (its constructor);
+    /// the others are read per request and only need to stay data properties.
+    message_ctor: JsObject,
+    message_key: PropertyKey,
+    /// `Message.prototype` and the getter of its `head`, through which the engine would read
+    /// the request head.
+    message_proto: JsObject,
+    head_getter: JsObject,
+    /// Names the engine would look up on `Object.prototype`: missing header names, head
+    /// fields the literal leaves out.
+    inherited: Vec<PropertyKey>,
+    head: ResponseHead,
+    body: Body,
+}
+
+enum Body {
+    None,
+    Value(Expr),
+    StringOnly(Expr),
+}
+
+impl PureReply {
+    /// Compiles `f` if it is an arrow function of module `module` within the pure subset;
+    /// `Err` says why not (for the debug log).
+    pub fn compile(
+        f: &JsFunction,
+        module_source: &[u8],
+        ctx: &mut Context,
+    ) -> Result<PureReply, &'static str> {
+        // A function from another module's realm would read that realm's globals.
+        let function_proto = ctx.intrinsics().constructors().function().prototype();
+        if !f
+            .prototype()
+            .is_some_and(|p| JsObject::equals(&p, &function_proto))
+        {
+            return Err("belongs to another module");
+        }
+        let source = function_source(f, ctx).ok_or("has no source text")?;
+        let module = locate::ParsedModule::parse(module_source)
+            .ok_or("is in a module that does not parse")?;
+        if module.has_dynamic_scope() {
+            return Err("is in a module that uses `with` or eval");
+        }
+        let arrows = module.arrows_with_text(&source);
+        let [arrow] = arrows.as_slice() else {
+            return Err("is not a single arrow function of the module");
+        };
+        let mut compiler = Compiler::new(arrow, &module.interner)?;
+        let shape = compiler.reply(ctx)?;
+        let head = match shape.head {
+            Some(o) => Head::script(o.into()),
+            None => Head::null(),
+        };
+        let head = crate::js::head::response_of(head, ctx).map_err(|_| "has a bad head")?;
+        let message = ctx
+            .get_global_class::<JsMessage>()
+            .ok_or("has no Message class")?;
+        let message_proto = message.prototype();
+        let head_getter = getter(&message_proto, &js_string!("head").into())
+            .ok_or("has no Message.prototype.head")?;
+        let router = ctx.get_global_class::<UrlRouter>();
+        let router_proto = router.map(|r| r.prototype());
+        let router_find = router_proto
+            .as_ref()
+            .and_then(|p| data_property(p, &js_string!("find").into()))
+            .and_then(|f| f.as_object());
+        let mut inherited = shape.inherited_head_keys;
+        inherited.extend(compiler.header_names.iter().cloned().map(PropertyKey::from));
+        Ok(PureReply {
+            env: Env {
+                global: ctx.global_object(),
+                object_proto: ctx.intrinsics().constructors().object().prototype(),
+                router_proto,
+                router_find,
+                url: RefCell::new(String::new()),
+            },
+            message_ctor: message.constructor(),
+            message_key: js_string!("Message").into(),
+            message_proto,
+            head_getter,
+            inherited,
+            head,
+            body: match shape.body {
+                BodyShape::None => Body::None,
+                BodyShape::Value(e) => Body::Value(e),
+                BodyShape::StringOnly(e) => Body::StringOnly(e),
+            },
+        })
+    }
+
+    /// The reply to `request`, or `None` when the engine must run the callback instead.
+    pub fn reply(&self, request: &Head) -> Option<(ResponseHead, Option<Data>)> {
+        let ctor = data_property(&self.env.global, &self.message_key)?;
+        if !ctor
+            .as_object()
+            .is_some_and(|c| JsObject::equals(&c, &self.message_ctor))
+        {
+            return None;
+        }
+        if !getter(&self.message_proto, &js_string!("head").into())
+            .is_some_and(|g| JsObject::equals(&g, &self.head_getter))
+        {
+            return None;
+        }
+        if self
+            .inherited
+            .iter()
+            .any(|k| has_property(&self.env.object_proto, k))
+        {
+            return None;
+        }
+        let kind = request.get();
+        let HeadKind::Request(req) = &*kind else {
+            return None;
+        };
+        let body = match &self.body {
+            Body::None => None,
+            Body::Value(e) => match self.env.eval(e, req).ok()? {
+                Val::Null | Val::Undefined => None,
+                v => Some(v.into_bytes().ok()?),
+            },
+            Body::StringOnly(e) => match self.env.eval(e, req).ok()? {
+                v if v.is_string() => Some(v.into_bytes().ok()?),
+                _ => return None,
+            },
+        };
+        Some((self.head.clone(), body.map(Data::from)))
+    }
+}
+
+/// The getter of an accessor property.
+fn getter(o: &JsObject, key: &PropertyKey) -> Option<JsObject> {
+    o.borrow().properties().get(key)?.get()?.as_object()
+}
+
+/// Compiles a callback for [`PureReply`], logging why it stays with the engine.
+pub fn compile_reply(
+    f: &JsFunction,
+    module_source: Option<&[u8]>,
+    location: &str,
+    ctx: &mut Context,
+) -> Option<PureReply> {
+    let result = match module_source {
+        Some(src) => PureReply::compile(f, src, ctx),
+        None => Err("has no module source"),
+    };
+    match result {
+        Ok(p) => {
+            log::debug!("{location}: serveHTTP callback runs natively");
+            Some(p)
+        }
+        Err(why) => {
+            log::debug!("{location}: serveHTTP callback runs in the engine: it {why}");
+            None
+        }
+    }
+}

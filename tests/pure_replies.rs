@@ -1,0 +1,82 @@
+//! serveHTTP callbacks evaluated natively (src/js/pure): the same bytes as the engine's, and
+//! the engine again once a script changes what the native form relies on.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+fn body(text: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: keep-alive\r\n\r\n{text}",
+        text.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_pure_callback_answers_like_the_engine_and_follows_script_changes() {
+    let port = free_port();
+    let port2 = free_port();
+    let port2_text = port2.to_string();
+    let mut pipy = Pipy::serve_with(
+        &script("pure_reply.js"),
+        port,
+        &["--log-level=debug"],
+        &[("PORT2", port2_text.as_str())],
+    );
+    pipy.wait_port(port2);
+    assert!(
+        pipy.stderr_contains(
+            "pure_reply.js:9:11: serveHTTP callback runs natively",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        pipy.stderr()
+    );
+    assert!(
+        pipy.stderr_contains(
+            "serveHTTP callback runs in the engine: it has statements",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        pipy.stderr()
+    );
+
+    let mut conn = Conn::open(port);
+    let mut other = Conn::open(port2);
+    let mut change = |path: &str| {
+        let r = other.roundtrip(&get(path));
+        assert_eq!(r.text(), format!("changed {path}"));
+    };
+    let mut ask = |request: &[u8], expected: &str| {
+        assert_bytes_eq(&conn.roundtrip(request).raw, &body(expected));
+    };
+    ask(
+        &get("/api/users/42"),
+        "hi api: GET /api/users/42 127.0.0.1\n",
+    );
+    ask(
+        b"POST /x?q=1 HTTP/1.1\r\nHost: WWW.Example.com\r\ncontent-length: 2\r\n\r\nab",
+        "hi sub: POST /x?q=1 WWW.Example.com\n",
+    );
+    // A new primitive in the global is read per request.
+    change("/greeting");
+    ask(&get("/hello"), "hello hello: GET /hello 127.0.0.1\n");
+    // A header the request lacks: the engine looks it up on Object.prototype.
+    change("/prototype");
+    ask(
+        b"GET /p HTTP/1.1\r\n\r\n",
+        "hello default: GET /p inherited\n",
+    );
+    // An object needs its toString.
+    change("/object");
+    ask(&get("/hello"), "an object hello: GET /hello 127.0.0.1\n");
+    // Another router object, with its own find.
+    change("/router");
+    ask(
+        &get("/hello"),
+        "an object not a router: GET /hello 127.0.0.1\n",
+    );
+    assert!(pipy.try_exit().is_none(), "{}", pipy.stderr());
+}
