@@ -239,7 +239,7 @@ impl Serve {
                 out.push_bytes(b.clone());
             }
             Handler::Func(cb, pure) => {
-                let native = pure.as_ref().and_then(|p| p.reply(&head));
+                let native = pure.as_ref().and_then(|p| p.reply(&head, &body));
                 let (resp, rbody) = match native {
                     Some(reply) => reply,
                     None => call_handler(cb, head, body, cx),

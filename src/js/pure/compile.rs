@@ -39,8 +39,8 @@ pub enum BodyShape {
     None,
     /// `new Message(head, body)`: any primitive becomes the body (null and undefined: none).
     Value(Expr),
-    /// `new Message(body)`: only a string is a body; anything else would be a head.
-    StringOnly(Expr),
+    /// `new Message(x)`: `x` is the body if it is a string or a Data object, else the head.
+    BodyOrHead(Expr),
 }
 
 /// Compiles `msg => new Message(...)`; the names the expressions look up are collected in
@@ -106,7 +106,7 @@ impl<'a> Compiler<'a> {
         let (head, body) = match args {
             [] => (None, BodyShape::None),
             [Expression::ObjectLiteral(o)] => (Some(o), BodyShape::None),
-            [body] => (None, BodyShape::StringOnly(self.expr(body)?)),
+            [body] => (None, BodyShape::BodyOrHead(self.expr(body)?)),
             [Expression::ObjectLiteral(o), body] => (Some(o), BodyShape::Value(self.expr(body)?)),
             _ => return Err("builds a message from other than a literal head and a body"),
         };
@@ -195,7 +195,7 @@ impl<'a> Compiler<'a> {
         })
     }
 
-    /// `msg.head.method`, `.path`, `.protocol`, `.headers.name` / `.headers['name']`.
+    /// `msg.body`, `msg.head.method`, `.path`, `.protocol`, `.headers.name` / `.headers['name']`.
     fn request_field(&mut self, e: &Expression) -> Result<Expr, Ineligible> {
         let mut fields = Vec::new();
         let mut at = e;
@@ -212,6 +212,7 @@ impl<'a> Compiler<'a> {
         fields.reverse();
         let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
         Ok(match fields.as_slice() {
+            ["body"] => Expr::Body,
             ["head", "method"] => Expr::HeadField(HeadField::Method),
             ["head", "path"] => Expr::HeadField(HeadField::Path),
             ["head", "protocol"] => Expr::HeadField(HeadField::Protocol),

@@ -5,6 +5,7 @@
 //! whose text this module does not produce). Nothing evaluated before a bail has an effect a
 //! script could see, so the caller can then run the engine on the same request.
 
+use crate::engine::data::Data;
 use crate::http::head::RequestHead;
 use crate::js::builtins::algo::url_router::{UrlRouter, join_url_part};
 use crate::js::builtins::helpers::{push_js_str, utf8_bytes};
@@ -34,6 +35,8 @@ pub enum Expr {
     Bool(bool),
     Null,
     Undefined,
+    /// `msg.body`: the request's body.
+    Body,
     /// `msg.head.method`, `.path` or `.protocol` of the request.
     HeadField(HeadField),
     /// `msg.head.headers[name]`: the name as the object's key, in bytes.
@@ -51,8 +54,19 @@ pub enum Expr {
     Template(Vec<Expr>),
 }
 
-/// A primitive value; strings stay borrowed from the request or the script where they can.
+/// What a callback's `msg` stands for.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    pub head: &'a RequestHead,
+    pub body: &'a Data,
+}
+
+/// A primitive value, or the request's body; strings stay borrowed from the request or the
+/// script where they can.
 pub enum Val<'a> {
+    /// The request body (a `Data` object to the script: it converts to a string only through
+    /// its methods, so anything but passing it on bails).
+    Data(&'a Data),
     Str(Cow<'a, str>),
     Js(JsString),
     Num(f64),
@@ -76,6 +90,7 @@ impl Val<'_> {
             Val::Bool(false) => out.push_str("false"),
             Val::Null => out.push_str("null"),
             Val::Undefined => out.push_str("undefined"),
+            Val::Data(_) => return Err(Bail),
         }
         Ok(())
     }
@@ -131,17 +146,22 @@ pub fn has_property(o: &JsObject, key: &PropertyKey) -> bool {
 }
 
 impl Env {
-    pub fn eval<'a>(&self, e: &'a Expr, req: &'a RequestHead) -> Eval<Val<'a>> {
+    pub fn eval<'a>(&self, e: &'a Expr, req: Request<'a>) -> Eval<Val<'a>> {
         Ok(match e {
             Expr::Str(s) => Val::Str(Cow::Borrowed(s)),
             Expr::Num(n) => Val::Num(*n),
             Expr::Bool(b) => Val::Bool(*b),
             Expr::Null => Val::Null,
             Expr::Undefined => Val::Undefined,
-            Expr::HeadField(HeadField::Method) => Val::Str(String::from_utf8_lossy(&req.method)),
-            Expr::HeadField(HeadField::Path) => Val::Str(String::from_utf8_lossy(&req.path)),
-            Expr::HeadField(HeadField::Protocol) => Val::Str(Cow::Borrowed(req.version.as_str())),
-            Expr::Header(name) => header(req, name)?,
+            Expr::Body => Val::Data(req.body),
+            Expr::HeadField(HeadField::Method) => {
+                Val::Str(String::from_utf8_lossy(&req.head.method))
+            }
+            Expr::HeadField(HeadField::Path) => Val::Str(String::from_utf8_lossy(&req.head.path)),
+            Expr::HeadField(HeadField::Protocol) => {
+                Val::Str(Cow::Borrowed(req.head.version.as_str()))
+            }
+            Expr::Header(name) => header(req.head, name)?,
             Expr::Global(key) => primitive(data_property(&self.global, key).ok_or(Bail)?)?,
             Expr::RouterFind { router, args } => self.router_find(router, args, req)?,
             Expr::Add(a, b) => add(self.eval(a, req)?, self.eval(b, req)?)?,
@@ -160,7 +180,7 @@ impl Env {
         &self,
         router: &PropertyKey,
         args: &'a [Expr],
-        req: &'a RequestHead,
+        req: Request<'a>,
     ) -> Eval<Val<'a>> {
         let (Some(proto), Some(find)) = (&self.router_proto, &self.router_find) else {
             return Err(Bail);

@@ -49,7 +49,7 @@ use boa_engine::object::builtins::JsFunction;
 use boa_engine::property::PropertyKey;
 use boa_engine::{Context, js_string};
 use compile::{BodyShape, Compiler};
-use eval::{Env, Expr, Val, data_property, has_property};
+use eval::{Env, Request, Val, data_property, has_property};
 use std::cell::RefCell;
 
 /// A compiled `serveHTTP` callback.
@@ -59,21 +59,16 @@ pub struct PureReply {
     /// the others are read per request and only need to stay data properties.
     message_ctor: JsObject,
     message_key: PropertyKey,
-    /// `Message.prototype` and the getter of its `head`, through which the engine would read
-    /// the request head.
+    /// `Message.prototype` and the getters of its `head` and `body`, through which the engine
+    /// would read the request.
     message_proto: JsObject,
     head_getter: JsObject,
+    body_getter: JsObject,
     /// Names the engine would look up on `Object.prototype`: missing header names, head
     /// fields the literal leaves out.
     inherited: Vec<PropertyKey>,
     head: ResponseHead,
-    body: Body,
-}
-
-enum Body {
-    None,
-    Value(Expr),
-    StringOnly(Expr),
+    body: BodyShape,
 }
 
 impl PureReply {
@@ -115,6 +110,8 @@ impl PureReply {
         let message_proto = message.prototype();
         let head_getter = getter(&message_proto, &js_string!("head").into())
             .ok_or("has no Message.prototype.head")?;
+        let body_getter = getter(&message_proto, &js_string!("body").into())
+            .ok_or("has no Message.prototype.body")?;
         let router = ctx.get_global_class::<UrlRouter>();
         let router_proto = router.map(|r| r.prototype());
         let router_find = router_proto
@@ -135,18 +132,15 @@ impl PureReply {
             message_key: js_string!("Message").into(),
             message_proto,
             head_getter,
+            body_getter,
             inherited,
             head,
-            body: match shape.body {
-                BodyShape::None => Body::None,
-                BodyShape::Value(e) => Body::Value(e),
-                BodyShape::StringOnly(e) => Body::StringOnly(e),
-            },
+            body: shape.body,
         })
     }
 
-    /// The reply to `request`, or `None` when the engine must run the callback instead.
-    pub fn reply(&self, request: &Head) -> Option<(ResponseHead, Option<Data>)> {
+    /// The reply to a request, or `None` when the engine must run the callback instead.
+    pub fn reply(&self, request: &Head, body: &Data) -> Option<(ResponseHead, Option<Data>)> {
         let ctor = data_property(&self.env.global, &self.message_key)?;
         if !ctor
             .as_object()
@@ -154,8 +148,11 @@ impl PureReply {
         {
             return None;
         }
-        if !getter(&self.message_proto, &js_string!("head").into())
-            .is_some_and(|g| JsObject::equals(&g, &self.head_getter))
+        let unchanged = |key: PropertyKey, original: &JsObject| {
+            getter(&self.message_proto, &key).is_some_and(|g| JsObject::equals(&g, original))
+        };
+        if !unchanged(js_string!("head").into(), &self.head_getter)
+            || !unchanged(js_string!("body").into(), &self.body_getter)
         {
             return None;
         }
@@ -167,21 +164,24 @@ impl PureReply {
             return None;
         }
         let kind = request.get();
-        let HeadKind::Request(req) = &*kind else {
+        let HeadKind::Request(head) = &*kind else {
             return None;
         };
+        let req = Request { head, body };
         let body = match &self.body {
-            Body::None => None,
-            Body::Value(e) => match self.env.eval(e, req).ok()? {
+            BodyShape::None => None,
+            BodyShape::Value(e) => match self.env.eval(e, req).ok()? {
                 Val::Null | Val::Undefined => None,
-                v => Some(v.into_bytes().ok()?),
+                Val::Data(d) => Some(d.clone()),
+                v => Some(Data::from(v.into_bytes().ok()?)),
             },
-            Body::StringOnly(e) => match self.env.eval(e, req).ok()? {
-                v if v.is_string() => Some(v.into_bytes().ok()?),
+            BodyShape::BodyOrHead(e) => match self.env.eval(e, req).ok()? {
+                Val::Data(d) => Some(d.clone()),
+                v if v.is_string() => Some(Data::from(v.into_bytes().ok()?)),
                 _ => return None,
             },
         };
-        Some((self.head.clone(), body.map(Data::from)))
+        Some((self.head.clone(), body))
     }
 }
 

@@ -55,9 +55,10 @@ fn encode(head: ResponseHead, body: Option<Data>) -> Vec<u8> {
 fn engine_reply(
     f: &boa_engine::object::builtins::JsFunction,
     req: Head,
+    body: &Data,
     ctx: &mut Context,
 ) -> Vec<u8> {
-    let msg = JsMessage::new_object(req, Some(Data::new()), ctx).expect("message builds");
+    let msg = JsMessage::new_object(req, Some(body.clone()), ctx).expect("message builds");
     let v = f
         .call(&boa_engine::JsValue::undefined(), &[msg], ctx)
         .expect("callback runs");
@@ -68,7 +69,11 @@ fn engine_reply(
 
 /// The native reply, `None` when it defers to the engine.
 fn native_reply(pure: &PureReply, req: &Head) -> Option<Vec<u8>> {
-    pure.reply(req).map(|(h, b)| encode(h, b))
+    native_reply_with_body(pure, req, &Data::new())
+}
+
+fn native_reply_with_body(pure: &PureReply, req: &Head, body: &Data) -> Option<Vec<u8>> {
+    pure.reply(req, body).map(|(h, b)| encode(h, b))
 }
 
 fn compile(
@@ -79,24 +84,30 @@ fn compile(
     Ok((ctx, f, pure))
 }
 
-/// Asserts that the callback compiles and that, for every request, the native reply exists
-/// and equals the engine's.
+/// Asserts that the callback compiles and that, for every request (with an empty body and
+/// with a non-empty one), the native reply exists and equals the engine's.
 fn same_natively(script: &str, requests: &[Head]) {
     let (mut ctx, f, pure) =
         compile(script).unwrap_or_else(|why| panic!("not compiled: {why}\n{script}"));
+    let bodies = [
+        Data::new(),
+        Data::from(Bytes::from_static("body ü\n".as_bytes())),
+    ];
     for req in requests {
-        let native = native_reply(&pure, req)
-            .unwrap_or_else(|| panic!("deferred to the engine: {script}\n{req:?}"));
-        let copy = Head::request(match &*req.get() {
-            crate::engine::head::HeadKind::Request(r) => r.clone(),
-            _ => unreachable!("test requests are request heads"),
-        });
-        let engine = engine_reply(&f, copy, &mut ctx);
-        assert_eq!(
-            String::from_utf8_lossy(&native),
-            String::from_utf8_lossy(&engine),
-            "{script}"
-        );
+        for body in &bodies {
+            let native = native_reply_with_body(&pure, req, body)
+                .unwrap_or_else(|| panic!("deferred to the engine: {script}\n{req:?}"));
+            let copy = Head::request(match &*req.get() {
+                crate::engine::head::HeadKind::Request(r) => r.clone(),
+                _ => unreachable!("test requests are request heads"),
+            });
+            let engine = engine_reply(&f, copy, body, &mut ctx);
+            assert_eq!(
+                String::from_utf8_lossy(&native),
+                String::from_utf8_lossy(&engine),
+                "{script}"
+            );
+        }
     }
 }
 
@@ -136,6 +147,8 @@ fn templates_numbers_literals_and_globals_convert_as_in_the_engine() {
         "(msg => new Message({}, 'host=' + msg.head.headers.host + ' path=' + msg.head.path))",
         "(() => new Message())",
         "(msg => { return new Message('block ' + msg.head.path) })",
+        "(msg => new Message(msg.body))",
+        "(msg => new Message({status: 201, headers: {'x-echo': 'yes'}}, msg.body))",
         "(() => new Message({status: 204}))",
         "(msg => new Message({headers: {'x-n': 1.5}}, undefined))",
         "(msg => new Message({}, null))",
@@ -157,12 +170,15 @@ fn values_the_subset_does_not_convert_go_to_the_engine() {
         "var u; (msg => new Message({}, u + 1))",
         // One argument that is not a string is a head, not a body.
         "var n = 5; (msg => new Message(n))",
+        // A Data object converts to text only through its own methods.
+        "(msg => new Message('x' + msg.body))",
+        "(msg => new Message(`${msg.body}`))",
     ];
     for script in cases {
         let (mut ctx, f, pure) = compile(script).unwrap_or_else(|why| panic!("{why}: {script}"));
         for req in plain_requests() {
             assert!(native_reply(&pure, &req).is_none(), "{script}");
-            let _ = engine_reply(&f, req, &mut ctx);
+            let _ = engine_reply(&f, req, &Data::new(), &mut ctx);
         }
     }
 }
@@ -184,7 +200,7 @@ fn callbacks_outside_the_subset_are_not_compiled() {
             "reads a request field outside the pure subset",
         ),
         (
-            "(msg => new Message({}, msg.body))",
+            "(msg => new Message({}, msg.body.size))",
             "reads a request field outside the pure subset",
         ),
         (
@@ -253,6 +269,7 @@ fn what_a_script_changes_later_sends_requests_to_the_engine() {
         "Object.prototype.host = 'inherited'",
         "Object.prototype.status = 500",
         "Object.defineProperty(Message.prototype, 'head', { get() { return { headers: {} } } })",
+        "Object.defineProperty(Message.prototype, 'body', { get() { return 'b' } })",
     ];
     for change in changes {
         let (mut ctx, _, pure) = compile(&base).unwrap_or_else(|why| panic!("{why}"));
@@ -270,7 +287,12 @@ fn what_a_script_changes_later_sends_requests_to_the_engine() {
     let native = native_reply(&pure, &req).expect("still native");
     assert_eq!(
         native,
-        engine_reply(&f, request("GET", b"/hello", &[("host", b"h")]), &mut ctx)
+        engine_reply(
+            &f,
+            request("GET", b"/hello", &[("host", b"h")]),
+            &Data::new(),
+            &mut ctx,
+        )
     );
     assert!(String::from_utf8_lossy(&native).ends_with("bthelloh"));
 }
