@@ -43,13 +43,12 @@ pub enum BodyShape {
     BodyOrHead(Expr),
 }
 
-/// Compiles `msg => new Message(...)`; the names the expressions look up are collected in
-/// `globals` and `header_names`.
+/// Compiles `msg => new Message(...)`; the header names the expressions read are collected in
+/// `header_names` (the engine would look a missing one up on `Object.prototype`).
 pub struct Compiler<'a> {
     arrow: &'a ArrowFunction,
     interner: &'a Interner,
     param: Option<Sym>,
-    pub globals: Vec<JsString>,
     pub header_names: Vec<JsString>,
 }
 
@@ -75,7 +74,6 @@ impl<'a> Compiler<'a> {
             arrow,
             interner,
             param,
-            globals: Vec::new(),
             header_names: Vec::new(),
         })
     }
@@ -270,7 +268,7 @@ impl<'a> Compiler<'a> {
 
     /// A free identifier must name a property of the global object: not a parameter, not a
     /// variable of an enclosing function, not a global `let`/`const`.
-    fn global(&mut self, sym: Sym) -> Result<PropertyKey, Ineligible> {
+    fn global(&self, sym: Sym) -> Result<PropertyKey, Ineligible> {
         let name = JsString::from(self.name(sym)?);
         let reference = self
             .arrow
@@ -280,7 +278,6 @@ impl<'a> Compiler<'a> {
         if !reference.is_global_object() || reference.is_lexical() {
             return Err("reads a variable that is not a global var");
         }
-        self.globals.push(name.clone());
         Ok(PropertyKey::from(name))
     }
 

@@ -55,8 +55,7 @@ use std::cell::RefCell;
 /// A compiled `serveHTTP` callback.
 pub struct PureReply {
     env: Env,
-    /// The globals read, with the values they must still hold: `Message` (its constructor);
-    /// the others are read per request and only need to stay data properties.
+    /// What the global `Message` must still hold (the other globals are read per request).
     message_ctor: JsObject,
     message_key: PropertyKey,
     /// `Message.prototype` and the getters of its `head` and `body`, through which the engine
@@ -72,7 +71,8 @@ pub struct PureReply {
 }
 
 impl PureReply {
-    /// Compiles `f` if it is an arrow function of module `module` within the pure subset;
+    /// Compiles `f` if it is an arrow function written in `module_source` (the text of the
+    /// module being loaded, whose realm is the context's current one) within the pure subset;
     /// `Err` says why not (for the debug log).
     pub fn compile(
         f: &JsFunction,
