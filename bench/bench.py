@@ -47,7 +47,8 @@ SERVER_CPU = "0"
 CLIENT_CPU = "1"
 
 # Ports tried first (each moves up if taken). Everything listens on 127.0.0.1 only.
-PREFERRED_PORTS = {"pipy": 18100, "nginx": 18200, "haproxy": 18300, "backend": 18400}
+PREFERRED_PORTS = {"pipy": 18100, "nginx": 18200, "haproxy": 18300, "backend": 18400,
+                   "pipy-engine": 18500}
 
 # Issue 5 targets, checked in the summary.
 TARGETS = {
@@ -302,12 +303,13 @@ class Servers:
         self.settings, self.run_dir, self.ports = settings, run_dir, ports
         self.nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
-    def pipy(self, name, script, env=None, cwd=None):
-        full_env = {"PIPY_SPAWN": "0", "PORT": str(self.ports["pipy"]),
+    def pipy(self, name, script, env=None, cwd=None, options=(), port_role="pipy"):
+        full_env = {"PIPY_SPAWN": "0", "PORT": str(self.ports[port_role]),
                     "BACKEND_PORT": str(self.ports["backend"])}
         full_env.update(env or {})
-        return Contender(name, "pipy", [self.settings.pipy, "--log-level=warn", script],
-                         self.ports["pipy"], full_env, cwd)
+        return Contender(name, "pipy",
+                         [self.settings.pipy, "--log-level=warn", *options, script],
+                         self.ports[port_role], full_env, cwd)
 
     def pipy_script(self, scenario):
         return self.pipy(f"pipy-{scenario}", os.path.join(SCRIPTS_DIR, f"{scenario}.js"))
@@ -667,7 +669,11 @@ class Bench:
 
     def route(self):
         s = self.servers
-        self.throughput("route", [s.pipy_script("route"), s.nginx("route"), s.haproxy("route")],
+        # The same script with the callback left to the JS engine: what compiling it saves.
+        engine = s.pipy("pipy-route-engine", os.path.join(SCRIPTS_DIR, "route.js"),
+                        options=("--no-native-callbacks",), port_role="pipy-engine")
+        self.throughput("route", [s.pipy_script("route"), s.nginx("route"), s.haproxy("route"),
+                                  engine],
                         "/api/users/42", b"api: GET /api/users/42\n")
 
     def proxy(self):
@@ -921,7 +927,7 @@ def paired_rounds(data):
 
 
 def throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name, unit="req/s",
-                     key="rps"):
+                     key="rps", extra=()):
     entry = results.get(scenario)
     if not entry:
         return []
@@ -934,7 +940,9 @@ def throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name, uni
              "|---|---:|---|---:|---:|---|---:|---:|"]
     pipy_rounds = paired_rounds(entry.get(pipy_name, {}))
     digits = 1 if key == "mib_s" else 0
-    for name in (pipy_name, nginx_name, haproxy_name):
+    # Extra contenders appear only in the runs that measured them.
+    names = (pipy_name, nginx_name, haproxy_name) + tuple(n for n in extra if n in entry)
+    for name in names:
         data = entry.get(name, {})
         if "error" in data:
             lines.append(f"| {name} | – | {data['error']} | | | | | |")
@@ -1111,19 +1119,27 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
               "|---|---|---|---|---|"] + target_rows(results) + [""]
 
     sections = (
-        ("hello", "hello: static response", "pipy-hello", "nginx-hello", "haproxy-hello"),
-        ("route", "route: JS per request (URLRouter, reply built from msg.head)", "pipy-route",
-         "nginx-route", "haproxy-route"),
+        ("hello", "hello: static response", "pipy-hello", "nginx-hello", "haproxy-hello", ()),
+        ("route", "route: a script callback per request (URLRouter, reply built from msg.head)",
+         "pipy-route", "nginx-route", "haproxy-route", ("pipy-route-engine",)),
         ("proxy", "proxy: 11-byte responses from the nginx origin", "pipy-proxy", "nginx-proxy",
-         "haproxy-proxy"),
+         "haproxy-proxy", ()),
         ("gateway", "gateway: examples/gateway (router + balancer + fallback) vs plain proxies",
-         "pipy-gateway", "nginx-proxy", "haproxy-proxy"),
+         "pipy-gateway", "nginx-proxy", "haproxy-proxy", ()),
     )
-    for scenario, title, pipy_name, nginx_name, haproxy_name in sections:
+    for scenario, title, pipy_name, nginx_name, haproxy_name, extra in sections:
         if scenario in results:
             lines += [f"## {title}", ""]
-            lines += throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name)
-            lines += client_core_table(results, scenario, (pipy_name, nginx_name, haproxy_name))
+            if "pipy-route-engine" in extra and "pipy-route-engine" in results[scenario]:
+                lines += ["pipy compiles this callback and evaluates it without the JavaScript "
+                          "engine (docs/performance.md); *pipy-route-engine* is the same script "
+                          "run with `--no-native-callbacks`, the callback called in the engine "
+                          "on every request.", ""]
+            lines += throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name,
+                                      extra=extra)
+            present = tuple(n for n in extra if n in results[scenario])
+            lines += client_core_table(results, scenario,
+                                       (pipy_name, nginx_name, haproxy_name) + present)
         if scenario == "route":
             nginx_hello = value_of(results, "hello", "nginx-hello")
             pipy_route = value_of(results, "route", "pipy-route")

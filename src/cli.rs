@@ -23,6 +23,8 @@ Options:
   --user=NAME, --group=NAME  Drop privileges in workers after binding (when started as root)
   --signal=reload|stop|quit  Signal the running master named by --pid-file, then exit
   --single-process           Run one worker in this process, without a master (debugging)
+  --no-native-callbacks      Run every script callback in the JavaScript engine, including
+                             serveHTTP callbacks that would be compiled (docs/performance.md)
 ";
 
 /// What the command line asks for.
@@ -48,6 +50,8 @@ pub struct Options {
     pub user: Option<String>,
     pub group: Option<String>,
     pub single_process: bool,
+    /// Whether serveHTTP callbacks in the pure subset are compiled ([`crate::js::pure`]).
+    pub native_callbacks: bool,
 }
 
 /// A command-line error, printed with the usage hint; exit status 2.
@@ -65,6 +69,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
         user: None,
         group: None,
         single_process: false,
+        native_callbacks: true,
     };
     for a in args {
         let (name, value) = match a.split_once('=') {
@@ -81,6 +86,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
             "--verify" => o.mode = Mode::Verify,
             "--reuse-port" => {}
             "--single-process" => o.single_process = true,
+            "--no-native-callbacks" => o.native_callbacks = false,
             "--log-level" => {
                 o.log_level = match need(value)?.as_str() {
                     "debug" => log::LevelFilter::Debug,

@@ -16,27 +16,39 @@ fn body(text: &str) -> Vec<u8> {
 
 #[test]
 fn a_pure_callback_answers_like_the_engine_and_follows_script_changes() {
+    exchange(&[], "pure_reply.js:9:11: serveHTTP callback runs natively");
+}
+
+#[test]
+fn with_no_native_callbacks_the_engine_gives_the_same_answers() {
+    exchange(
+        &["--no-native-callbacks"],
+        "pure_reply.js:9:11: serveHTTP callback runs in the engine: it is not compiled (--no-native-callbacks)",
+    );
+}
+
+/// The same conversation with either form of the first port's callback.
+fn exchange(args: &[&str], log_line: &str) {
     let port = free_port();
     let port2 = free_port();
     let port2_text = port2.to_string();
+    let mut all_args = vec!["--log-level=debug"];
+    all_args.extend_from_slice(args);
     let mut pipy = Pipy::serve_with(
         &script("pure_reply.js"),
         port,
-        &["--log-level=debug"],
+        &all_args,
         &[("PORT2", port2_text.as_str())],
     );
     pipy.wait_port(port2);
     assert!(
-        pipy.stderr_contains(
-            "pure_reply.js:9:11: serveHTTP callback runs natively",
-            Duration::from_secs(5)
-        ),
+        pipy.stderr_contains(log_line, Duration::from_secs(5)),
         "{}",
         pipy.stderr()
     );
     assert!(
         pipy.stderr_contains(
-            "serveHTTP callback runs in the engine: it has statements",
+            "pure_reply.js:17:11: serveHTTP callback runs in the engine: it ",
             Duration::from_secs(5)
         ),
         "{}",

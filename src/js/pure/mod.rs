@@ -51,6 +51,16 @@ use boa_engine::{Context, js_string};
 use compile::{BodyShape, Compiler};
 use eval::{Env, Request, Val, data_property, has_property};
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Cleared by `--no-native-callbacks`, before the script is loaded (workers inherit it).
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Whether callbacks are compiled at all: operators can rule the compiled form out when a
+/// script behaves unexpectedly, and compare the two.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
 
 /// A compiled `serveHTTP` callback.
 pub struct PureReply {
@@ -198,6 +208,7 @@ pub fn compile_reply(
     ctx: &mut Context,
 ) -> Option<PureReply> {
     let result = match module_source {
+        _ if !ENABLED.load(Ordering::Relaxed) => Err("is not compiled (--no-native-callbacks)"),
         Some(src) => PureReply::compile(f, src, ctx),
         None => Err("has no module source"),
     };
