@@ -6,6 +6,7 @@
 //! parts, a variable bound in an enclosing function) makes the callback ineligible.
 
 use super::eval::{Expr, HeadField};
+use boa_engine::ast::declaration::Binding;
 use boa_engine::ast::expression::access::{PropertyAccess, PropertyAccessField};
 use boa_engine::ast::expression::literal::{
     LiteralKind, ObjectLiteral, PropertyDefinition, TemplateElement,
@@ -30,8 +31,9 @@ pub struct ReplyShape {
     /// The head literal, built as a script object once (the engine would build an equal one per
     /// request); `None` for a message without a head.
     pub head: Option<JsObject>,
-    /// Keys the head literal leaves to `Object.prototype` when it is read as a head.
-    pub inherited_head_keys: Vec<PropertyKey>,
+    /// Names the engine would look up on `Object.prototype`: head fields the literal leaves
+    /// out, header names the body reads (absent from a request, they are inherited).
+    pub inherited: Vec<PropertyKey>,
     pub body: BodyShape,
 }
 
@@ -43,13 +45,13 @@ pub enum BodyShape {
     BodyOrHead(Expr),
 }
 
-/// Compiles `msg => new Message(...)`; the header names the expressions read are collected in
-/// `header_names` (the engine would look a missing one up on `Object.prototype`).
+/// Compiles `msg => new Message(...)`.
 pub struct Compiler<'a> {
     arrow: &'a ArrowFunction,
     interner: &'a Interner,
     param: Option<Sym>,
-    pub header_names: Vec<JsString>,
+    /// See [`ReplyShape::inherited`].
+    inherited: Vec<PropertyKey>,
 }
 
 impl<'a> Compiler<'a> {
@@ -57,24 +59,23 @@ impl<'a> Compiler<'a> {
         if arrow.contains_direct_eval() {
             return Err("calls eval");
         }
+        // A simple list has no patterns, defaults or rest parameter.
         let params = arrow.parameters();
-        if !params.is_simple() || params.as_ref().len() > 1 {
-            return Err("has parameters other than one plain name");
-        }
-        let param = match params.as_ref().first() {
-            None => None,
-            Some(p) => match p.variable().binding() {
-                boa_engine::ast::declaration::Binding::Identifier(id) => Some(id.sym()),
-                boa_engine::ast::declaration::Binding::Pattern(_) => {
-                    return Err("destructures its parameter");
-                }
+        let param = match params.as_ref() {
+            _ if !params.is_simple() => None,
+            [] => Some(None),
+            [p] => match p.variable().binding() {
+                Binding::Identifier(id) => Some(Some(id.sym())),
+                Binding::Pattern(_) => None,
             },
-        };
+            _ => None,
+        }
+        .ok_or("has parameters other than one plain name")?;
         Ok(Compiler {
             arrow,
             interner,
             param,
-            header_names: Vec::new(),
+            inherited: Vec::new(),
         })
     }
 
@@ -108,21 +109,22 @@ impl<'a> Compiler<'a> {
             [Expression::ObjectLiteral(o), body] => (Some(o), BodyShape::Value(self.expr(body)?)),
             _ => return Err("builds a message from other than a literal head and a body"),
         };
-        let (head, inherited_head_keys) = match head {
+        let head = match head {
             Some(o) => {
                 let object = self.literal_object(o, ctx)?;
-                let inherited = ["status", "statusText", "protocol", "headers"]
-                    .into_iter()
-                    .map(|k| PropertyKey::from(JsString::from(k)))
-                    .filter(|k| object.borrow().properties().get(k).is_none())
-                    .collect();
-                (Some(object), inherited)
+                self.inherited.extend(
+                    ["status", "statusText", "protocol", "headers"]
+                        .into_iter()
+                        .map(|k| PropertyKey::from(JsString::from(k)))
+                        .filter(|k| object.borrow().properties().get(k).is_none()),
+                );
+                Some(object)
             }
-            None => (None, Vec::new()),
+            None => None,
         };
         Ok(ReplyShape {
             head,
-            inherited_head_keys,
+            inherited: std::mem::take(&mut self.inherited),
             body,
         })
     }
@@ -220,11 +222,8 @@ impl<'a> Compiler<'a> {
                 if name.contains('\u{FFFD}') {
                     return Err("reads an unusual header name");
                 }
-                let name = JsString::from(*name);
-                self.header_names.push(name.clone());
-                Expr::Header(Bytes::copy_from_slice(
-                    name.to_std_string_lossy().as_bytes(),
-                ))
+                self.inherited.push(JsString::from(*name).into());
+                Expr::Header(Bytes::copy_from_slice(name.as_bytes()))
             }
             _ => return Err("reads a request field outside the pure subset"),
         })

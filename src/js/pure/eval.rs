@@ -11,7 +11,7 @@ use crate::js::builtins::algo::url_router::{UrlRouter, join_url_part};
 use crate::js::builtins::helpers::{push_js_str, utf8_bytes};
 use boa_engine::object::JsObject;
 use boa_engine::property::PropertyKey;
-use boa_engine::{JsString, JsValue, js_string};
+use boa_engine::{JsString, JsValue};
 use bytes::Bytes;
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -128,6 +128,7 @@ pub struct Env {
     pub object_proto: JsObject,
     pub router_proto: Option<JsObject>,
     pub router_find: Option<JsObject>,
+    pub find_key: PropertyKey,
     /// Reused for joining `find`'s arguments.
     pub url: RefCell<String>,
 }
@@ -143,6 +144,11 @@ pub fn data_property(o: &JsObject, key: &PropertyKey) -> Option<JsValue> {
 
 pub fn has_property(o: &JsObject, key: &PropertyKey) -> bool {
     o.borrow().properties().get(key).is_some()
+}
+
+/// The getter of an accessor property.
+pub fn getter(o: &JsObject, key: &PropertyKey) -> Option<JsObject> {
+    o.borrow().properties().get(key)?.get()?.as_object()
 }
 
 impl Env {
@@ -187,15 +193,14 @@ impl Env {
         };
         let router = data_property(&self.global, router).ok_or(Bail)?;
         let router = router.as_object().ok_or(Bail)?;
-        let find_key = PropertyKey::from(js_string!("find"));
-        if has_property(&router, &find_key)
+        if has_property(&router, &self.find_key)
             || !router
                 .prototype()
                 .is_some_and(|p| JsObject::equals(&p, proto))
         {
             return Err(Bail);
         }
-        match data_property(proto, &find_key).and_then(|f| f.as_object()) {
+        match data_property(proto, &self.find_key).and_then(|f| f.as_object()) {
             Some(f) if JsObject::equals(&f, find) => {}
             _ => return Err(Bail),
         }

@@ -49,7 +49,7 @@ use boa_engine::object::builtins::JsFunction;
 use boa_engine::property::PropertyKey;
 use boa_engine::{Context, js_string};
 use compile::{BodyShape, Compiler};
-use eval::{Env, Request, Val, data_property, has_property};
+use eval::{Env, Request, Val, data_property, getter, has_property};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -68,6 +68,8 @@ pub struct PureReply {
     /// What the global `Message` must still hold (the other globals are read per request).
     message_ctor: JsObject,
     message_key: PropertyKey,
+    head_key: PropertyKey,
+    body_key: PropertyKey,
     /// `Message.prototype` and the getters of its `head` and `body`, through which the engine
     /// would read the request.
     message_proto: JsObject,
@@ -118,32 +120,36 @@ impl PureReply {
             .get_global_class::<JsMessage>()
             .ok_or("has no Message class")?;
         let message_proto = message.prototype();
-        let head_getter = getter(&message_proto, &js_string!("head").into())
-            .ok_or("has no Message.prototype.head")?;
-        let body_getter = getter(&message_proto, &js_string!("body").into())
-            .ok_or("has no Message.prototype.body")?;
+        let head_key = PropertyKey::from(js_string!("head"));
+        let body_key = PropertyKey::from(js_string!("body"));
+        let head_getter =
+            getter(&message_proto, &head_key).ok_or("has no Message.prototype.head")?;
+        let body_getter =
+            getter(&message_proto, &body_key).ok_or("has no Message.prototype.body")?;
+        let find_key = PropertyKey::from(js_string!("find"));
         let router = ctx.get_global_class::<UrlRouter>();
         let router_proto = router.map(|r| r.prototype());
         let router_find = router_proto
             .as_ref()
-            .and_then(|p| data_property(p, &js_string!("find").into()))
+            .and_then(|p| data_property(p, &find_key))
             .and_then(|f| f.as_object());
-        let mut inherited = shape.inherited_head_keys;
-        inherited.extend(compiler.header_names.iter().cloned().map(PropertyKey::from));
         Ok(PureReply {
             env: Env {
                 global: ctx.global_object(),
                 object_proto: ctx.intrinsics().constructors().object().prototype(),
                 router_proto,
                 router_find,
+                find_key,
                 url: RefCell::new(String::new()),
             },
             message_ctor: message.constructor(),
             message_key: js_string!("Message").into(),
+            head_key,
+            body_key,
             message_proto,
             head_getter,
             body_getter,
-            inherited,
+            inherited: shape.inherited,
             head,
             body: shape.body,
         })
@@ -158,11 +164,11 @@ impl PureReply {
         {
             return None;
         }
-        let unchanged = |key: PropertyKey, original: &JsObject| {
-            getter(&self.message_proto, &key).is_some_and(|g| JsObject::equals(&g, original))
+        let unchanged = |key: &PropertyKey, original: &JsObject| {
+            getter(&self.message_proto, key).is_some_and(|g| JsObject::equals(&g, original))
         };
-        if !unchanged(js_string!("head").into(), &self.head_getter)
-            || !unchanged(js_string!("body").into(), &self.body_getter)
+        if !unchanged(&self.head_key, &self.head_getter)
+            || !unchanged(&self.body_key, &self.body_getter)
         {
             return None;
         }
@@ -193,11 +199,6 @@ impl PureReply {
         };
         Some((self.head.clone(), body))
     }
-}
-
-/// The getter of an accessor property.
-fn getter(o: &JsObject, key: &PropertyKey) -> Option<JsObject> {
-    o.borrow().properties().get(key)?.get()?.as_object()
 }
 
 /// Compiles a callback for [`PureReply`], logging why it stays with the engine.
