@@ -16,7 +16,7 @@ fn body(text: &str) -> Vec<u8> {
 
 #[test]
 fn a_pure_callback_answers_like_the_engine_and_follows_script_changes() {
-    exchange(&[], "pure_reply.js:9:11: serveHTTP callback runs natively");
+    exchange(&[], "pure_reply.js:9:11: serveHTTP callback runs natively", 0);
 }
 
 #[test]
@@ -24,11 +24,14 @@ fn with_no_native_callbacks_the_engine_gives_the_same_answers() {
     exchange(
         &["--no-native-callbacks"],
         "pure_reply.js:9:11: serveHTTP callback runs in the engine: it is not compiled (--no-native-callbacks)",
+        2,
     );
 }
 
-/// The same conversation with either form of the first port's callback.
-fn exchange(args: &[&str], log_line: &str) {
+/// The same conversation with either form of the first port's callback. The first connection
+/// makes two requests; the worker's debug log then counts the script calls it has made so far
+/// (`engine_calls`: none when the callback runs natively).
+fn exchange(args: &[&str], log_line: &str, engine_calls: u32) {
     let port = free_port();
     let port2 = free_port();
     let port2_text = port2.to_string();
@@ -52,6 +55,21 @@ fn exchange(args: &[&str], log_line: &str) {
             Duration::from_secs(5)
         ),
         "{}",
+        pipy.stderr()
+    );
+
+    let mut first = Conn::open(port);
+    for _ in 0..2 {
+        assert_bytes_eq(
+            &first.roundtrip(&get("/hello")).raw,
+            &body("hi hello: GET /hello 127.0.0.1\n"),
+        );
+    }
+    drop(first);
+    let closed = format!("closed, js-calls={engine_calls}\n");
+    assert!(
+        pipy.stderr_contains(&closed, Duration::from_secs(5)),
+        "expected {closed:?} in {}",
         pipy.stderr()
     );
 
