@@ -940,9 +940,7 @@ def throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name, uni
              "|---|---:|---|---:|---:|---|---:|---:|"]
     pipy_rounds = paired_rounds(entry.get(pipy_name, {}))
     digits = 1 if key == "mib_s" else 0
-    # Extra contenders appear only in the runs that measured them.
-    names = (pipy_name, nginx_name, haproxy_name) + tuple(n for n in extra if n in entry)
-    for name in names:
+    for name in (pipy_name, nginx_name, haproxy_name) + tuple(extra):
         data = entry.get(name, {})
         if "error" in data:
             lines.append(f"| {name} | – | {data['error']} | | | | | |")
@@ -1130,16 +1128,17 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
     for scenario, title, pipy_name, nginx_name, haproxy_name, extra in sections:
         if scenario in results:
             lines += [f"## {title}", ""]
-            if "pipy-route-engine" in extra and "pipy-route-engine" in results[scenario]:
+            # Extra contenders appear only in the runs that measured them.
+            extra = tuple(n for n in extra if n in results[scenario])
+            if "pipy-route-engine" in extra:
                 lines += ["pipy compiles this callback and evaluates it without the JavaScript "
                           "engine (docs/performance.md); *pipy-route-engine* is the same script "
                           "run with `--no-native-callbacks`, the callback called in the engine "
                           "on every request.", ""]
             lines += throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name,
                                       extra=extra)
-            present = tuple(n for n in extra if n in results[scenario])
             lines += client_core_table(results, scenario,
-                                       (pipy_name, nginx_name, haproxy_name) + present)
+                                       (pipy_name, nginx_name, haproxy_name) + extra)
         if scenario == "route":
             nginx_hello = value_of(results, "hello", "nginx-hello")
             pipy_route = value_of(results, "route", "pipy-route")
