@@ -16,7 +16,11 @@ fn body(text: &str) -> Vec<u8> {
 
 #[test]
 fn a_pure_callback_answers_like_the_engine_and_follows_script_changes() {
-    exchange(&[], "pure_reply.js:9:11: serveHTTP callback runs natively", 0);
+    exchange(
+        &[],
+        "pure_reply.js:9:11: serveHTTP callback runs natively",
+        0,
+    );
 }
 
 #[test]

@@ -40,16 +40,41 @@ pub fn script(name: &str) -> PathBuf {
     repo_root().join("tests").join("scripts").join(name)
 }
 
-/// A port that was free a moment ago: bind 127.0.0.1:0, read the port, release it.
+/// A port that was free a moment ago, on every IPv4 address. It is taken below the kernel's
+/// ephemeral range (`ip_local_port_range`): a port from that range can become, at any moment,
+/// the local port of some client socket, ours included, and a connection to a port from a
+/// socket that got the same local port connects to itself, so a readiness probe succeeds
+/// while nothing listens. Each test process walks the window from its own offset, and one
+/// process never hands out a port twice.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
+    free_port_where(|port| TcpListener::bind(("0.0.0.0", port)).is_ok())
 }
 
-/// A port on the IPv6 loopback that was free a moment ago.
+/// A port on the IPv6 loopback that was free a moment ago (see [`free_port`]).
 pub fn free_port_v6() -> u16 {
-    let listener = TcpListener::bind("[::1]:0").expect("bind an ephemeral IPv6 port");
-    listener.local_addr().expect("local address").port()
+    free_port_where(|port| TcpListener::bind(("::1", port)).is_ok())
+}
+
+fn free_port_where(free: impl Fn(u16) -> bool) -> u16 {
+    /// Ports below this are left to well-known services.
+    const LOWEST: u32 = 10_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .filter(|&start| start > LOWEST + 1_000)
+        .unwrap_or(32_768);
+    let span = ephemeral_start - LOWEST;
+    let offset = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = LOWEST + (offset + n) % span;
+        let port = u16::try_from(port).expect("ports below the ephemeral range fit u16");
+        if free(port) {
+            return port;
+        }
+    }
+    panic!("no free port between {LOWEST} and {ephemeral_start}");
 }
 
 /// Resident memory in KiB of every process in process group `pgid` (Linux `/proc`).

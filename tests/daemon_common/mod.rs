@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -32,14 +32,9 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(15);
 /// The daemon's script file name inside its temp dir (error messages name it).
 pub const SCRIPT_NAME: &str = "script.js";
 
-/// Two distinct free ports (binding both at once so they cannot coincide).
+/// Two distinct free ports (`free_port` never hands out a port twice).
 pub fn two_free_ports() -> (u16, u16) {
-    let a = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    let b = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    (
-        a.local_addr().expect("local addr").port(),
-        b.local_addr().expect("local addr").port(),
-    )
+    (free_port(), free_port())
 }
 
 /// The reply text of generation `generation`: what the script serves and `Reply::generation`
