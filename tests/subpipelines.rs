@@ -381,11 +381,7 @@ pipy()
 "#;
     let dir = TempDir::new("exec");
     dir.write("main.js", main);
-    // Two adjacent ports: retry a few picks until both are free.
-    let port = (0..20)
-        .map(|_| free_port())
-        .find(|p| *p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok())
-        .expect("two free ports");
+    let (port, _) = free_port_pair();
     let mut pipy = Pipy::serve(&dir.path().join("main.js"), port, &[]);
     pipy.wait_port(port + 1);
 

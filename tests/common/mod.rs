@@ -47,15 +47,25 @@ pub fn script(name: &str) -> PathBuf {
 /// while nothing listens. Each test process walks the window from its own offset, and one
 /// process never hands out a port twice.
 pub fn free_port() -> u16 {
-    free_port_where(|port| TcpListener::bind(("0.0.0.0", port)).is_ok())
+    free_ports_where(1, |port| TcpListener::bind(("0.0.0.0", port)).is_ok())
+}
+
+/// Two adjacent free ports `(p, p + 1)`, for a script that listens on `PORT` and `PORT + 1`.
+/// Both are reserved in one step: `free_port` hands out consecutive ports, so checking that
+/// `p + 1` is free and using it would race with another test thread taking `p + 1` next, and
+/// the two servers would share it through `SO_REUSEPORT`.
+pub fn free_port_pair() -> (u16, u16) {
+    let port = free_ports_where(2, |port| TcpListener::bind(("0.0.0.0", port)).is_ok());
+    (port, port + 1)
 }
 
 /// A port on the IPv6 loopback that was free a moment ago (see [`free_port`]).
 pub fn free_port_v6() -> u16 {
-    free_port_where(|port| TcpListener::bind(("::1", port)).is_ok())
+    free_ports_where(1, |port| TcpListener::bind(("::1", port)).is_ok())
 }
 
-fn free_port_where(free: impl Fn(u16) -> bool) -> u16 {
+/// The first of `count` consecutive ports that are all `free`, reserved for this process.
+fn free_ports_where(count: u32, free: impl Fn(u16) -> bool) -> u16 {
     /// Ports below this are left to well-known services.
     const LOWEST: u32 = 10_000;
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -67,14 +77,20 @@ fn free_port_where(free: impl Fn(u16) -> bool) -> u16 {
     let span = ephemeral_start - LOWEST;
     let offset = std::process::id().wrapping_mul(7_919) % span;
     for _ in 0..span {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = LOWEST + (offset + n) % span;
-        let port = u16::try_from(port).expect("ports below the ephemeral range fit u16");
-        if free(port) {
-            return port;
+        let n = NEXT.fetch_add(count, Ordering::Relaxed);
+        let first = (offset + n) % span;
+        // A run that would wrap past the window's end is skipped, not split.
+        if first + count > span {
+            continue;
+        }
+        let ports = (0..count).map(|i| {
+            u16::try_from(LOWEST + first + i).expect("ports below the ephemeral range fit u16")
+        });
+        if ports.clone().all(&free) {
+            return u16::try_from(LOWEST + first).expect("ports below the ephemeral range fit u16");
         }
     }
-    panic!("no free port between {LOWEST} and {ephemeral_start}");
+    panic!("no {count} free ports between {LOWEST} and {ephemeral_start}");
 }
 
 /// Resident memory in KiB of every process in process group `pgid` (Linux `/proc`).
