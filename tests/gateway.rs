@@ -62,6 +62,11 @@ struct Example {
 }
 
 fn start_example() -> Example {
+    start_example_with(&[])
+}
+
+/// The example, with `gateway_args` before the gateway's script.
+fn start_example_with(gateway_args: &[&str]) -> Example {
     let ports = Ports::pick();
     let dir = TempDir::new("gateway-example");
     copy_example(&example_dir(), dir.path(), &ports);
@@ -71,7 +76,9 @@ fn start_example() -> Example {
         mock.wait_port(port);
     }
     let gateway_script = dir.path().join("proxy.js").to_string_lossy().into_owned();
-    let mut gateway = Pipy::spawn(&[&gateway_script], &[]);
+    let mut args = gateway_args.to_vec();
+    args.push(&gateway_script);
+    let mut gateway = Pipy::spawn(&args, &[]);
     gateway.wait_port(ports.gateway);
     Example {
         _dir: dir,
@@ -106,7 +113,17 @@ fn mock_services_answer_like_tutorial_02() {
 
 #[test]
 fn gateway_routes_balances_rewrites_and_falls_back_to_404() {
-    let example = start_example();
+    routes_balances_rewrites_and_falls_back(&start_example());
+}
+
+/// The same conversation with every callback in the engine: the compiled callbacks
+/// (src/js/pure/callback.rs) must not change a byte.
+#[test]
+fn gateway_answers_the_same_with_no_native_callbacks() {
+    routes_balances_rewrites_and_falls_back(&start_example_with(&["--no-native-callbacks"]));
+}
+
+fn routes_balances_rewrites_and_falls_back(example: &Example) {
     let port = example.ports.gateway;
 
     // Round robin per connection; a connection keeps its target.
@@ -138,6 +155,79 @@ fn gateway_routes_balances_rewrites_and_falls_back_to_404() {
         &missing.raw,
         b"HTTP/1.1 404 Not Found\r\ncontent-length: 10\r\nconnection: keep-alive\r\n\r\nNo handler",
     );
+}
+
+/// Makes `requests` requests to `/hi` on one client connection, closes it, and returns the
+/// number of script calls the gateway's worker had made when it logged the close (its debug
+/// log names the connection by the client's address).
+fn hi_connection(example: &Example, requests: usize) -> u64 {
+    let mut conn = Conn::open(example.ports.gateway);
+    let mark = format!("from {} closed, js-calls=", conn.local_addr());
+    for _ in 0..requests {
+        let reply = conn.roundtrip(&get("/hi/there")).text();
+        assert!(
+            reply == "Hi, there!\n" || reply == tell_ip("/hi/there"),
+            "{reply:?}"
+        );
+    }
+    drop(conn);
+    let gateway = &example._gateway;
+    assert!(
+        gateway.stderr_contains(&mark, IO_TIMEOUT),
+        "{}",
+        gateway.stderr()
+    );
+    let text = gateway.stderr();
+    text.split(&mark)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count after {mark:?}: {text}"))
+}
+
+/// Natively, a request on a kept-alive connection runs no script call at all: the router's and
+/// the balancer's `handleMessageStart`, `use`'s turn-down checks, `link`'s condition and the
+/// muxHTTP key are all compiled. Only the connection's session start and end, and its first
+/// request (a cache miss that calls the allocator), run in the engine. With
+/// `--no-native-callbacks` each further request costs those seven calls.
+#[test]
+fn gateway_requests_on_a_kept_alive_connection_make_no_script_calls() {
+    for (args, per_request) in [
+        (vec!["--log-level=debug"], 0),
+        (vec!["--log-level=debug", "--no-native-callbacks"], 7),
+    ] {
+        let example = start_example_with(&args);
+        let gateway = &example._gateway;
+        // `use`'s turn-down check in proxy.js is the last callback the load compiles.
+        assert!(gateway.stderr_contains("proxy.js:19:7: callback runs ", IO_TIMEOUT));
+        let log = gateway.stderr();
+        for line in [
+            "plugins/router.js:28:22: callback runs natively",
+            "plugins/balancer.js:38:22: callback runs natively",
+            "proxy.js:19:7: callback runs natively",
+        ] {
+            assert_eq!(
+                log.contains(line),
+                per_request == 0,
+                "{args:?}: {line}\n{log}"
+            );
+        }
+        // Two connections warm up the upstream sessions of both targets (the balancer picks
+        // round robin per connection, and a new upstream connection calls `connect`'s target
+        // callback); then one with one request and one with five.
+        let at_close: Vec<u64> = [1, 1, 1, 5]
+            .into_iter()
+            .map(|requests| hi_connection(&example, requests))
+            .collect();
+        let one = at_close[2] - at_close[1];
+        let five = at_close[3] - at_close[2];
+        assert_eq!(
+            five - one,
+            4 * per_request,
+            "{args:?}: {one} and {five}\n{}",
+            gateway.stderr()
+        );
+    }
 }
 
 #[test]

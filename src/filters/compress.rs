@@ -413,8 +413,8 @@ fn build_compress(
     a: &mut FilterArgs,
 ) -> Result<Box<dyn FilterFactory>, String> {
     let enabled = a.option(0, "enabled")?;
-    let enabled_fn =
-        crate::js::config::as_function(&enabled).map(|f| Callback::new(f, a.module, a.ctx));
+    let enabled_fn = crate::js::config::as_function(&enabled)
+        .map(|f| Callback::new(f, a.module, &a.location, a.ctx));
     let enable = Enable::from_arg(&enabled, enabled_fn);
     let method_v = a.option(0, "method")?;
     let method = if method_v.is_undefined() {

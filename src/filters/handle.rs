@@ -7,6 +7,7 @@ use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::{Cx, Filter, FilterFactory};
 use crate::engine::head::Head;
 use crate::js::message::{JsMessage, data_to_js, event_to_js};
+use crate::js::pure::CallbackArg;
 
 fn name(kind: EventKind) -> &'static str {
     match kind {
@@ -104,8 +105,12 @@ struct Handle {
 
 impl Handle {
     fn call_event(&self, ev: &Event, cx: &mut Cx) -> Result<(), ()> {
+        let arg = match ev {
+            Event::MessageStart(head) => CallbackArg::MessageStart(head),
+            _ => CallbackArg::Opaque,
+        };
         self.cb
-            .call_with(cx, |ctx| Ok(vec![event_to_js(ev, ctx)?]))
+            .call_with_arg(cx, arg, |ctx| Ok(vec![event_to_js(ev, ctx)?]))
             .map(|_| ())
     }
 

@@ -125,9 +125,10 @@ fn error_bytes(e: ParseError) -> Data {
 // ===================================================================== serveHTTP
 
 pub fn build_serve_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
-    if let Some(cb) = a.callback(0) {
-        let source = crate::js::config::module_source(a.module);
-        let pure = crate::js::pure::compile_reply(&cb.f, source.as_deref(), &a.location, a.ctx);
+    // A reply callback is compiled as a whole reply, not as a filter callback.
+    if let Some(f) = a.func(0) {
+        let cb = super::Callback::engine_only(f, a.module, a.ctx);
+        let pure = crate::js::pure::compile_reply(&cb.f, a.module, &a.location, a.ctx);
         return Ok(Box::new(ServeFactory {
             handler: Handler::Func(cb, pure.map(std::rc::Rc::new)),
         }));

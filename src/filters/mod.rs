@@ -23,8 +23,10 @@ pub mod wait;
 
 use crate::engine::context;
 use crate::engine::filter::{Cx, FilterFactory, SubPipeline};
+use crate::js::pure::{CallbackArg, CompiledCallback};
 use boa_engine::object::builtins::JsFunction;
 use boa_engine::{Context, JsValue};
+use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -81,7 +83,7 @@ impl FilterArgs<'_> {
 
     pub fn callback(&mut self, i: usize) -> Option<Callback> {
         let f = self.func(i)?;
-        Some(Callback::new(f, self.module, self.ctx))
+        Some(Callback::new(f, self.module, &self.location, self.ctx))
     }
 
     /// A required callback.
@@ -138,15 +140,30 @@ pub struct Callback {
     /// building the arguments (for `handleMessageStart(() => ...)` that is a message object per
     /// request, the largest allocation of the call).
     pub reads_args: bool,
+    /// The function compiled to a native expression, tried before the engine
+    /// ([`crate::js::pure::CompiledCallback`]).
+    compiled: Option<Rc<CompiledCallback>>,
 }
 
 impl Callback {
-    pub fn new(f: JsFunction, module: usize, ctx: &mut Context) -> Callback {
+    /// A callback compiled where it can be; `location` names the filter call in the debug log
+    /// that says whether it was.
+    pub fn new(f: JsFunction, module: usize, location: &str, ctx: &mut Context) -> Callback {
+        let compiled = crate::js::pure::compile_callback(&f, module, location, ctx).map(Rc::new);
+        Callback {
+            compiled,
+            ..Callback::engine_only(f, module, ctx)
+        }
+    }
+
+    /// A callback that always runs in the engine (for callers that compile it their own way).
+    pub fn engine_only(f: JsFunction, module: usize, ctx: &mut Context) -> Callback {
         let reads_args = !is_parameterless_arrow(&f, ctx);
         Callback {
             f,
             module,
             reads_args,
+            compiled: None,
         }
     }
 
@@ -155,13 +172,10 @@ impl Callback {
     #[allow(clippy::result_unit_err)]
     pub fn call(&self, cx: &mut Cx, args: &[JsValue]) -> Result<JsValue, ()> {
         context::set_current(cx.context);
-        match cx.core.js.call(self.module, &self.f, args) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                log::error!("[pjs] {e}");
-                Err(())
-            }
+        if let Some(v) = self.run_compiled(CallbackArg::Opaque) {
+            return Ok(v);
         }
+        self.call_engine(cx, args)
     }
 
     /// Builds arguments in the function's realm first.
@@ -171,8 +185,24 @@ impl Callback {
         cx: &mut Cx,
         make_args: impl FnOnce(&mut Context) -> boa_engine::JsResult<Vec<JsValue>>,
     ) -> Result<JsValue, ()> {
+        self.call_with_arg(cx, CallbackArg::Opaque, make_args)
+    }
+
+    /// [`Callback::call_with`], telling the compiled form what the arguments stand for, so that
+    /// it can read them without building them.
+    #[allow(clippy::result_unit_err)]
+    pub fn call_with_arg(
+        &self,
+        cx: &mut Cx,
+        arg: CallbackArg<'_>,
+        make_args: impl FnOnce(&mut Context) -> boa_engine::JsResult<Vec<JsValue>>,
+    ) -> Result<JsValue, ()> {
+        context::set_current(cx.context);
+        if let Some(v) = self.run_compiled(arg) {
+            return Ok(v);
+        }
         if !self.reads_args {
-            return self.call(cx, &[]);
+            return self.call_engine(cx, &[]);
         }
         let args = {
             let ctx = cx.core.js.enter(self.module);
@@ -184,7 +214,22 @@ impl Callback {
                 }
             }
         };
-        self.call(cx, &args)
+        self.call_engine(cx, &args)
+    }
+
+    fn run_compiled(&self, arg: CallbackArg<'_>) -> Option<JsValue> {
+        self.compiled.as_ref()?.run(arg)
+    }
+
+    /// Runs the function in the engine; the current context must be set.
+    fn call_engine(&self, cx: &mut Cx, args: &[JsValue]) -> Result<JsValue, ()> {
+        match cx.core.js.call(self.module, &self.f, args) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                log::error!("[pjs] {e}");
+                Err(())
+            }
+        }
     }
 }
 
@@ -207,7 +252,7 @@ impl Dynamic {
     pub fn from_arg_option(a: &mut FilterArgs, i: usize, key: &str) -> Result<Dynamic, String> {
         let v = a.option(i, key)?;
         Ok(match crate::js::config::as_function(&v) {
-            Some(f) => Dynamic::Func(Callback::new(f, a.module, a.ctx)),
+            Some(f) => Dynamic::Func(Callback::new(f, a.module, &a.location, a.ctx)),
             None => Dynamic::Value(v),
         })
     }

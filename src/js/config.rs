@@ -9,6 +9,7 @@ use crate::engine::filter::FilterFactory;
 use crate::engine::graph::{Graph, ListenSpec, ModuleInfo, TaskSchedule, TaskSpec};
 use crate::engine::pipeline::{Layout, LayoutId, LayoutKind};
 use crate::filters::{self, FilterArgs};
+use crate::js::pure::ParsedModule;
 use crate::net::listener::ListenOptions;
 use boa_engine::class::{Class, ClassBuilder};
 use boa_engine::object::builtins::JsFunction;
@@ -34,12 +35,19 @@ struct ModuleBuild {
     name: String,
     /// The text evaluated, for compiling its callbacks ([`crate::js::pure`]).
     source: Rc<[u8]>,
+    /// `source` parsed, once the first callback needed it.
+    parsed: Option<Rc<ParsedModule>>,
     var_names: Vec<String>,
     initial: Vec<JsValue>,
+    /// The slot behind each context-variable accessor on the module's global object (its own
+    /// variables and its imports), for compiled callbacks to read and write directly.
+    var_cells: HashMap<String, SlotCell>,
     current_layout: Option<LayoutId>,
 }
 
-type SlotCell = Rc<Cell<(usize, usize)>>;
+/// Where a context variable lives: (module, slot) in every context. An import's cell is filled in
+/// when the script has loaded.
+pub type SlotCell = Rc<Cell<(usize, usize)>>;
 
 struct PendingImport {
     module: usize,
@@ -267,6 +275,22 @@ pub fn module_source(module: usize) -> Option<Rc<[u8]>> {
         .flatten()
 }
 
+/// The source text of module `module` parsed for compiling its callbacks, while the script is
+/// loading; parsed once per module, however many callbacks it has.
+pub fn parsed_module(module: usize) -> Option<Rc<ParsedModule>> {
+    let cached = with_loader(|s| s.modules.get(module).and_then(|m| m.parsed.clone()));
+    if let Ok(Some(parsed)) = cached {
+        return Some(parsed);
+    }
+    let parsed = Rc::new(ParsedModule::parse(&module_source(module)?)?);
+    let _ = with_loader(|s| {
+        if let Some(m) = s.modules.get_mut(module) {
+            m.parsed = Some(parsed.clone());
+        }
+    });
+    Some(parsed)
+}
+
 /// Loads a module file once; returns its index. Evaluated in a realm of its own.
 pub fn load_module_file(ctx: &mut Context, path: PathBuf, name: String) -> JsResult<usize> {
     let existing = with_loader(|s| s.modules.iter().position(|m| m.path == path))?;
@@ -289,7 +313,9 @@ pub fn load_module_file(ctx: &mut Context, path: PathBuf, name: String) -> JsRes
             path: path.clone(),
             name: name.clone(),
             source: Rc::from(src.as_slice()),
+            parsed: None,
             var_names: Vec::new(),
+            var_cells: HashMap::new(),
             initial: Vec::new(),
             current_layout: None,
         });
@@ -477,11 +503,31 @@ fn declare_var(ctx: &mut Context, module: usize, name: &str, init: JsValue) -> J
         m.var_names.len() - 1
     })?;
     let cell: SlotCell = Rc::new(Cell::new((module, slot)));
-    define_accessor(ctx, name, cell)?;
+    define_accessor(ctx, module, name, cell)?;
     Ok(slot)
 }
 
-fn define_accessor(ctx: &mut Context, name: &str, cell: SlotCell) -> JsResult<()> {
+/// The slot cell of context variable `name` as module `module`'s scripts see it, while the
+/// script is loading.
+pub fn context_var(module: usize, name: &str) -> Option<SlotCell> {
+    with_loader(|s| s.modules.get(module)?.var_cells.get(name).cloned())
+        .ok()
+        .flatten()
+}
+
+fn define_accessor(ctx: &mut Context, module: usize, name: &str, cell: SlotCell) -> JsResult<()> {
+    with_loader(|s| {
+        if let Some(m) = s.modules.get_mut(module) {
+            m.var_cells.insert(name.to_owned(), cell.clone());
+        }
+    })?;
+    install_context_var(ctx, name, cell)
+}
+
+/// Defines global `name` of the context's realm as an accessor of the slot `cell` names in the
+/// current context (non-configurable: a script cannot replace it, which compiled callbacks rely
+/// on).
+pub fn install_context_var(ctx: &mut Context, name: &str, cell: SlotCell) -> JsResult<()> {
     let c1 = cell.clone();
     // SAFETY: the closures capture only an `Rc<Cell<(usize, usize)>>`, which holds no GC values.
     let getter = unsafe {
@@ -765,7 +811,7 @@ fn cfg_import(this: &JsValue, args: &[JsValue], ctx: &mut Context) -> JsResult<J
         let name = k.to_std_string_escaped();
         let ns = js_string_arg(&vars.get(key.clone(), ctx)?, ctx)?;
         let cell: SlotCell = Rc::new(Cell::new((usize::MAX, usize::MAX)));
-        define_accessor(ctx, &name, cell.clone())?;
+        define_accessor(ctx, module, &name, cell.clone())?;
         with_loader(|s| {
             s.imports.push(PendingImport {
                 module,

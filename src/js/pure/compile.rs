@@ -1,17 +1,25 @@
-//! From an arrow function's syntax tree to the expressions of a pure reply.
+//! From an arrow function's syntax tree to compiled expressions ([`Expr`]).
 //!
-//! The accepted language is small on purpose: every construct in it is free of side effects, so
-//! the evaluator can give up at any step and leave the request to the engine. Anything else
-//! (a statement, a call other than `URLRouter.find`, `this`, an object literal with computed
-//! parts, a variable bound in an enclosing function) makes the callback ineligible.
+//! The accepted language is small on purpose: literals, the request's head fields, context
+//! variables and global `var`s, property reads, `URLRouter.find`, `Cache.get`, `Boolean`,
+//! `!`, `===`, `!==`, `&&`, `||`, `??`, `?:`, `,`, `+`, template literals, and assignments to
+//! context variables. A construct outside it becomes an [`Expr::Engine`] node: evaluation gives
+//! up there and the engine runs the callback. A `serveHTTP` reply must not contain one (see
+//! [`Compiler::reply`]); a filter callback may, as long as some evaluation avoids it.
 
-use super::eval::{Expr, HeadField};
+pub use super::eval::Ineligible;
+use super::eval::{Expr, HeadField, Key};
+use crate::js::config::SlotCell;
 use boa_engine::ast::declaration::Binding;
 use boa_engine::ast::expression::access::{PropertyAccess, PropertyAccessField};
 use boa_engine::ast::expression::literal::{
     LiteralKind, ObjectLiteral, PropertyDefinition, TemplateElement,
 };
-use boa_engine::ast::expression::operator::binary::{ArithmeticOp, BinaryOp};
+use boa_engine::ast::expression::operator::assign::{AssignOp, AssignTarget};
+use boa_engine::ast::expression::operator::binary::{
+    ArithmeticOp, BinaryOp, LogicalOp, RelationalOp,
+};
+use boa_engine::ast::expression::operator::unary::UnaryOp;
 use boa_engine::ast::expression::{Call, New};
 use boa_engine::ast::function::ArrowFunction;
 use boa_engine::ast::property::PropertyName;
@@ -23,8 +31,8 @@ use boa_engine::property::PropertyKey;
 use boa_engine::{Context, JsString, JsValue};
 use bytes::Bytes;
 
-/// Why a callback is left to the engine (for the debug log).
-pub type Ineligible = &'static str;
+/// Finds the slot of a context variable by name.
+pub type ContextVars<'a> = dyn Fn(&str) -> Option<SlotCell> + 'a;
 
 /// What the callback's `new Message(...)` is made of.
 pub struct ReplyShape {
@@ -32,7 +40,7 @@ pub struct ReplyShape {
     /// request); `None` for a message without a head.
     pub head: Option<JsObject>,
     /// Names the engine would look up on `Object.prototype`: head fields the literal leaves
-    /// out, header names the body reads (absent from a request, they are inherited).
+    /// out. (Header names the body reads are checked where they are read.)
     pub inherited: Vec<PropertyKey>,
     pub body: BodyShape,
 }
@@ -45,17 +53,25 @@ pub enum BodyShape {
     BodyOrHead(Expr),
 }
 
-/// Compiles `msg => new Message(...)`.
+/// Compiles an arrow function: `msg => new Message(...)` for a reply, any expression for a
+/// filter callback.
 pub struct Compiler<'a> {
     arrow: &'a ArrowFunction,
     interner: &'a Interner,
     param: Option<Sym>,
+    /// The context variables free names may resolve to (a module's, while it loads); every
+    /// other free name is a global `var`.
+    vars: Option<&'a ContextVars<'a>>,
     /// See [`ReplyShape::inherited`].
     inherited: Vec<PropertyKey>,
 }
 
 impl<'a> Compiler<'a> {
-    pub fn new(arrow: &'a ArrowFunction, interner: &'a Interner) -> Result<Self, Ineligible> {
+    pub fn new(
+        arrow: &'a ArrowFunction,
+        interner: &'a Interner,
+        vars: Option<&'a ContextVars<'a>>,
+    ) -> Result<Self, Ineligible> {
         if arrow.contains_direct_eval() {
             return Err("calls eval");
         }
@@ -75,6 +91,7 @@ impl<'a> Compiler<'a> {
             arrow,
             interner,
             param,
+            vars,
             inherited: Vec::new(),
         })
     }
@@ -105,8 +122,10 @@ impl<'a> Compiler<'a> {
         let (head, body) = match args {
             [] => (None, BodyShape::None),
             [Expression::ObjectLiteral(o)] => (Some(o), BodyShape::None),
-            [body] => (None, BodyShape::BodyOrHead(self.expr(body)?)),
-            [Expression::ObjectLiteral(o), body] => (Some(o), BodyShape::Value(self.expr(body)?)),
+            [body] => (None, BodyShape::BodyOrHead(self.reply_body(body)?)),
+            [Expression::ObjectLiteral(o), body] => {
+                (Some(o), BodyShape::Value(self.reply_body(body)?))
+            }
             _ => return Err("builds a message from other than a literal head and a body"),
         };
         let head = match head {
@@ -127,6 +146,36 @@ impl<'a> Compiler<'a> {
             inherited: std::mem::take(&mut self.inherited),
             body,
         })
+    }
+
+    /// A reply body: compiled throughout, no part left to the engine.
+    fn reply_body(&mut self, e: &Expression) -> Result<Expr, Ineligible> {
+        let body = self.expr(e);
+        match body.any_engine() {
+            Some(why) => Err(why),
+            None => Ok(body),
+        }
+    }
+
+    /// The value of an expression-bodied arrow (`() => x`, or a block of one `return x` or one
+    /// expression statement).
+    pub fn callback(&mut self) -> Result<Expr, Ineligible> {
+        let body = match self.arrow.body().statements() {
+            [StatementListItem::Statement(statement)] => match statement.as_ref() {
+                Statement::Return(ret) => match ret.target() {
+                    Some(e) => self.expr(e),
+                    None => Expr::Undefined,
+                },
+                Statement::Expression(e) => Expr::Seq(vec![self.expr(e), Expr::Undefined]),
+                _ => return Err("has statements"),
+            },
+            [] => return Err("is empty"),
+            _ => return Err("has statements"),
+        };
+        match body.always_bails() {
+            Some(why) => Err(why),
+            None => Ok(body),
+        }
     }
 
     /// A literal whose values are all literals, built as the engine would build it.
@@ -160,7 +209,18 @@ impl<'a> Compiler<'a> {
         Ok(object)
     }
 
-    fn expr(&mut self, e: &Expression) -> Result<Expr, Ineligible> {
+    /// The expression tree of `e`. Constructs outside the subset become [`Expr::Engine`] nodes:
+    /// reaching one at run time hands the call to the engine, and a tree that always reaches one
+    /// is not compiled at all.
+    pub fn expr(&mut self, e: &Expression) -> Expr {
+        self.try_expr(e).unwrap_or_else(Expr::Engine)
+    }
+
+    fn boxed(&mut self, e: &Expression) -> Box<Expr> {
+        Box::new(self.expr(e))
+    }
+
+    fn try_expr(&mut self, e: &Expression) -> Result<Expr, Ineligible> {
         Ok(match unparen(e) {
             Expression::Literal(l) => match l.kind() {
                 LiteralKind::String(s) => Expr::Str(self.text(*s)?.into()),
@@ -175,24 +235,109 @@ impl<'a> Compiler<'a> {
                 if Some(id.sym()) == self.param {
                     return Err("uses the message as a value");
                 }
-                Expr::Global(self.global(id.sym())?)
+                self.variable(id.sym())?
             }
-            Expression::PropertyAccess(PropertyAccess::Simple(_)) => self.request_field(e)?,
-            Expression::Binary(b) if b.op() == BinaryOp::Arithmetic(ArithmeticOp::Add) => {
-                Expr::Add(Box::new(self.expr(b.lhs())?), Box::new(self.expr(b.rhs())?))
+            Expression::PropertyAccess(PropertyAccess::Simple(a)) => {
+                if self.is_param_access(e) {
+                    return self.request_field(e);
+                }
+                let key = match a.field() {
+                    PropertyAccessField::Const(id) => {
+                        Key::Named(JsString::from(self.name(id.sym())?).into())
+                    }
+                    PropertyAccessField::Expr(x) => match unparen(x) {
+                        Expression::Literal(l) if matches!(l.kind(), LiteralKind::String(_)) => {
+                            let LiteralKind::String(s) = l.kind() else {
+                                unreachable!("matched a string literal")
+                            };
+                            Key::Named(self.string(*s)?.into())
+                        }
+                        x => Key::Computed(self.boxed(x)),
+                    },
+                };
+                Expr::Get(self.boxed(a.target()), key)
+            }
+            Expression::Binary(b) => {
+                let (lhs, rhs) = (b.lhs(), b.rhs());
+                match b.op() {
+                    BinaryOp::Arithmetic(ArithmeticOp::Add) => {
+                        Expr::Add(self.boxed(lhs), self.boxed(rhs))
+                    }
+                    BinaryOp::Relational(RelationalOp::StrictEqual) => {
+                        Expr::StrictEq(self.boxed(lhs), self.boxed(rhs), true)
+                    }
+                    BinaryOp::Relational(RelationalOp::StrictNotEqual) => {
+                        Expr::StrictEq(self.boxed(lhs), self.boxed(rhs), false)
+                    }
+                    BinaryOp::Logical(LogicalOp::And) => {
+                        Expr::And(self.boxed(lhs), self.boxed(rhs))
+                    }
+                    BinaryOp::Logical(LogicalOp::Or) => Expr::Or(self.boxed(lhs), self.boxed(rhs)),
+                    BinaryOp::Logical(LogicalOp::Coalesce) => {
+                        Expr::Coalesce(self.boxed(lhs), self.boxed(rhs))
+                    }
+                    BinaryOp::Comma => {
+                        let mut items = match self.expr(lhs) {
+                            Expr::Seq(items) => items,
+                            first => vec![first],
+                        };
+                        items.push(self.expr(rhs));
+                        Expr::Seq(items)
+                    }
+                    _ => return Err("uses an operation outside the pure subset"),
+                }
+            }
+            Expression::Unary(u) if u.op() == UnaryOp::Not => Expr::Not(self.boxed(u.target())),
+            Expression::Conditional(c) => Expr::Cond(
+                self.boxed(c.condition()),
+                self.boxed(c.if_true()),
+                self.boxed(c.if_false()),
+            ),
+            Expression::Assign(a) => {
+                let AssignTarget::Identifier(id) = a.lhs() else {
+                    return Err("assigns to something other than a context variable");
+                };
+                if a.op() != AssignOp::Assign {
+                    return Err("uses a compound assignment");
+                }
+                match self.variable(id.sym())? {
+                    Expr::Var(cell) => Expr::Assign(cell, self.boxed(a.rhs())),
+                    _ => return Err("assigns to something other than a context variable"),
+                }
             }
             Expression::TemplateLiteral(t) => Expr::Template(
                 t.elements()
                     .iter()
                     .map(|el| match el {
-                        TemplateElement::String(s) => Ok(Expr::Str(self.text(*s)?.into())),
-                        TemplateElement::Expr(x) => self.expr(x),
+                        TemplateElement::String(s) => {
+                            Ok::<_, Ineligible>(Expr::Str(self.text(*s)?.into()))
+                        }
+                        TemplateElement::Expr(x) => Ok(self.expr(x)),
                     })
                     .collect::<Result<_, _>>()?,
             ),
-            Expression::Call(c) => self.router_find(c)?,
+            Expression::Call(c) => self.call(c)?,
             _ => return Err("uses an operation outside the pure subset"),
         })
+    }
+
+    /// A free name: a context variable of the module, or a global `var` (read per evaluation).
+    fn variable(&self, sym: Sym) -> Result<Expr, Ineligible> {
+        let key = self.global(sym)?;
+        let var = self.vars.and_then(|vars| vars(self.name(sym).ok()?));
+        Ok(match var {
+            Some(cell) => Expr::Var(cell),
+            None => Expr::Global(key),
+        })
+    }
+
+    /// Whether `e` is a property chain starting at the parameter (`msg.head.path`).
+    fn is_param_access(&self, e: &Expression) -> bool {
+        let mut at = e;
+        while let Expression::PropertyAccess(PropertyAccess::Simple(a)) = unparen(at) {
+            at = a.target();
+        }
+        matches!(unparen(at), Expression::Identifier(id) if self.param == Some(id.sym()))
     }
 
     /// `msg.body`, `msg.head.method`, `.path`, `.protocol`, `.headers.name` / `.headers['name']`.
@@ -202,12 +347,6 @@ impl<'a> Compiler<'a> {
         while let Expression::PropertyAccess(PropertyAccess::Simple(a)) = unparen(at) {
             fields.push(self.field_name(a.field())?);
             at = a.target();
-        }
-        let Expression::Identifier(base) = unparen(at) else {
-            return Err("reads a property of a computed value");
-        };
-        if self.param.is_none() || Some(base.sym()) != self.param {
-            return Err("reads a property of a variable");
         }
         fields.reverse();
         let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
@@ -222,34 +361,45 @@ impl<'a> Compiler<'a> {
                 if name.contains('\u{FFFD}') {
                     return Err("reads an unusual header name");
                 }
-                self.inherited.push(JsString::from(*name).into());
                 Expr::Header(Bytes::copy_from_slice(name.as_bytes()))
             }
             _ => return Err("reads a request field outside the pure subset"),
         })
     }
 
-    /// `router.find(...)` on a global variable (that it holds a URLRouter is checked per call).
-    fn router_find(&mut self, c: &Call) -> Result<Expr, Ineligible> {
-        let Expression::PropertyAccess(PropertyAccess::Simple(a)) = unparen(c.function()) else {
-            return Err("calls a function outside the pure subset");
-        };
-        if self.field_name(a.field())? != "find" {
-            return Err("calls a method outside the pure subset");
+    /// `Boolean(x)`, `router.find(...)`, `cache.get(key)`; what the callee holds is checked per
+    /// call.
+    fn call(&mut self, c: &Call) -> Result<Expr, Ineligible> {
+        match unparen(c.function()) {
+            Expression::Identifier(id) if self.param != Some(id.sym()) => {
+                if self.name(id.sym())? != "Boolean" {
+                    return Err("calls a function outside the pure subset");
+                }
+                self.global(id.sym())?;
+                match c.args() {
+                    [x] => Ok(Expr::Boolean(self.boxed(x))),
+                    _ => Err("calls Boolean with other than one argument"),
+                }
+            }
+            Expression::PropertyAccess(PropertyAccess::Simple(a)) => {
+                if self.is_param_access(a.target()) {
+                    return Err("calls a method of the message");
+                }
+                let target = self.boxed(a.target());
+                match (self.field_name(a.field())?.as_str(), c.args()) {
+                    ("find", args) => Ok(Expr::RouterFind {
+                        router: target,
+                        args: args.iter().map(|x| self.expr(x)).collect(),
+                    }),
+                    ("get", [key]) => Ok(Expr::CacheGet {
+                        cache: target,
+                        key: self.boxed(key),
+                    }),
+                    _ => Err("calls a method outside the pure subset"),
+                }
+            }
+            _ => Err("calls a function outside the pure subset"),
         }
-        let Expression::Identifier(router) = unparen(a.target()) else {
-            return Err("calls a method of a computed value");
-        };
-        if Some(router.sym()) == self.param {
-            return Err("calls a method of the message");
-        }
-        let router = self.global(router.sym())?;
-        let args = c
-            .args()
-            .iter()
-            .map(|x| self.expr(x))
-            .collect::<Result<_, _>>()?;
-        Ok(Expr::RouterFind { router, args })
     }
 
     fn field_name(&self, f: &PropertyAccessField) -> Result<String, Ineligible> {

@@ -1,17 +1,22 @@
-//! Evaluating a pure reply's expressions over a parsed request head.
+//! Evaluating compiled callbacks over a parsed request head and the current context.
 //!
 //! Every function here returns `Err(Bail)` where the engine might behave differently from the
-//! native evaluation (a getter, a replaced method, an object converted to a string, a number
-//! whose text this module does not produce). Nothing evaluated before a bail has an effect a
-//! script could see, so the caller can then run the engine on the same request.
+//! native evaluation (a getter, a Proxy, a replaced method, an object converted to a string, a
+//! number whose text this module does not produce, a construct outside the subset). Nothing
+//! evaluated before a bail has an effect a script could see: writes to context variables and
+//! cache hits are only recorded in [`Effects`], applied once the evaluation has finished, so the
+//! caller can run the engine on the same input instead.
 
+use crate::engine::context;
 use crate::engine::data::Data;
 use crate::http::head::RequestHead;
+use crate::js::builtins::algo::cache::Cache;
 use crate::js::builtins::algo::url_router::{UrlRouter, join_url_part};
 use crate::js::builtins::helpers::{push_js_str, utf8_bytes};
+use crate::js::config::SlotCell;
 use boa_engine::object::JsObject;
 use boa_engine::property::PropertyKey;
-use boa_engine::{JsString, JsValue};
+use boa_engine::{Context, JsString, JsValue, JsVariant, js_string};
 use bytes::Bytes;
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -22,14 +27,19 @@ pub struct Bail;
 
 type Eval<T> = Result<T, Bail>;
 
+/// Why a construct is left to the engine (for the debug log).
+pub type Ineligible = &'static str;
+
 pub enum HeadField {
     Method,
     Path,
     Protocol,
 }
 
-/// An expression of the pure subset.
+/// An expression of the compiled subset.
 pub enum Expr {
+    /// A construct outside the subset: reaching it hands the call to the engine.
+    Engine(Ineligible),
     Str(Box<str>),
     Num(f64),
     Bool(bool),
@@ -41,28 +51,169 @@ pub enum Expr {
     HeadField(HeadField),
     /// `msg.head.headers[name]`: the name as the object's key, in bytes.
     Header(Bytes),
-    /// A global variable (a data property of the global object) holding a primitive.
+    /// A global variable (a data property of the global object).
     Global(PropertyKey),
-    /// `router.find(...)` where `router` is a global variable.
+    /// A context variable: its module's slot in the current context.
+    Var(SlotCell),
+    /// `name = value` on a context variable, recorded and applied when the evaluation finishes.
+    Assign(SlotCell, Box<Expr>),
+    /// `a.b` / `a[b]`: a data property of an ordinary object (own or inherited through ordinary
+    /// objects), or a string's `length`.
+    Get(Box<Expr>, Key),
+    /// `router.find(...)` on an `algo.URLRouter`.
     RouterFind {
-        router: PropertyKey,
+        router: Box<Expr>,
         args: Vec<Expr>,
     },
+    /// `cache.get(key)` on an `algo.Cache` that holds `key`.
+    CacheGet {
+        cache: Box<Expr>,
+        key: Box<Expr>,
+    },
+    /// `Boolean(x)`.
+    Boolean(Box<Expr>),
+    /// `!x`.
+    Not(Box<Expr>),
+    /// `a === b` (`true`) or `a !== b` (`false`).
+    StrictEq(Box<Expr>, Box<Expr>, bool),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    /// `a ?? b`.
+    Coalesce(Box<Expr>, Box<Expr>),
+    /// `c ? a : b`.
+    Cond(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// `a, b, c`: the last value.
+    Seq(Vec<Expr>),
     /// `a + b`.
     Add(Box<Expr>, Box<Expr>),
     /// A template literal: every part converted to a string, joined.
     Template(Vec<Expr>),
 }
 
-/// What a callback's `msg` stands for.
-#[derive(Clone, Copy)]
-pub struct Request<'a> {
-    pub head: &'a RequestHead,
-    pub body: &'a Data,
+/// A property name, written or computed.
+pub enum Key {
+    Named(PropertyKey),
+    Computed(Box<Expr>),
 }
 
-/// A primitive value, or the request's body; strings stay borrowed from the request or the
-/// script where they can.
+impl Expr {
+    /// Why evaluating `self` hands over to the engine whatever the input, if it certainly does:
+    /// an `Engine` node on a path every evaluation takes.
+    pub fn always_bails(&self) -> Option<Ineligible> {
+        let first = |es: &[&Expr]| es.iter().find_map(|e| e.always_bails());
+        match self {
+            Expr::Engine(why) => Some(why),
+            Expr::Assign(_, e) | Expr::Boolean(e) | Expr::Not(e) => e.always_bails(),
+            Expr::Get(e, Key::Named(_)) => e.always_bails(),
+            Expr::Get(e, Key::Computed(k)) => first(&[e, k]),
+            Expr::CacheGet { cache, key } => first(&[cache, key]),
+            Expr::RouterFind { router, args } => router
+                .always_bails()
+                .or_else(|| args.iter().find_map(Expr::always_bails)),
+            Expr::StrictEq(a, b, _) | Expr::Add(a, b) => first(&[a, b]),
+            // The right side is skipped for some values.
+            Expr::And(a, _) | Expr::Or(a, _) | Expr::Coalesce(a, _) | Expr::Cond(a, _, _) => {
+                a.always_bails()
+            }
+            Expr::Seq(es) | Expr::Template(es) => es.iter().find_map(Expr::always_bails),
+            _ => None,
+        }
+    }
+
+    /// Why some evaluations hand over to the engine: the first `Engine` node anywhere.
+    pub fn any_engine(&self) -> Option<Ineligible> {
+        let first = |es: &[&Expr]| es.iter().find_map(|e| e.any_engine());
+        match self {
+            Expr::Engine(why) => Some(why),
+            Expr::Assign(_, e) | Expr::Boolean(e) | Expr::Not(e) => e.any_engine(),
+            Expr::Get(e, Key::Named(_)) => e.any_engine(),
+            Expr::Get(e, Key::Computed(k)) => first(&[e, k]),
+            Expr::CacheGet { cache, key } => first(&[cache, key]),
+            Expr::RouterFind { router, args } => router
+                .any_engine()
+                .or_else(|| args.iter().find_map(Expr::any_engine)),
+            Expr::StrictEq(a, b, _)
+            | Expr::Add(a, b)
+            | Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::Coalesce(a, b) => first(&[a, b]),
+            Expr::Cond(c, a, b) => first(&[c, a, b]),
+            Expr::Seq(es) | Expr::Template(es) => es.iter().find_map(Expr::any_engine),
+            _ => None,
+        }
+    }
+
+    /// Whether evaluating `self` may read the callback's parameter.
+    pub fn reads_param(&self) -> bool {
+        let any = |es: &[&Expr]| es.iter().any(|e| e.reads_param());
+        match self {
+            Expr::Body | Expr::HeadField(_) | Expr::Header(_) => true,
+            Expr::Assign(_, e) | Expr::Boolean(e) | Expr::Not(e) => e.reads_param(),
+            Expr::Get(e, Key::Named(_)) => e.reads_param(),
+            Expr::Get(e, Key::Computed(k)) => any(&[e, k]),
+            Expr::CacheGet { cache, key } => any(&[cache, key]),
+            Expr::RouterFind { router, args } => {
+                router.reads_param() || args.iter().any(Expr::reads_param)
+            }
+            Expr::StrictEq(a, b, _)
+            | Expr::Add(a, b)
+            | Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::Coalesce(a, b) => any(&[a, b]),
+            Expr::Cond(c, a, b) => any(&[c, a, b]),
+            Expr::Seq(es) | Expr::Template(es) => es.iter().any(Expr::reads_param),
+            _ => false,
+        }
+    }
+}
+
+/// What a callback's `msg` stands for: a request head, and a body for a whole message.
+#[derive(Clone, Copy, Default)]
+pub struct Request<'a> {
+    pub head: Option<&'a RequestHead>,
+    pub body: Option<&'a Data>,
+}
+
+/// What an evaluation will change once it has finished, in the order the engine would.
+#[derive(Default)]
+pub struct Effects {
+    /// Context variable writes: (module, slot) and the value.
+    writes: Vec<((usize, usize), JsValue)>,
+    /// Cache hits to mark as most recently used: the cache and the key.
+    touches: Vec<(JsObject, JsValue)>,
+}
+
+impl Effects {
+    /// The value a context variable has at this point of the evaluation.
+    fn read(&self, cell: &SlotCell) -> JsValue {
+        let (m, s) = cell.get();
+        match self.writes.iter().rev().find(|(at, _)| *at == (m, s)) {
+            Some((_, v)) => v.clone(),
+            None => context::with_current(|c| c.map(|c| c.get(m, s)).unwrap_or_default()),
+        }
+    }
+
+    /// Applies the recorded effects to the current context and the caches.
+    pub fn commit(self) {
+        if !self.writes.is_empty() {
+            context::with_current(|c| {
+                if let Some(c) = c {
+                    for ((m, s), v) in self.writes {
+                        c.set(m, s, v);
+                    }
+                }
+            });
+        }
+        for (cache, key) in self.touches {
+            if let Some(mut c) = cache.downcast_mut::<Cache>() {
+                c.touch(&key);
+            }
+        }
+    }
+}
+
+/// A value during evaluation; strings stay borrowed from the request or the script where they
+/// can.
 pub enum Val<'a> {
     /// The request body (a `Data` object to the script: it converts to a string only through
     /// its methods, so anything but passing it on bails).
@@ -73,11 +224,67 @@ pub enum Val<'a> {
     Bool(bool),
     Null,
     Undefined,
+    Object(JsObject),
 }
 
-impl Val<'_> {
+impl<'a> Val<'a> {
+    /// A script value; symbols and BigInts bail.
+    fn of(v: JsValue) -> Eval<Val<'a>> {
+        Ok(match v.variant() {
+            JsVariant::String(s) => Val::Js(s),
+            JsVariant::Float64(n) => Val::Num(n),
+            JsVariant::Integer32(n) => Val::Num(f64::from(n)),
+            JsVariant::Boolean(b) => Val::Bool(b),
+            JsVariant::Null => Val::Null,
+            JsVariant::Undefined => Val::Undefined,
+            JsVariant::Object(o) => Val::Object(o),
+            JsVariant::Symbol(_) | JsVariant::BigInt(_) => return Err(Bail),
+        })
+    }
+
+    /// The script value; the request body has no script object here, so it bails.
+    pub fn into_js(self) -> Eval<JsValue> {
+        Ok(match self {
+            Val::Data(_) => return Err(Bail),
+            Val::Str(s) => JsString::from(s.as_ref()).into(),
+            Val::Js(s) => s.into(),
+            Val::Num(n) => JsValue::from(n),
+            Val::Bool(b) => b.into(),
+            Val::Null => JsValue::null(),
+            Val::Undefined => JsValue::undefined(),
+            Val::Object(o) => o.into(),
+        })
+    }
+
     pub fn is_string(&self) -> bool {
         matches!(self, Val::Str(_) | Val::Js(_))
+    }
+
+    /// `ToBoolean`.
+    fn truthy(&self) -> bool {
+        match self {
+            Val::Data(_) | Val::Object(_) => true,
+            Val::Str(s) => !s.is_empty(),
+            Val::Js(s) => !s.is_empty(),
+            Val::Num(n) => *n != 0.0 && !n.is_nan(),
+            Val::Bool(b) => *b,
+            Val::Null | Val::Undefined => false,
+        }
+    }
+
+    /// `IsStrictlyEqual`; the body, which has no script object to compare, bails.
+    fn strictly_equals(&self, other: &Val<'_>) -> Eval<bool> {
+        Ok(match (self, other) {
+            (Val::Data(_), _) | (_, Val::Data(_)) => return Err(Bail),
+            (Val::Num(a), Val::Num(b)) => a == b,
+            (Val::Bool(a), Val::Bool(b)) => a == b,
+            (Val::Null, Val::Null) | (Val::Undefined, Val::Undefined) => true,
+            (Val::Object(a), Val::Object(b)) => JsObject::equals(a, b),
+            (Val::Js(a), Val::Js(b)) => a == b,
+            (Val::Str(a), Val::Str(b)) => a == b,
+            (Val::Js(a), Val::Str(b)) | (Val::Str(b), Val::Js(a)) => a.iter().eq(b.encode_utf16()),
+            _ => false,
+        })
     }
 
     /// `ToString` of a primitive, appended to `out`.
@@ -90,7 +297,7 @@ impl Val<'_> {
             Val::Bool(false) => out.push_str("false"),
             Val::Null => out.push_str("null"),
             Val::Undefined => out.push_str("undefined"),
-            Val::Data(_) => return Err(Bail),
+            Val::Data(_) | Val::Object(_) => return Err(Bail),
         }
         Ok(())
     }
@@ -108,6 +315,21 @@ impl Val<'_> {
             }
         })
     }
+
+    /// `ToPropertyKey` of a string or an integer; other values (whose conversion could run
+    /// script code, or prints differently) bail.
+    fn property_key(&self) -> Eval<PropertyKey> {
+        match self {
+            Val::Js(s) => Ok(PropertyKey::from(s.clone())),
+            Val::Str(s) => Ok(PropertyKey::from(JsString::from(s.as_ref()))),
+            Val::Num(_) => {
+                let mut s = String::new();
+                self.push_to(&mut s)?;
+                Ok(PropertyKey::from(JsString::from(s.as_str())))
+            }
+            _ => Err(Bail),
+        }
+    }
 }
 
 /// `Number::toString` for the integers that print without an exponent and exactly; other
@@ -122,15 +344,64 @@ fn push_number(out: &mut String, n: f64) -> Eval<()> {
     Ok(())
 }
 
+/// A built-in method as the realm defined it: its prototype and the function.
+pub struct BuiltinMethod {
+    proto: JsObject,
+    function: JsObject,
+}
+
+impl BuiltinMethod {
+    fn of(proto: Option<JsObject>, key: &PropertyKey) -> Option<BuiltinMethod> {
+        let proto = proto?;
+        let function = data_property(&proto, key)?.as_object()?;
+        Some(BuiltinMethod { proto, function })
+    }
+
+    /// Whether calling `key` on `o` still reaches this method: `o` has no own property of that
+    /// name, its prototype is this one, and the prototype still holds the function.
+    fn reached_from(&self, o: &JsObject, key: &PropertyKey) -> bool {
+        !has_property(o, key)
+            && o.prototype()
+                .is_some_and(|p| JsObject::equals(&p, &self.proto))
+            && data_property(&self.proto, key)
+                .and_then(|f| f.as_object())
+                .is_some_and(|f| JsObject::equals(&f, &self.function))
+    }
+}
+
 /// What the evaluator reads besides the request: the realm's objects a script could replace.
 pub struct Env {
     pub global: JsObject,
     pub object_proto: JsObject,
-    pub router_proto: Option<JsObject>,
-    pub router_find: Option<JsObject>,
-    pub find_key: PropertyKey,
+    find_key: PropertyKey,
+    router_find: Option<BuiltinMethod>,
+    get_key: PropertyKey,
+    cache_get: Option<BuiltinMethod>,
+    boolean_key: PropertyKey,
+    boolean: JsObject,
     /// Reused for joining `find`'s arguments.
-    pub url: RefCell<String>,
+    url: RefCell<String>,
+}
+
+impl Env {
+    /// The realm `ctx` is in now.
+    pub fn of_realm(ctx: &mut Context) -> Env {
+        let find_key = PropertyKey::from(js_string!("find"));
+        let get_key = PropertyKey::from(js_string!("get"));
+        let router_proto = ctx.get_global_class::<UrlRouter>().map(|c| c.prototype());
+        let cache_proto = ctx.get_global_class::<Cache>().map(|c| c.prototype());
+        Env {
+            global: ctx.global_object(),
+            object_proto: ctx.intrinsics().constructors().object().prototype(),
+            router_find: BuiltinMethod::of(router_proto, &find_key),
+            find_key,
+            cache_get: BuiltinMethod::of(cache_proto, &get_key),
+            get_key,
+            boolean_key: js_string!("Boolean").into(),
+            boolean: ctx.intrinsics().constructors().boolean().constructor(),
+            url: RefCell::new(String::new()),
+        }
+    }
 }
 
 /// The value of a data property of an ordinary object; `None` for an accessor or no property.
@@ -151,32 +422,136 @@ pub fn getter(o: &JsObject, key: &PropertyKey) -> Option<JsObject> {
     o.borrow().properties().get(key)?.get()?.as_object()
 }
 
+/// `o[key]` where `o` and every prototype up to the property are ordinary objects and the
+/// property is a data property; anything else (a getter, a Proxy, an array) bails.
+fn ordinary_get(o: &JsObject, key: &PropertyKey) -> Eval<JsValue> {
+    let mut at = o.clone();
+    loop {
+        if !at.is_ordinary() {
+            return Err(Bail);
+        }
+        let next = {
+            let object = at.borrow();
+            if let Some(d) = object.properties().get(key) {
+                if d.is_accessor_descriptor() {
+                    return Err(Bail);
+                }
+                return Ok(d.value().cloned().unwrap_or_default());
+            }
+            object.prototype()
+        };
+        match next {
+            Some(p) => at = p,
+            None => return Ok(JsValue::undefined()),
+        }
+    }
+}
+
 impl Env {
-    pub fn eval<'a>(&self, e: &'a Expr, req: Request<'a>) -> Eval<Val<'a>> {
+    pub fn eval<'a>(&self, e: &'a Expr, req: Request<'a>, fx: &mut Effects) -> Eval<Val<'a>> {
         Ok(match e {
+            Expr::Engine(_) => return Err(Bail),
             Expr::Str(s) => Val::Str(Cow::Borrowed(s)),
             Expr::Num(n) => Val::Num(*n),
             Expr::Bool(b) => Val::Bool(*b),
             Expr::Null => Val::Null,
             Expr::Undefined => Val::Undefined,
-            Expr::Body => Val::Data(req.body),
-            Expr::HeadField(HeadField::Method) => {
-                Val::Str(String::from_utf8_lossy(&req.head.method))
+            Expr::Body => Val::Data(req.body.ok_or(Bail)?),
+            Expr::HeadField(f) => {
+                let head = req.head.ok_or(Bail)?;
+                Val::Str(match f {
+                    HeadField::Method => String::from_utf8_lossy(&head.method),
+                    HeadField::Path => String::from_utf8_lossy(&head.path),
+                    HeadField::Protocol => Cow::Borrowed(head.version.as_str()),
+                })
             }
-            Expr::HeadField(HeadField::Path) => Val::Str(String::from_utf8_lossy(&req.head.path)),
-            Expr::HeadField(HeadField::Protocol) => {
-                Val::Str(Cow::Borrowed(req.head.version.as_str()))
+            Expr::Header(name) => self.header(req.head.ok_or(Bail)?, name)?,
+            Expr::Global(key) => Val::of(data_property(&self.global, key).ok_or(Bail)?)?,
+            Expr::Var(cell) => Val::of(fx.read(cell))?,
+            Expr::Assign(cell, value) => {
+                let v = self.eval(value, req, fx)?.into_js()?;
+                fx.writes.push((cell.get(), v.clone()));
+                Val::of(v)?
             }
-            Expr::Header(name) => header(req.head, name)?,
-            Expr::Global(key) => primitive(data_property(&self.global, key).ok_or(Bail)?)?,
-            Expr::RouterFind { router, args } => self.router_find(router, args, req)?,
-            Expr::Add(a, b) => add(self.eval(a, req)?, self.eval(b, req)?)?,
+            Expr::Get(target, key) => {
+                let target = self.eval(target, req, fx)?;
+                let key = match key {
+                    Key::Named(k) => Cow::Borrowed(k),
+                    Key::Computed(k) => Cow::Owned(self.eval(k, req, fx)?.property_key()?),
+                };
+                get(target, &key)?
+            }
+            Expr::RouterFind { router, args } => self.router_find(router, args, req, fx)?,
+            Expr::CacheGet { cache, key } => self.cache_get(cache, key, req, fx)?,
+            Expr::Boolean(x) => {
+                let ctor = data_property(&self.global, &self.boolean_key).ok_or(Bail)?;
+                if !ctor
+                    .as_object()
+                    .is_some_and(|c| JsObject::equals(&c, &self.boolean))
+                {
+                    return Err(Bail);
+                }
+                Val::Bool(self.eval(x, req, fx)?.truthy())
+            }
+            Expr::Not(x) => Val::Bool(!self.eval(x, req, fx)?.truthy()),
+            Expr::StrictEq(a, b, equal) => {
+                let a = self.eval(a, req, fx)?;
+                let b = self.eval(b, req, fx)?;
+                Val::Bool(a.strictly_equals(&b)? == *equal)
+            }
+            Expr::And(a, b) => match self.eval(a, req, fx)? {
+                v if v.truthy() => self.eval(b, req, fx)?,
+                v => v,
+            },
+            Expr::Or(a, b) => match self.eval(a, req, fx)? {
+                v if v.truthy() => v,
+                _ => self.eval(b, req, fx)?,
+            },
+            Expr::Coalesce(a, b) => match self.eval(a, req, fx)? {
+                Val::Null | Val::Undefined => self.eval(b, req, fx)?,
+                v => v,
+            },
+            Expr::Cond(c, a, b) => {
+                if self.eval(c, req, fx)?.truthy() {
+                    self.eval(a, req, fx)?
+                } else {
+                    self.eval(b, req, fx)?
+                }
+            }
+            Expr::Seq(es) => {
+                let mut last = Val::Undefined;
+                for e in es {
+                    last = self.eval(e, req, fx)?;
+                }
+                last
+            }
+            Expr::Add(a, b) => add(self.eval(a, req, fx)?, self.eval(b, req, fx)?)?,
             Expr::Template(parts) => {
                 let mut s = String::new();
                 for p in parts {
-                    self.eval(p, req)?.push_to(&mut s)?;
+                    self.eval(p, req, fx)?.push_to(&mut s)?;
                 }
                 Val::Str(Cow::Owned(s))
+            }
+        })
+    }
+
+    /// A header as the request's headers object shows it: the last field of that name, or
+    /// `undefined` when neither the request nor `Object.prototype` has it. `set-cookie` is an
+    /// array there.
+    fn header<'a>(&self, req: &'a RequestHead, name: &Bytes) -> Eval<Val<'a>> {
+        if name.as_ref() == b"set-cookie" {
+            return Err(Bail);
+        }
+        let last = req.headers.0.iter().rev().find(|(n, _)| n == name);
+        Ok(match last {
+            Some((_, v)) => Val::Str(String::from_utf8_lossy(v)),
+            None => {
+                let key = PropertyKey::from(JsString::from(String::from_utf8_lossy(name).as_ref()));
+                if has_property(&self.object_proto, &key) {
+                    return Err(Bail);
+                }
+                Val::Undefined
             }
         })
     }
@@ -184,30 +559,22 @@ impl Env {
     /// `router.find(...)`, if `router` is a URLRouter whose `find` is the built-in one.
     fn router_find<'a>(
         &self,
-        router: &PropertyKey,
+        router: &'a Expr,
         args: &'a [Expr],
         req: Request<'a>,
+        fx: &mut Effects,
     ) -> Eval<Val<'a>> {
-        let (Some(proto), Some(find)) = (&self.router_proto, &self.router_find) else {
+        let Val::Object(router) = self.eval(router, req, fx)? else {
             return Err(Bail);
         };
-        let router = data_property(&self.global, router).ok_or(Bail)?;
-        let router = router.as_object().ok_or(Bail)?;
-        if has_property(&router, &self.find_key)
-            || !router
-                .prototype()
-                .is_some_and(|p| JsObject::equals(&p, proto))
-        {
+        let find = self.router_find.as_ref().ok_or(Bail)?;
+        if !router.is::<UrlRouter>() || !find.reached_from(&router, &self.find_key) {
             return Err(Bail);
-        }
-        match data_property(proto, &self.find_key).and_then(|f| f.as_object()) {
-            Some(f) if JsObject::equals(&f, find) => {}
-            _ => return Err(Bail),
         }
         let mut url = self.url.try_borrow_mut().map_err(|_| Bail)?;
         url.clear();
         for a in args {
-            match self.eval(a, req)? {
+            match self.eval(a, req, fx)? {
                 Val::Null | Val::Undefined => {}
                 Val::Str(s) => join_url_part(&mut url, &s),
                 Val::Js(s) => join_url_part(&mut url, &s.to_std_string_lossy()),
@@ -219,42 +586,45 @@ impl Env {
             let r = router.downcast_ref::<UrlRouter>().ok_or(Bail)?;
             r.find_joined(&mut url).cloned()
         };
-        primitive(found.unwrap_or_default())
+        Val::of(found.unwrap_or_default())
+    }
+
+    /// `cache.get(key)` when `cache` is an `algo.Cache` with the built-in `get` and holds a live
+    /// entry for `key`; a miss would call the allocator, so it bails.
+    fn cache_get<'a>(
+        &self,
+        cache: &'a Expr,
+        key: &'a Expr,
+        req: Request<'a>,
+        fx: &mut Effects,
+    ) -> Eval<Val<'a>> {
+        let Val::Object(cache) = self.eval(cache, req, fx)? else {
+            return Err(Bail);
+        };
+        let get = self.cache_get.as_ref().ok_or(Bail)?;
+        if !cache.is::<Cache>() || !get.reached_from(&cache, &self.get_key) {
+            return Err(Bail);
+        }
+        let key = self.eval(key, req, fx)?.into_js()?;
+        let hit = cache.downcast_ref::<Cache>().ok_or(Bail)?.peek(&key);
+        let value = hit.ok_or(Bail)?;
+        fx.touches.push((cache, key));
+        Val::of(value)
     }
 }
 
-/// A script value as a primitive; objects (whose conversion could run script code) bail.
-fn primitive<'a>(v: JsValue) -> Eval<Val<'a>> {
-    if let Some(s) = v.as_string() {
-        return Ok(Val::Js(s));
+/// `target[key]` for an ordinary object or a string's length.
+fn get<'a>(target: Val<'a>, key: &PropertyKey) -> Eval<Val<'a>> {
+    match target {
+        Val::Object(o) => Val::of(ordinary_get(&o, key)?),
+        Val::Str(s) if is_length(key) => Ok(Val::Num(s.encode_utf16().count() as f64)),
+        Val::Js(s) if is_length(key) => Ok(Val::Num(s.len() as f64)),
+        _ => Err(Bail),
     }
-    if let Some(n) = v.as_number() {
-        return Ok(Val::Num(n));
-    }
-    if let Some(b) = v.as_boolean() {
-        return Ok(Val::Bool(b));
-    }
-    if v.is_null() {
-        return Ok(Val::Null);
-    }
-    if v.is_undefined() {
-        return Ok(Val::Undefined);
-    }
-    Err(Bail)
 }
 
-/// A header as the request's headers object shows it: the last field of that name, or
-/// `undefined` (the caller has checked that `Object.prototype` has no such key). `set-cookie`
-/// is an array there.
-fn header<'a>(req: &'a RequestHead, name: &[u8]) -> Eval<Val<'a>> {
-    if name == b"set-cookie" {
-        return Err(Bail);
-    }
-    let last = req.headers.0.iter().rev().find(|(n, _)| n == name);
-    Ok(match last {
-        Some((_, v)) => Val::Str(String::from_utf8_lossy(v)),
-        None => Val::Undefined,
-    })
+fn is_length(key: &PropertyKey) -> bool {
+    matches!(key, PropertyKey::String(s) if *s == js_string!("length"))
 }
 
 /// The `+` operator on primitives: numbers add, and a string on either side concatenates.

@@ -10,6 +10,7 @@ use boa_engine::ast::statement::With;
 use boa_engine::ast::visitor::{VisitWith, Visitor};
 use boa_engine::ast::{Script, SourceText};
 use boa_engine::interner::Interner;
+use boa_engine::object::JsObject;
 use boa_engine::object::builtins::JsFunction;
 use boa_engine::parser::Parser;
 use boa_engine::{Context, JsString, JsValue, Source, js_string};
@@ -32,11 +33,35 @@ pub fn function_source(f: &JsFunction, ctx: &mut Context) -> Option<JsString> {
         .as_string()
 }
 
+/// The arrow functions of `module` whose text is `f`'s, outermost first; `f` must belong to
+/// the context's current realm (a function of another module would read that module's
+/// globals) and the module must not bind names at run time.
+pub fn arrows_of<'m>(
+    f: &JsFunction,
+    module: &'m ParsedModule,
+    ctx: &mut Context,
+) -> Result<Vec<&'m ArrowFunction>, &'static str> {
+    let function_proto = ctx.intrinsics().constructors().function().prototype();
+    if !f
+        .prototype()
+        .is_some_and(|p| JsObject::equals(&p, &function_proto))
+    {
+        return Err("belongs to another module");
+    }
+    let source = function_source(f, ctx).ok_or("has no source text")?;
+    if module.has_dynamic_scope() {
+        return Err("is in a module that uses `with` or eval");
+    }
+    Ok(module.arrows_with_text(&source))
+}
+
 /// A module parsed again, with the source text the spans point into.
 pub struct ParsedModule {
     pub script: Script,
     pub text: SourceText,
     pub interner: Interner,
+    /// See [`ParsedModule::has_dynamic_scope`].
+    dynamic_scope: bool,
 }
 
 impl ParsedModule {
@@ -47,20 +72,23 @@ impl ParsedModule {
         let (script, text) = Parser::new(Source::from_bytes(src))
             .parse_script_with_source(&Scope::new_global(), &mut interner)
             .ok()?;
+        let dynamic_scope = script
+            .visit_with(&mut DynamicScopeFinder {
+                interner: &interner,
+            })
+            .is_break();
         Some(ParsedModule {
             script,
             text,
             interner,
+            dynamic_scope,
         })
     }
 
     /// Whether the module has a `with` statement or calls `eval`: either can bind names at run
     /// time that the scope analysis does not see.
     pub fn has_dynamic_scope(&self) -> bool {
-        let mut finder = DynamicScopeFinder {
-            interner: &self.interner,
-        };
-        self.script.visit_with(&mut finder).is_break()
+        self.dynamic_scope
     }
 
     /// The arrow functions whose source text is `source`, outermost first.

@@ -31,26 +31,28 @@
 //! cost a few hash lookups; the expressions themselves have no effects, so giving up half-way
 //! is invisible.
 
+mod callback;
+#[cfg(test)]
+mod callback_tests;
 mod compile;
 mod eval;
 mod locate;
 #[cfg(test)]
 mod tests;
 
-pub use locate::function_source;
+pub use callback::{CallbackArg, CompiledCallback, compile_callback};
+pub use locate::{ParsedModule, function_source};
 
 use crate::engine::data::Data;
 use crate::engine::head::{Head, HeadKind};
 use crate::http::head::ResponseHead;
-use crate::js::builtins::algo::url_router::UrlRouter;
 use crate::js::message::JsMessage;
 use boa_engine::object::JsObject;
 use boa_engine::object::builtins::JsFunction;
 use boa_engine::property::PropertyKey;
 use boa_engine::{Context, js_string};
 use compile::{BodyShape, Compiler};
-use eval::{Env, Request, Val, data_property, getter, has_property};
-use std::cell::RefCell;
+use eval::{Effects, Env, Request, Val, data_property, getter, has_property};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Cleared by `--no-native-callbacks`, before the script is loaded (workers inherit it).
@@ -60,6 +62,10 @@ static ENABLED: AtomicBool = AtomicBool::new(true);
 /// script behaves unexpectedly, and compare the two.
 pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
+}
+
+fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
 }
 
 /// A compiled `serveHTTP` callback.
@@ -83,33 +89,19 @@ pub struct PureReply {
 }
 
 impl PureReply {
-    /// Compiles `f` if it is an arrow function written in `module_source` (the text of the
-    /// module being loaded, whose realm is the context's current one) within the pure subset;
-    /// `Err` says why not (for the debug log).
+    /// Compiles `f` if it is an arrow function written in `module` (the module being loaded,
+    /// whose realm is the context's current one) within the pure subset; `Err` says why not
+    /// (for the debug log).
     pub fn compile(
         f: &JsFunction,
-        module_source: &[u8],
+        module: &ParsedModule,
         ctx: &mut Context,
     ) -> Result<PureReply, &'static str> {
-        // A function from another module's realm would read that realm's globals.
-        let function_proto = ctx.intrinsics().constructors().function().prototype();
-        if !f
-            .prototype()
-            .is_some_and(|p| JsObject::equals(&p, &function_proto))
-        {
-            return Err("belongs to another module");
-        }
-        let source = function_source(f, ctx).ok_or("has no source text")?;
-        let module = locate::ParsedModule::parse(module_source)
-            .ok_or("is in a module that does not parse")?;
-        if module.has_dynamic_scope() {
-            return Err("is in a module that uses `with` or eval");
-        }
-        let arrows = module.arrows_with_text(&source);
+        let arrows = locate::arrows_of(f, module, ctx)?;
         let [arrow] = arrows.as_slice() else {
             return Err("is not a single arrow function of the module");
         };
-        let mut compiler = Compiler::new(arrow, &module.interner)?;
+        let mut compiler = Compiler::new(arrow, &module.interner, None)?;
         let shape = compiler.reply(ctx)?;
         let head = match shape.head {
             Some(o) => Head::script(o.into()),
@@ -126,22 +118,8 @@ impl PureReply {
             getter(&message_proto, &head_key).ok_or("has no Message.prototype.head")?;
         let body_getter =
             getter(&message_proto, &body_key).ok_or("has no Message.prototype.body")?;
-        let find_key = PropertyKey::from(js_string!("find"));
-        let router = ctx.get_global_class::<UrlRouter>();
-        let router_proto = router.map(|r| r.prototype());
-        let router_find = router_proto
-            .as_ref()
-            .and_then(|p| data_property(p, &find_key))
-            .and_then(|f| f.as_object());
         Ok(PureReply {
-            env: Env {
-                global: ctx.global_object(),
-                object_proto: ctx.intrinsics().constructors().object().prototype(),
-                router_proto,
-                router_find,
-                find_key,
-                url: RefCell::new(String::new()),
-            },
+            env: Env::of_realm(ctx),
             message_ctor: message.constructor(),
             message_key: js_string!("Message").into(),
             head_key,
@@ -183,43 +161,65 @@ impl PureReply {
         let HeadKind::Request(head) = &*kind else {
             return None;
         };
-        let req = Request { head, body };
+        let req = Request {
+            head: Some(head),
+            body: Some(body),
+        };
+        let mut effects = Effects::default();
         let body = match &self.body {
             BodyShape::None => None,
-            BodyShape::Value(e) => match self.env.eval(e, req).ok()? {
+            BodyShape::Value(e) => match self.env.eval(e, req, &mut effects).ok()? {
                 Val::Null | Val::Undefined => None,
                 Val::Data(d) => Some(d.clone()),
                 v => Some(Data::from(v.into_bytes().ok()?)),
             },
-            BodyShape::BodyOrHead(e) => match self.env.eval(e, req).ok()? {
+            BodyShape::BodyOrHead(e) => match self.env.eval(e, req, &mut effects).ok()? {
                 Val::Data(d) => Some(d.clone()),
                 v if v.is_string() => Some(Data::from(v.into_bytes().ok()?)),
                 _ => return None,
             },
         };
+        effects.commit();
         Some((self.head.clone(), body))
     }
 }
 
-/// Compiles a callback for [`PureReply`], logging why it stays with the engine.
+/// Compiles a `serveHTTP` callback of module `module` for [`PureReply`], logging whether it
+/// runs natively and why not.
 pub fn compile_reply(
     f: &JsFunction,
-    module_source: Option<&[u8]>,
+    module: usize,
     location: &str,
     ctx: &mut Context,
 ) -> Option<PureReply> {
-    let result = match module_source {
-        _ if !ENABLED.load(Ordering::Relaxed) => Err("is not compiled (--no-native-callbacks)"),
-        Some(src) => PureReply::compile(f, src, ctx),
-        None => Err("has no module source"),
+    compile_logged("serveHTTP callback", module, location, |parsed| {
+        PureReply::compile(f, parsed, ctx)
+    })
+}
+
+/// Runs `compile` on module `module` parsed (unless `--no-native-callbacks`), and logs at debug
+/// level whether `what` at `location` runs natively, or why not.
+fn compile_logged<T>(
+    what: &str,
+    module: usize,
+    location: &str,
+    compile: impl FnOnce(&ParsedModule) -> Result<T, compile::Ineligible>,
+) -> Option<T> {
+    let result = if !enabled() {
+        Err("is not compiled (--no-native-callbacks)")
+    } else {
+        match crate::js::config::parsed_module(module) {
+            Some(parsed) => compile(&parsed),
+            None => Err("is in a module whose source is not at hand"),
+        }
     };
     match result {
-        Ok(p) => {
-            log::debug!("{location}: serveHTTP callback runs natively");
-            Some(p)
+        Ok(compiled) => {
+            log::debug!("{location}: {what} runs natively");
+            Some(compiled)
         }
         Err(why) => {
-            log::debug!("{location}: serveHTTP callback runs in the engine: it {why}");
+            log::debug!("{location}: {what} runs in the engine: it {why}");
             None
         }
     }

@@ -209,6 +209,21 @@ impl Cache {
         evicted
     }
 
+    /// What `get(key)` would return on a hit, without marking the entry used; `None` for a
+    /// miss (no entry, or an expired one), where `get` would allocate. Compiled callbacks look
+    /// first and mark the entry with [`Cache::touch`] once they are sure to finish.
+    pub fn peek(&self, key: &JsValue) -> Option<JsValue> {
+        let slot = *self.entries.index.get(&ValueKey::new(key))?;
+        let e = self.entries.entry(slot)?;
+        let live = self.ttl.is_none() || e.expires.is_none_or(|t| Instant::now() < t);
+        live.then(|| e.value.clone())
+    }
+
+    /// Marks `key` most recently used, as a hit of `get` does.
+    pub fn touch(&mut self, key: &JsValue) {
+        self.entries.touch(&ValueKey::new(key));
+    }
+
     /// Returns the live value for `key` without allocating; drops it if expired.
     ///
     /// This is what load balancers use to consult an "unhealthy" cache.

@@ -1,0 +1,136 @@
+//! Filter callbacks evaluated without the engine: `handleMessageStart(msg => ...)`, `use`'s
+//! turn-down check, `link`'s condition, `muxHTTP`'s key and the like.
+//!
+//! The plugin gateway runs seven of these per request, for example
+//!
+//! ```js
+//! () => (
+//!   _target = _services[__serviceID] ? _picked.get(_services[__serviceID]) : '',
+//!   _target && (__turnDown = true)
+//! )
+//! ```
+//!
+//! In the engine each costs a call frame, an environment, a message object for `msg`, and an
+//! accessor call per context variable. Compiled, it is a walk over a small tree that reads the
+//! context's slots and the parsed head directly.
+//!
+//! Such a callback has effects, so the evaluation records them ([`Effects`]) and applies them
+//! only when it has finished: wherever it gives up (a construct outside the subset, a getter, a
+//! cache miss that would call the allocator), nothing has changed yet, and the engine runs the
+//! callback from the start.
+
+use super::compile::{Compiler, ContextVars, Ineligible};
+use super::eval::{Effects, Env, Expr, Request, getter};
+use super::locate::{ParsedModule, arrows_of};
+use crate::engine::head::{Head, HeadKind};
+use crate::js::message::JsMessageStart;
+use boa_engine::object::JsObject;
+use boa_engine::object::builtins::JsFunction;
+use boa_engine::property::PropertyKey;
+use boa_engine::{Context, JsValue, js_string};
+
+/// A compiled filter callback.
+pub struct CompiledCallback {
+    body: Expr,
+    env: Env,
+    /// Whether the body reads its parameter (`msg.head...`); it can then only run where the
+    /// caller hands over the event's head.
+    reads_param: bool,
+    /// What `msg.head` must still reach, for the head fields to be read natively: the getter
+    /// on `MessageStart.prototype`.
+    message_start_proto: Option<JsObject>,
+    head_key: PropertyKey,
+    head_getter: Option<JsObject>,
+}
+
+/// What the engine would pass the callback.
+pub enum CallbackArg<'a> {
+    /// Nothing the compiled form can read (no argument, or values it cannot look into).
+    Opaque,
+    /// The `MessageStart` event of this head.
+    MessageStart(&'a Head),
+}
+
+impl CompiledCallback {
+    /// Compiles `f`, an arrow function written in `module` (the module being loaded, whose
+    /// realm is the context's current one and whose context variables `vars` finds); `Err` says
+    /// why not (for the debug log).
+    pub fn compile(
+        f: &JsFunction,
+        vars: &ContextVars<'_>,
+        module: &ParsedModule,
+        ctx: &mut Context,
+    ) -> Result<CompiledCallback, Ineligible> {
+        // Arrows with the same text and every name resolved alike behave alike; the names of
+        // each are resolved, and all must compile.
+        let mut bodies = Vec::new();
+        for arrow in arrows_of(f, module, ctx)? {
+            bodies.push(Compiler::new(arrow, &module.interner, Some(vars))?.callback()?);
+        }
+        let body = bodies
+            .into_iter()
+            .next()
+            .ok_or("is not an arrow function of the module")?;
+        let head_key = PropertyKey::from(js_string!("head"));
+        let message_start_proto = ctx
+            .get_global_class::<JsMessageStart>()
+            .map(|c| c.prototype());
+        let head_getter = message_start_proto
+            .as_ref()
+            .and_then(|p| getter(p, &head_key));
+        Ok(CompiledCallback {
+            reads_param: body.reads_param(),
+            body,
+            env: Env::of_realm(ctx),
+            message_start_proto,
+            head_key,
+            head_getter,
+        })
+    }
+
+    /// The callback's value with its effects applied, or `None` when the engine must run it
+    /// (nothing has changed then). The current context must be the caller's.
+    pub fn run(&self, arg: CallbackArg<'_>) -> Option<JsValue> {
+        let kind;
+        let mut req = Request::default();
+        if self.reads_param {
+            let CallbackArg::MessageStart(head) = arg else {
+                return None;
+            };
+            if !self.head_reachable() {
+                return None;
+            }
+            kind = head.get();
+            match &*kind {
+                HeadKind::Request(h) => req.head = Some(h),
+                _ => return None,
+            }
+        }
+        let mut effects = Effects::default();
+        let value = self.env.eval(&self.body, req, &mut effects).ok()?;
+        let value = value.into_js().ok()?;
+        effects.commit();
+        Some(value)
+    }
+
+    /// Whether `msg.head` on a fresh `MessageStart` still calls the built-in getter.
+    fn head_reachable(&self) -> bool {
+        let (Some(proto), Some(original)) = (&self.message_start_proto, &self.head_getter) else {
+            return false;
+        };
+        getter(proto, &self.head_key).is_some_and(|g| JsObject::equals(&g, original))
+    }
+}
+
+/// Compiles a filter callback of module `module`, logging whether it runs natively and why not.
+pub fn compile_callback(
+    f: &JsFunction,
+    module: usize,
+    location: &str,
+    ctx: &mut Context,
+) -> Option<CompiledCallback> {
+    super::compile_logged("callback", module, location, |parsed| {
+        let vars = |name: &str| crate::js::config::context_var(module, name);
+        CompiledCallback::compile(f, &vars, parsed, ctx)
+    })
+}
