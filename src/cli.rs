@@ -24,7 +24,7 @@ Options:
   --signal=reload|stop|quit  Signal the running master named by --pid-file, then exit
   --single-process           Run one worker in this process, without a master (debugging)
   --no-native-callbacks      Run every script callback in the JavaScript engine, including
-                             serveHTTP callbacks that would be compiled (docs/performance.md)
+                             those that would be compiled (docs/performance.md)
 ";
 
 /// What the command line asks for.

@@ -61,11 +61,16 @@ impl CompiledCallback {
         module: &ParsedModule,
         ctx: &mut Context,
     ) -> Result<CompiledCallback, Ineligible> {
-        // Arrows with the same text and every name resolved alike behave alike; the names of
-        // each are resolved, and all must compile.
+        // The engine does not say which arrow of the module `f` is, only its text. Arrows with
+        // the same text whose names all resolve to the same variables behave alike; a twin whose
+        // tree has an engine node might owe it to a name bound elsewhere (a closure variable),
+        // so twins must compile completely.
         let mut bodies = Vec::new();
         for arrow in arrows_of(f, module, ctx)? {
             bodies.push(Compiler::new(arrow, &module.interner, Some(vars))?.callback()?);
+        }
+        if bodies.len() > 1 && bodies.iter().any(|b| b.any_engine().is_some()) {
+            return Err("has a twin of the same text that is not compiled completely");
         }
         let body = bodies
             .into_iter()

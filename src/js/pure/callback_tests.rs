@@ -374,6 +374,8 @@ fn callbacks_outside_the_subset_are_not_compiled() {
         "(() => { let b = 1; return () => b })()",
         "(() => String(_a))",
         "(() => notAVariable = 1)",
+        // A twin of the same text reading a closure variable.
+        "var _b = 'global'; var g = () => _a && _b; (function () { var _b = 2; return () => _a && _b })()",
     ] {
         let h = Harness::new(vars, script);
         assert!(h.compiled.is_none(), "compiled: {script}");

@@ -1,26 +1,24 @@
-//! `serveHTTP` callbacks answered without running the engine ("pure replies").
+//! Script callbacks evaluated without running the engine.
 //!
-//! A callback such as
+//! Two kinds of callback are compiled at load time into a small expression tree
+//! ([`eval::Expr`]) that the worker evaluates natively:
 //!
-//! ```js
-//! msg => new Message(
-//!   { status: 200, headers: { 'content-type': 'text/plain' } },
-//!   router.find(msg.head.headers.host, msg.head.path) + ': ' + msg.head.method + '\n'
-//! )
-//! ```
+//! - `serveHTTP` replies ([`PureReply`], this file): an arrow function whose body is one
+//!   `new Message(...)` with a literal head and a body built from the request head, such as
 //!
-//! only reads the request head, joins strings and looks up a URL router. Run by boa it costs
-//! several microseconds per request, most of them allocating and collecting objects: the
-//! request message, its head and headers, the two literals, the reply. At load time such an
-//! arrow function is compiled into a small expression tree ([`eval::Expr`]); per request the
-//! worker evaluates that tree over the parsed head and encodes the reply, and no script object
-//! is created.
+//!   ```js
+//!   msg => new Message(
+//!     { status: 200, headers: { 'content-type': 'text/plain' } },
+//!     router.find(msg.head.headers.host, msg.head.path) + ': ' + msg.head.method + '\n'
+//!   )
+//!   ```
 //!
-//! The subset is: one parameter (or none), a body that is `new Message(...)` with a head
-//! object literal of literal values and a body expression made of string, number, boolean,
-//! `null` and `undefined` literals, `msg.head.method` / `.path` / `.protocol`, `msg.head.headers.
-//! name`, global `var`s holding primitives, `router.find(...)` on a global `algo.URLRouter`,
-//! `+` and template literals. Anything else stays with the engine.
+//!   Run by boa it costs several microseconds per request, most of them allocating and
+//!   collecting objects: the request message, its head and headers, the two literals, the
+//!   reply. Compiled, the worker evaluates the tree over the parsed head and encodes the reply,
+//!   and no script object is created.
+//! - filter callbacks ([`CompiledCallback`], `callback.rs`): expressions over context variables
+//!   and the request head, with assignments to context variables.
 //!
 //! The engine's answer is the reference. Whatever a script could have changed since load time is
 //! checked per request before it is relied on: that `Message` and each global still hold what
@@ -28,8 +26,8 @@
 //! method of `URLRouter.prototype`, that `Object.prototype` has gained none of the names the
 //! engine would look up through it. Values that would need a conversion this module does not do
 //! (an object, a fraction printed as text) also send the request to the engine. These checks
-//! cost a few hash lookups; the expressions themselves have no effects, so giving up half-way
-//! is invisible.
+//! cost a few hash lookups. Effects (assignments, cache hits) are recorded and applied only once
+//! an evaluation has finished, so giving up half-way is invisible.
 
 mod callback;
 #[cfg(test)]
