@@ -114,3 +114,29 @@ fn exchange(args: &[&str], log_line: &str, engine_calls: u32) {
     );
     assert!(pipy.try_exit().is_none(), "{}", pipy.stderr());
 }
+
+/// A native reply reads `__inbound` of the connection it answers, however the requests of two
+/// connections interleave.
+#[test]
+fn a_pure_callback_reads_the_connection_it_answers() {
+    let port = free_port();
+    let mut pipy = Pipy::serve(&script("inbound_reply.js"), port, &["--log-level=debug"]);
+    assert!(
+        pipy.stderr_contains(
+            "inbound_reply.js:6:11: serveHTTP callback runs natively",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        pipy.stderr()
+    );
+    let mut a = Conn::open(port);
+    let mut b = Conn::open(port);
+    for i in 0..3 {
+        for conn in [&mut a, &mut b] {
+            let path = format!("/{i}");
+            let expected = format!("{} {path}", conn.local_addr());
+            assert_eq!(conn.roundtrip(&get(&path)).text(), expected);
+        }
+    }
+    assert!(pipy.try_exit().is_none(), "{}", pipy.stderr());
+}

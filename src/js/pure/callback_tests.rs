@@ -3,7 +3,7 @@
 //! variable afterwards.
 
 use super::callback::{CallbackArg, CompiledCallback};
-use crate::engine::context::{self, Context as Slots, ContextRef};
+use crate::engine::context::{self, Context as Slots, ContextRef, InboundInfo};
 use crate::engine::event::Event;
 use crate::engine::head::Head;
 use crate::http::head::{Headers, RequestHead, Version};
@@ -49,6 +49,8 @@ impl Harness {
         let mut ctx = Context::default();
         crate::js::message::register(&mut ctx).expect("Message registers");
         crate::js::builtins::register_builtins(&mut ctx).expect("builtins register");
+        let pipy = boa_engine::JsObject::with_object_proto(ctx.intrinsics());
+        crate::js::globals::register(&mut ctx, pipy, "test.js").expect("globals register");
         let cells: Vec<(String, SlotCell)> = vars
             .iter()
             .enumerate()
@@ -96,8 +98,15 @@ impl Harness {
         }
     }
 
+    /// Fresh variables, and a client connection whose `__inbound` object nothing has built yet.
     fn slots(&self) -> ContextRef {
-        Slots::new_root(std::slice::from_ref(&self.initial), None)
+        let inbound = InboundInfo {
+            id: 7,
+            remote: "192.0.2.1:40000".parse().expect("address"),
+            local: "127.0.0.1:8080".parse().expect("address"),
+            js: Default::default(),
+        };
+        Slots::new_root(std::slice::from_ref(&self.initial), Some(Rc::new(inbound)))
     }
 
     /// The engine's value and variables after one call.
@@ -271,6 +280,10 @@ fn operators_and_conversions_match_the_engine() {
         "(() => (_a = 'x', _n = _a + 1, _o = null))",
         "(() => _a = _n = 5)",
         "(() => { _a = 'block' })",
+        "(() => _n % 3 + (_a.length % 2) + (7 % _n))",
+        "(() => __inbound.id % 4)",
+        "(() => __inbound.remoteAddress + ':' + __inbound.remotePort)",
+        "(() => `${__inbound.localAddress}:${__inbound.localPort}|${__inbound.destinationAddress}|${__inbound.destinationPort}`)",
     ] {
         same_natively(vars, script, &heads);
     }
@@ -307,6 +320,9 @@ fn what_the_subset_cannot_do_exactly_goes_to_the_engine_before_any_effect() {
         // A construct outside the subset, reached after an assignment.
         "(() => (_a = 'changed', _a ? _a.toUpperCase() : 0))",
         "(msg => (_a = 'changed', _a && (msg.head.path = '/')))",
+        // A field the engine's `__inbound` object does not have; the object as a value.
+        "(() => (_a = 'changed', __inbound.unknown))",
+        "(() => (_a = 'changed', __inbound))",
         // set-cookie is an array in the engine.
         "(msg => (_a = 'changed', msg.head.headers['set-cookie']))",
     ] {
@@ -315,6 +331,7 @@ fn what_the_subset_cannot_do_exactly_goes_to_the_engine_before_any_effect() {
     // Replaced built-ins.
     for (change, script) in [
         ("Boolean = x => 'replaced'", "(() => Boolean(_a))"),
+        ("Object.prototype.id = 1", "(() => __inbound.id)"),
         (
             "algo.Cache.prototype.get = () => 'replaced'",
             "(() => _c.get('k'))",

@@ -263,6 +263,9 @@ impl<'a> Compiler<'a> {
                     BinaryOp::Arithmetic(ArithmeticOp::Add) => {
                         Expr::Add(self.boxed(lhs), self.boxed(rhs))
                     }
+                    BinaryOp::Arithmetic(ArithmeticOp::Mod) => {
+                        Expr::Rem(self.boxed(lhs), self.boxed(rhs))
+                    }
                     BinaryOp::Relational(RelationalOp::StrictEqual) => {
                         Expr::StrictEq(self.boxed(lhs), self.boxed(rhs), true)
                     }
@@ -324,6 +327,9 @@ impl<'a> Compiler<'a> {
     /// A free name: a context variable of the module, or a global `var` (read per evaluation).
     fn variable(&self, sym: Sym) -> Result<Expr, Ineligible> {
         let key = self.global(sym)?;
+        if self.name(sym)? == "__inbound" {
+            return Ok(Expr::Inbound);
+        }
         let var = self.vars.and_then(|vars| vars(self.name(sym).ok()?));
         Ok(match var {
             Some(cell) => Expr::Var(cell),

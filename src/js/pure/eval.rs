@@ -7,7 +7,7 @@
 //! cache hits are only recorded in [`Effects`], applied once the evaluation has finished, so the
 //! caller can run the engine on the same input instead.
 
-use crate::engine::context;
+use crate::engine::context::{self, InboundInfo};
 use crate::engine::data::Data;
 use crate::http::head::RequestHead;
 use crate::js::builtins::algo::cache::Cache;
@@ -20,6 +20,7 @@ use boa_engine::{Context, JsString, JsValue, JsVariant, js_string};
 use bytes::Bytes;
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::rc::Rc;
 
 /// The engine might answer differently: run it instead.
 #[derive(Debug)]
@@ -55,6 +56,8 @@ pub enum Expr {
     Global(PropertyKey),
     /// A context variable: its module's slot in the current context.
     Var(SlotCell),
+    /// `__inbound`: the client connection of the current context.
+    Inbound,
     /// `name = value` on a context variable, recorded and applied when the evaluation finishes.
     Assign(SlotCell, Box<Expr>),
     /// `a.b` / `a[b]`: a data property of an ordinary object (own or inherited through ordinary
@@ -86,6 +89,8 @@ pub enum Expr {
     Seq(Vec<Expr>),
     /// `a + b`.
     Add(Box<Expr>, Box<Expr>),
+    /// `a % b` on numbers.
+    Rem(Box<Expr>, Box<Expr>),
     /// A template literal: every part converted to a string, joined.
     Template(Vec<Expr>),
 }
@@ -110,7 +115,7 @@ impl Expr {
             Expr::RouterFind { router, args } => router
                 .always_bails()
                 .or_else(|| args.iter().find_map(Expr::always_bails)),
-            Expr::StrictEq(a, b, _) | Expr::Add(a, b) => first(&[a, b]),
+            Expr::StrictEq(a, b, _) | Expr::Add(a, b) | Expr::Rem(a, b) => first(&[a, b]),
             // The right side is skipped for some values.
             Expr::And(a, _) | Expr::Or(a, _) | Expr::Coalesce(a, _) | Expr::Cond(a, _, _) => {
                 a.always_bails()
@@ -134,6 +139,7 @@ impl Expr {
                 .or_else(|| args.iter().find_map(Expr::any_engine)),
             Expr::StrictEq(a, b, _)
             | Expr::Add(a, b)
+            | Expr::Rem(a, b)
             | Expr::And(a, b)
             | Expr::Or(a, b)
             | Expr::Coalesce(a, b) => first(&[a, b]),
@@ -157,6 +163,7 @@ impl Expr {
             }
             Expr::StrictEq(a, b, _)
             | Expr::Add(a, b)
+            | Expr::Rem(a, b)
             | Expr::And(a, b)
             | Expr::Or(a, b)
             | Expr::Coalesce(a, b) => any(&[a, b]),
@@ -225,6 +232,9 @@ pub enum Val<'a> {
     Null,
     Undefined,
     Object(JsObject),
+    /// `__inbound` before a script has read it: the engine would build its object then, with
+    /// the fields [`Env::inbound_field`] reads.
+    Inbound(Rc<InboundInfo>),
 }
 
 impl<'a> Val<'a> {
@@ -245,7 +255,7 @@ impl<'a> Val<'a> {
     /// The script value; the request body has no script object here, so it bails.
     pub fn into_js(self) -> Eval<JsValue> {
         Ok(match self {
-            Val::Data(_) => return Err(Bail),
+            Val::Data(_) | Val::Inbound(_) => return Err(Bail),
             Val::Str(s) => JsString::from(s.as_ref()).into(),
             Val::Js(s) => s.into(),
             Val::Num(n) => JsValue::from(n),
@@ -263,7 +273,7 @@ impl<'a> Val<'a> {
     /// `ToBoolean`.
     fn truthy(&self) -> bool {
         match self {
-            Val::Data(_) | Val::Object(_) => true,
+            Val::Data(_) | Val::Object(_) | Val::Inbound(_) => true,
             Val::Str(s) => !s.is_empty(),
             Val::Js(s) => !s.is_empty(),
             Val::Num(n) => *n != 0.0 && !n.is_nan(),
@@ -275,7 +285,9 @@ impl<'a> Val<'a> {
     /// `IsStrictlyEqual`; the body, which has no script object to compare, bails.
     fn strictly_equals(&self, other: &Val<'_>) -> Eval<bool> {
         Ok(match (self, other) {
-            (Val::Data(_), _) | (_, Val::Data(_)) => return Err(Bail),
+            (Val::Data(_) | Val::Inbound(_), _) | (_, Val::Data(_) | Val::Inbound(_)) => {
+                return Err(Bail);
+            }
             (Val::Num(a), Val::Num(b)) => a == b,
             (Val::Bool(a), Val::Bool(b)) => a == b,
             (Val::Null, Val::Null) | (Val::Undefined, Val::Undefined) => true,
@@ -297,7 +309,7 @@ impl<'a> Val<'a> {
             Val::Bool(false) => out.push_str("false"),
             Val::Null => out.push_str("null"),
             Val::Undefined => out.push_str("undefined"),
-            Val::Data(_) | Val::Object(_) => return Err(Bail),
+            Val::Data(_) | Val::Object(_) | Val::Inbound(_) => return Err(Bail),
         }
         Ok(())
     }
@@ -379,6 +391,9 @@ pub struct Env {
     cache_get: Option<BuiltinMethod>,
     boolean_key: PropertyKey,
     boolean: JsObject,
+    /// Whether `__inbound` is the built-in accessor (it is not configurable, so this holds for
+    /// the realm's lifetime).
+    inbound: bool,
     /// Reused for joining `find`'s arguments.
     url: RefCell<String>,
 }
@@ -399,6 +414,12 @@ impl Env {
             get_key,
             boolean_key: js_string!("Boolean").into(),
             boolean: ctx.intrinsics().constructors().boolean().constructor(),
+            inbound: ctx
+                .global_object()
+                .borrow()
+                .properties()
+                .get(&js_string!("__inbound").into())
+                .is_some_and(|d| d.is_accessor_descriptor() && d.configurable() == Some(false)),
             url: RefCell::new(String::new()),
         }
     }
@@ -468,6 +489,18 @@ impl Env {
             Expr::Header(name) => self.header(req.head.ok_or(Bail)?, name)?,
             Expr::Global(key) => Val::of(data_property(&self.global, key).ok_or(Bail)?)?,
             Expr::Var(cell) => Val::of(fx.read(cell))?,
+            Expr::Inbound => {
+                if !self.inbound {
+                    return Err(Bail);
+                }
+                match context::with_current(|c| c.and_then(|c| c.inbound.clone())) {
+                    None => Val::Null,
+                    Some(info) => match info.js.borrow().clone() {
+                        Some(built) => Val::of(built)?,
+                        None => Val::Inbound(info.clone()),
+                    },
+                }
+            }
             Expr::Assign(cell, value) => {
                 let v = self.eval(value, req, fx)?.into_js()?;
                 fx.writes.push((cell.get(), v.clone()));
@@ -479,7 +512,10 @@ impl Env {
                     Key::Named(k) => Cow::Borrowed(k),
                     Key::Computed(k) => Cow::Owned(self.eval(k, req, fx)?.property_key()?),
                 };
-                get(target, &key)?
+                match target {
+                    Val::Inbound(info) => self.inbound_field(&info, &key)?,
+                    target => get(target, &key)?,
+                }
             }
             Expr::RouterFind { router, args } => self.router_find(router, args, req, fx)?,
             Expr::CacheGet { cache, key } => self.cache_get(cache, key, req, fx)?,
@@ -526,6 +562,11 @@ impl Env {
                 last
             }
             Expr::Add(a, b) => add(self.eval(a, req, fx)?, self.eval(b, req, fx)?)?,
+            Expr::Rem(a, b) => match (self.eval(a, req, fx)?, self.eval(b, req, fx)?) {
+                // Rust's `%` on f64 is C's fmod, which is what ECMAScript specifies for numbers.
+                (Val::Num(x), Val::Num(y)) => Val::Num(x % y),
+                _ => return Err(Bail),
+            },
             Expr::Template(parts) => {
                 let mut s = String::new();
                 for p in parts {
@@ -533,6 +574,30 @@ impl Env {
                 }
                 Val::Str(Cow::Owned(s))
             }
+        })
+    }
+
+    /// A field of the object the engine would build for `__inbound` (see `inbound_getter` in
+    /// js/globals.rs). It sets the fields on a plain object, so a property `Object.prototype`
+    /// has of that name (a setter, a read-only value) would change what it builds: that bails,
+    /// and so does any other name (which the engine would look up on `Object.prototype`).
+    fn inbound_field<'a>(&self, info: &InboundInfo, key: &PropertyKey) -> Eval<Val<'a>> {
+        let PropertyKey::String(name) = key else {
+            return Err(Bail);
+        };
+        if has_property(&self.object_proto, key) {
+            return Err(Bail);
+        }
+        let ip = |a: &std::net::SocketAddr| Val::Str(Cow::Owned(a.ip().to_string()));
+        Ok(match name.to_std_string_lossy().as_str() {
+            "id" => Val::Num(info.id as f64),
+            "remoteAddress" => ip(&info.remote),
+            "remotePort" => Val::Num(f64::from(info.remote.port())),
+            "localAddress" => ip(&info.local),
+            "localPort" => Val::Num(f64::from(info.local.port())),
+            "destinationAddress" => Val::Str(Cow::Borrowed("")),
+            "destinationPort" => Val::Num(0.0),
+            _ => return Err(Bail),
         })
     }
 
