@@ -8,6 +8,7 @@ use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::{Cx, Filter, FilterFactory, Signal};
 use crate::net::conn::ReadTarget;
 use crate::net::options::SocketOptions;
+use std::rc::Rc;
 use std::time::Duration;
 
 pub fn build_connect(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
@@ -34,7 +35,7 @@ pub fn build_connect(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, Strin
     }
     Ok(Box::new(ConnectFactory {
         target,
-        opts,
+        opts: Rc::new(opts),
         retry_count,
         retry_delay,
     }))
@@ -42,7 +43,7 @@ pub fn build_connect(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, Strin
 
 struct ConnectFactory {
     target: Dynamic,
-    opts: SocketOptions,
+    opts: Rc<SocketOptions>,
     retry_count: i64,
     retry_delay: Duration,
 }
@@ -88,7 +89,7 @@ enum State {
 
 struct Connect {
     target: Dynamic,
-    opts: SocketOptions,
+    opts: Rc<SocketOptions>,
     retries_left: i64,
     retry_delay: Duration,
     state: State,

@@ -6,6 +6,7 @@ use crate::engine::pipeline::PipelineId;
 use bytes::{Bytes, BytesMut};
 use std::io::{self, IoSlice, Write};
 use std::os::fd::AsRawFd;
+use std::rc::Rc;
 use std::time::Instant;
 
 /// Accepted from a listener, or opened by `connect`.
@@ -56,7 +57,9 @@ pub struct Conn {
     pub blocked_sources: Vec<(usize, u64)>,
     /// Write interest is registered (the last flush hit `WouldBlock`).
     pub want_write: bool,
-    pub opts: SocketOptions,
+    /// Shared with the listener or the `connect` filter the connection came from: 64 bytes
+    /// fewer per connection than a copy.
+    pub opts: Rc<SocketOptions>,
     pub created: Instant,
     pub last_read: Instant,
     pub last_write: Instant,
@@ -77,7 +80,7 @@ impl Conn {
         role: Role,
         reader: ReadTarget,
         state: ConnState,
-        opts: SocketOptions,
+        opts: Rc<SocketOptions>,
         id: u64,
         peer: std::net::SocketAddr,
     ) -> Conn {

@@ -3,6 +3,7 @@
 use super::options::SocketOptions;
 use crate::engine::pipeline::LayoutId;
 use std::net::SocketAddr;
+use std::rc::Rc;
 
 /// `listen` options (reference §3.9).
 #[derive(Clone, Debug, Default)]
@@ -16,6 +17,8 @@ pub struct Listener {
     pub socket: mio::net::TcpListener,
     pub layout: LayoutId,
     pub options: ListenOptions,
+    /// `options.socket`, shared by the connections accepted here.
+    pub socket_options: Rc<SocketOptions>,
     pub active: usize,
     pub accepting: Accepting,
 }

@@ -483,7 +483,7 @@ impl Core {
     pub fn connect(
         &mut self,
         addr: SocketAddr,
-        opts: SocketOptions,
+        opts: Rc<SocketOptions>,
         reader: ReadTarget,
     ) -> std::io::Result<usize> {
         let stream = mio::net::TcpStream::connect(addr)?;

@@ -89,6 +89,7 @@ impl Worker {
                 socket,
                 layout: spec.layout,
                 options: spec.options.clone(),
+                socket_options: Rc::new(spec.options.socket.clone()),
                 active: 0,
                 accepting: Accepting::Open,
             });
@@ -329,7 +330,7 @@ impl Worker {
             l.active += 1;
             let local = stream.local_addr().unwrap_or(l.addr);
             let layout = l.layout;
-            let opts = l.options.socket.clone();
+            let opts = l.socket_options.clone();
             let id = self.core.next_conn_id();
             let placeholder = ReadTarget::Pipeline(PipelineId {
                 index: u32::MAX,
