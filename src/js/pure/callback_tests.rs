@@ -6,12 +6,10 @@ use super::callback::{CallbackArg, CompiledCallback};
 use crate::engine::context::{self, Context as Slots, ContextRef, InboundInfo};
 use crate::engine::event::Event;
 use crate::engine::head::Head;
-use crate::http::head::{Headers, RequestHead, Version};
 use crate::js::config::SlotCell;
 use crate::js::message::event_to_js;
 use boa_engine::object::builtins::JsFunction;
 use boa_engine::{Context, JsValue, Source};
-use bytes::Bytes;
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -154,22 +152,8 @@ fn same_values(a: &[JsValue], b: &[JsValue]) -> bool {
 }
 
 fn request(path: &str, headers: &[(&str, &str)]) -> Head {
-    Head::request(RequestHead {
-        method: Bytes::from_static(b"GET"),
-        path: Bytes::copy_from_slice(path.as_bytes()),
-        version: Version::Http11,
-        headers: Headers(
-            headers
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        Bytes::copy_from_slice(n.as_bytes()),
-                        Bytes::copy_from_slice(v.as_bytes()),
-                    )
-                })
-                .collect(),
-        ),
-    })
+    let headers: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+    super::tests::request("GET", path.as_bytes(), &headers)
 }
 
 fn copy(head: &Head) -> Head {

@@ -102,75 +102,56 @@ pub enum Key {
 }
 
 impl Expr {
+    /// The sub-expressions, and how many of them (from the front) every evaluation of `self`
+    /// reaches; the others are skipped for some values (the right side of `&&`, a branch).
+    fn children(&self) -> (Vec<&Expr>, usize) {
+        fn all<'e>(es: &[&'e Expr]) -> (Vec<&'e Expr>, usize) {
+            (es.to_vec(), es.len())
+        }
+        match self {
+            Expr::Assign(_, e) | Expr::Boolean(e) | Expr::Not(e) => all(&[e]),
+            Expr::Get(e, Key::Named(_)) => all(&[e]),
+            Expr::Get(e, Key::Computed(k)) => all(&[e, k]),
+            Expr::CacheGet { cache, key } => all(&[cache, key]),
+            Expr::RouterFind { router, args } => {
+                let es: Vec<&Expr> = std::iter::once(&**router).chain(args).collect();
+                let n = es.len();
+                (es, n)
+            }
+            Expr::StrictEq(a, b, _) | Expr::Add(a, b) | Expr::Rem(a, b) => all(&[a, b]),
+            Expr::And(a, b) | Expr::Or(a, b) | Expr::Coalesce(a, b) => (vec![a, b], 1),
+            Expr::Cond(c, a, b) => (vec![c, a, b], 1),
+            Expr::Seq(es) | Expr::Template(es) => {
+                let es: Vec<&Expr> = es.iter().collect();
+                let n = es.len();
+                (es, n)
+            }
+            _ => (Vec::new(), 0),
+        }
+    }
+
     /// Why evaluating `self` hands over to the engine whatever the input, if it certainly does:
     /// an `Engine` node on a path every evaluation takes.
     pub fn always_bails(&self) -> Option<Ineligible> {
-        let first = |es: &[&Expr]| es.iter().find_map(|e| e.always_bails());
-        match self {
-            Expr::Engine(why) => Some(why),
-            Expr::Assign(_, e) | Expr::Boolean(e) | Expr::Not(e) => e.always_bails(),
-            Expr::Get(e, Key::Named(_)) => e.always_bails(),
-            Expr::Get(e, Key::Computed(k)) => first(&[e, k]),
-            Expr::CacheGet { cache, key } => first(&[cache, key]),
-            Expr::RouterFind { router, args } => router
-                .always_bails()
-                .or_else(|| args.iter().find_map(Expr::always_bails)),
-            Expr::StrictEq(a, b, _) | Expr::Add(a, b) | Expr::Rem(a, b) => first(&[a, b]),
-            // The right side is skipped for some values.
-            Expr::And(a, _) | Expr::Or(a, _) | Expr::Coalesce(a, _) | Expr::Cond(a, _, _) => {
-                a.always_bails()
-            }
-            Expr::Seq(es) | Expr::Template(es) => es.iter().find_map(Expr::always_bails),
-            _ => None,
+        if let Expr::Engine(why) = self {
+            return Some(why);
         }
+        let (children, reached) = self.children();
+        children[..reached].iter().find_map(|e| e.always_bails())
     }
 
     /// Why some evaluations hand over to the engine: the first `Engine` node anywhere.
     pub fn any_engine(&self) -> Option<Ineligible> {
-        let first = |es: &[&Expr]| es.iter().find_map(|e| e.any_engine());
-        match self {
-            Expr::Engine(why) => Some(why),
-            Expr::Assign(_, e) | Expr::Boolean(e) | Expr::Not(e) => e.any_engine(),
-            Expr::Get(e, Key::Named(_)) => e.any_engine(),
-            Expr::Get(e, Key::Computed(k)) => first(&[e, k]),
-            Expr::CacheGet { cache, key } => first(&[cache, key]),
-            Expr::RouterFind { router, args } => router
-                .any_engine()
-                .or_else(|| args.iter().find_map(Expr::any_engine)),
-            Expr::StrictEq(a, b, _)
-            | Expr::Add(a, b)
-            | Expr::Rem(a, b)
-            | Expr::And(a, b)
-            | Expr::Or(a, b)
-            | Expr::Coalesce(a, b) => first(&[a, b]),
-            Expr::Cond(c, a, b) => first(&[c, a, b]),
-            Expr::Seq(es) | Expr::Template(es) => es.iter().find_map(Expr::any_engine),
-            _ => None,
+        if let Expr::Engine(why) = self {
+            return Some(why);
         }
+        self.children().0.iter().find_map(|e| e.any_engine())
     }
 
     /// Whether evaluating `self` may read the callback's parameter.
     pub fn reads_param(&self) -> bool {
-        let any = |es: &[&Expr]| es.iter().any(|e| e.reads_param());
-        match self {
-            Expr::Body | Expr::HeadField(_) | Expr::Header(_) => true,
-            Expr::Assign(_, e) | Expr::Boolean(e) | Expr::Not(e) => e.reads_param(),
-            Expr::Get(e, Key::Named(_)) => e.reads_param(),
-            Expr::Get(e, Key::Computed(k)) => any(&[e, k]),
-            Expr::CacheGet { cache, key } => any(&[cache, key]),
-            Expr::RouterFind { router, args } => {
-                router.reads_param() || args.iter().any(Expr::reads_param)
-            }
-            Expr::StrictEq(a, b, _)
-            | Expr::Add(a, b)
-            | Expr::Rem(a, b)
-            | Expr::And(a, b)
-            | Expr::Or(a, b)
-            | Expr::Coalesce(a, b) => any(&[a, b]),
-            Expr::Cond(c, a, b) => any(&[c, a, b]),
-            Expr::Seq(es) | Expr::Template(es) => es.iter().any(Expr::reads_param),
-            _ => false,
-        }
+        matches!(self, Expr::Body | Expr::HeadField(_) | Expr::Header(_))
+            || self.children().0.iter().any(|e| e.reads_param())
     }
 }
 
@@ -589,14 +570,16 @@ impl Env {
             return Err(Bail);
         }
         let ip = |a: &std::net::SocketAddr| Val::Str(Cow::Owned(a.ip().to_string()));
-        Ok(match name.to_std_string_lossy().as_str() {
-            "id" => Val::Num(info.id as f64),
-            "remoteAddress" => ip(&info.remote),
-            "remotePort" => Val::Num(f64::from(info.remote.port())),
-            "localAddress" => ip(&info.local),
-            "localPort" => Val::Num(f64::from(info.local.port())),
-            "destinationAddress" => Val::Str(Cow::Borrowed("")),
-            "destinationPort" => Val::Num(0.0),
+        // Compared as script strings: no conversion per read (the proxy's key reads `id` per
+        // request).
+        Ok(match name {
+            n if *n == js_string!("id") => Val::Num(info.id as f64),
+            n if *n == js_string!("remoteAddress") => ip(&info.remote),
+            n if *n == js_string!("remotePort") => Val::Num(f64::from(info.remote.port())),
+            n if *n == js_string!("localAddress") => ip(&info.local),
+            n if *n == js_string!("localPort") => Val::Num(f64::from(info.local.port())),
+            n if *n == js_string!("destinationAddress") => Val::Str(Cow::Borrowed("")),
+            n if *n == js_string!("destinationPort") => Val::Num(0.0),
             _ => return Err(Bail),
         })
     }

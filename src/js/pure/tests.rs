@@ -22,7 +22,7 @@ fn setup(script: &str) -> (Context, boa_engine::object::builtins::JsFunction) {
     (ctx, f)
 }
 
-fn request(method: &str, path: &[u8], headers: &[(&str, &[u8])]) -> Head {
+pub(super) fn request(method: &str, path: &[u8], headers: &[(&str, &[u8])]) -> Head {
     Head::request(RequestHead {
         method: Bytes::copy_from_slice(method.as_bytes()),
         path: Bytes::copy_from_slice(path),
