@@ -14,7 +14,7 @@ use crate::js::builtins::algo::cache::Cache;
 use crate::js::builtins::algo::url_router::{UrlRouter, join_url_part};
 use crate::js::builtins::helpers::{push_js_str, utf8_bytes};
 use crate::js::config::SlotCell;
-use boa_engine::object::JsObject;
+use boa_engine::object::{JsObject, NativeObject};
 use boa_engine::property::PropertyKey;
 use boa_engine::{Context, JsString, JsValue, JsVariant, js_string};
 use bytes::Bytes;
@@ -604,6 +604,26 @@ impl Env {
         })
     }
 
+    /// The object `target` evaluates to, if it is a `T` on which calling `key` still reaches the
+    /// built-in `method`.
+    fn receiver<'a, T: NativeObject>(
+        &self,
+        target: &'a Expr,
+        method: &Option<BuiltinMethod>,
+        key: &PropertyKey,
+        req: Request<'a>,
+        fx: &mut Effects,
+    ) -> Eval<JsObject> {
+        let Val::Object(o) = self.eval(target, req, fx)? else {
+            return Err(Bail);
+        };
+        let method = method.as_ref().ok_or(Bail)?;
+        if !o.is::<T>() || !method.reached_from(&o, key) {
+            return Err(Bail);
+        }
+        Ok(o)
+    }
+
     /// `router.find(...)`, if `router` is a URLRouter whose `find` is the built-in one.
     fn router_find<'a>(
         &self,
@@ -612,13 +632,8 @@ impl Env {
         req: Request<'a>,
         fx: &mut Effects,
     ) -> Eval<Val<'a>> {
-        let Val::Object(router) = self.eval(router, req, fx)? else {
-            return Err(Bail);
-        };
-        let find = self.router_find.as_ref().ok_or(Bail)?;
-        if !router.is::<UrlRouter>() || !find.reached_from(&router, &self.find_key) {
-            return Err(Bail);
-        }
+        let router =
+            self.receiver::<UrlRouter>(router, &self.router_find, &self.find_key, req, fx)?;
         let mut url = self.url.try_borrow_mut().map_err(|_| Bail)?;
         url.clear();
         for a in args {
@@ -646,13 +661,7 @@ impl Env {
         req: Request<'a>,
         fx: &mut Effects,
     ) -> Eval<Val<'a>> {
-        let Val::Object(cache) = self.eval(cache, req, fx)? else {
-            return Err(Bail);
-        };
-        let get = self.cache_get.as_ref().ok_or(Bail)?;
-        if !cache.is::<Cache>() || !get.reached_from(&cache, &self.get_key) {
-            return Err(Bail);
-        }
+        let cache = self.receiver::<Cache>(cache, &self.cache_get, &self.get_key, req, fx)?;
         let key = self.eval(key, req, fx)?.into_js()?;
         let hit = cache.downcast_ref::<Cache>().ok_or(Bail)?.peek(&key);
         let value = hit.ok_or(Bail)?;
