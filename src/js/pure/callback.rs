@@ -20,7 +20,7 @@
 //! callback from the start.
 
 use super::compile::{Compiler, ContextVars, Ineligible};
-use super::eval::{Effects, Env, Expr, Request, getter};
+use super::eval::{Effects, Env, Expr, Request, Val, getter};
 use super::locate::{ParsedModule, arrows_of};
 use crate::engine::head::{Head, HeadKind};
 use crate::js::message::JsMessageStart;
@@ -28,6 +28,7 @@ use boa_engine::object::JsObject;
 use boa_engine::object::builtins::JsFunction;
 use boa_engine::property::PropertyKey;
 use boa_engine::{Context, JsValue, js_string};
+use std::cell::RefCell;
 
 /// A compiled filter callback.
 pub struct CompiledCallback {
@@ -41,6 +42,8 @@ pub struct CompiledCallback {
     message_start_proto: Option<JsObject>,
     head_key: PropertyKey,
     head_getter: Option<JsObject>,
+    /// See [`CompiledCallback::run`].
+    effects: RefCell<Effects>,
 }
 
 /// What the engine would pass the callback.
@@ -90,6 +93,7 @@ impl CompiledCallback {
             message_start_proto,
             head_key,
             head_getter,
+            effects: RefCell::default(),
         })
     }
 
@@ -111,11 +115,29 @@ impl CompiledCallback {
                 _ => return None,
             }
         }
-        let mut effects = Effects::default();
-        let value = self.env.eval(&self.body, req, &mut effects).ok()?;
-        let value = value.into_js().ok()?;
-        effects.commit();
-        Some(value)
+        // The record's buffers are kept from one call to the next (a callback that assigns
+        // would otherwise allocate them per request); nothing evaluated can call back into
+        // this callback, but a fresh record stands in if it ever were busy.
+        let mut reused = self.effects.try_borrow_mut();
+        let mut fresh = Effects::default();
+        let effects = match reused.as_deref_mut() {
+            Ok(e) => e,
+            Err(_) => &mut fresh,
+        };
+        match self
+            .env
+            .eval(&self.body, req, effects)
+            .and_then(Val::into_js)
+        {
+            Ok(value) => {
+                effects.commit();
+                Some(value)
+            }
+            Err(_) => {
+                effects.discard();
+                None
+            }
+        }
     }
 
     /// Whether `msg.head` on a fresh `MessageStart` still calls the built-in getter.

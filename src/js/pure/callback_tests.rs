@@ -382,3 +382,27 @@ fn callbacks_outside_the_subset_are_not_compiled() {
         assert!(h.compiled.is_none(), "compiled: {script}");
     }
 }
+
+#[test]
+fn what_a_call_that_gave_up_recorded_is_not_applied_by_the_next() {
+    let vars: &[(&str, &str)] = &[
+        ("_a", "'a'"),
+        ("_b", "'b'"),
+        ("_c", "new algo.Cache(k => k + '!')"),
+    ];
+    let script = "var g = 1; (() => g === 1 ? (_b = 'first', _c.get('k')) : (_a = _c.get('k')))";
+    let mut h = Harness::new(vars, script);
+    // A miss: the engine would call the allocator, so the first call gives up after recording
+    // its write to `_b`.
+    assert!(h.native(None).is_none());
+    h.ctx
+        .eval(Source::from_bytes("g = 2; _c_init.set('k', 'cached')"))
+        .expect("runs");
+    let native = h.native(None).expect("a hit runs natively");
+    let engine = h.engine(None);
+    assert!(JsValue::same_value(&native.0, &engine.0));
+    assert!(
+        same_values(&native.1, &engine.1),
+        "a write of the first call leaked"
+    );
+}

@@ -181,22 +181,30 @@ impl Effects {
         }
     }
 
-    /// Applies the recorded effects to the current context and the caches.
-    pub fn commit(self) {
+    /// Applies the recorded effects to the current context and the caches, and empties the
+    /// record (its buffers stay, for the next evaluation).
+    pub fn commit(&mut self) {
         if !self.writes.is_empty() {
             context::with_current(|c| {
                 if let Some(c) = c {
-                    for ((m, s), v) in self.writes {
+                    for ((m, s), v) in self.writes.drain(..) {
                         c.set(m, s, v);
                     }
                 }
             });
+            self.writes.clear();
         }
-        for (cache, key) in self.touches {
+        for (cache, key) in self.touches.drain(..) {
             if let Some(mut c) = cache.downcast_mut::<Cache>() {
                 c.touch(&key);
             }
         }
+    }
+
+    /// Forgets what was recorded (an evaluation that gave up), keeping the buffers.
+    pub fn discard(&mut self) {
+        self.writes.clear();
+        self.touches.clear();
     }
 }
 
