@@ -20,13 +20,11 @@
 //! callback from the start.
 
 use super::compile::{Compiler, ContextVars, Ineligible};
-use super::eval::{Effects, Env, Expr, Request, Val, getter};
+use super::eval::{BuiltinGetter, Effects, Env, Expr, Request, Val};
 use super::locate::{ParsedModule, arrows_of};
 use crate::engine::head::{Head, HeadKind};
 use crate::js::message::JsMessageStart;
-use boa_engine::object::JsObject;
 use boa_engine::object::builtins::JsFunction;
-use boa_engine::property::PropertyKey;
 use boa_engine::{Context, JsValue, js_string};
 use std::cell::RefCell;
 
@@ -37,11 +35,8 @@ pub struct CompiledCallback {
     /// Whether the body reads its parameter (`msg.head...`); it can then only run where the
     /// caller hands over the event's head.
     reads_param: bool,
-    /// What `msg.head` must still reach, for the head fields to be read natively: the getter
-    /// on `MessageStart.prototype`.
-    message_start_proto: Option<JsObject>,
-    head_key: PropertyKey,
-    head_getter: Option<JsObject>,
+    /// What `msg.head` must still reach, for the head fields to be read natively.
+    message_start_head: Option<BuiltinGetter>,
     /// See [`CompiledCallback::run`].
     effects: RefCell<Effects>,
 }
@@ -79,20 +74,14 @@ impl CompiledCallback {
             .into_iter()
             .next()
             .ok_or("is not an arrow function of the module")?;
-        let head_key = PropertyKey::from(js_string!("head"));
-        let message_start_proto = ctx
+        let message_start_head = ctx
             .get_global_class::<JsMessageStart>()
-            .map(|c| c.prototype());
-        let head_getter = message_start_proto
-            .as_ref()
-            .and_then(|p| getter(p, &head_key));
+            .and_then(|c| BuiltinGetter::of(c.prototype(), js_string!("head")));
         Ok(CompiledCallback {
             reads_param: body.reads_param(),
             body,
             env: Env::of_realm(ctx),
-            message_start_proto,
-            head_key,
-            head_getter,
+            message_start_head,
             effects: RefCell::default(),
         })
     }
@@ -106,7 +95,11 @@ impl CompiledCallback {
             let CallbackArg::MessageStart(head) = arg else {
                 return None;
             };
-            if !self.head_reachable() {
+            if !self
+                .message_start_head
+                .as_ref()
+                .is_some_and(BuiltinGetter::intact)
+            {
                 return None;
             }
             kind = head.get();
@@ -138,14 +131,6 @@ impl CompiledCallback {
                 None
             }
         }
-    }
-
-    /// Whether `msg.head` on a fresh `MessageStart` still calls the built-in getter.
-    fn head_reachable(&self) -> bool {
-        let (Some(proto), Some(original)) = (&self.message_start_proto, &self.head_getter) else {
-            return false;
-        };
-        getter(proto, &self.head_key).is_some_and(|g| JsObject::equals(&g, original))
     }
 }
 

@@ -367,7 +367,10 @@ impl<'a> Compiler<'a> {
                 if name.contains('\u{FFFD}') {
                     return Err("reads an unusual header name");
                 }
-                Expr::Header(Bytes::copy_from_slice(name.as_bytes()))
+                Expr::Header(
+                    Bytes::copy_from_slice(name.as_bytes()),
+                    PropertyKey::from(JsString::from(*name)),
+                )
             }
             _ => return Err("reads a request field outside the pure subset"),
         })

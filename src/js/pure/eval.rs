@@ -50,8 +50,9 @@ pub enum Expr {
     Body,
     /// `msg.head.method`, `.path` or `.protocol` of the request.
     HeadField(HeadField),
-    /// `msg.head.headers[name]`: the name as the object's key, in bytes.
-    Header(Bytes),
+    /// `msg.head.headers[name]`: the name in bytes (as the request has it) and as the key the
+    /// engine would look up on `Object.prototype` when the request lacks it.
+    Header(Bytes, PropertyKey),
     /// A global variable (a data property of the global object).
     Global(PropertyKey),
     /// A context variable: its module's slot in the current context.
@@ -150,7 +151,7 @@ impl Expr {
 
     /// Whether evaluating `self` may read the callback's parameter.
     pub fn reads_param(&self) -> bool {
-        matches!(self, Expr::Body | Expr::HeadField(_) | Expr::Header(_))
+        matches!(self, Expr::Body | Expr::HeadField(_) | Expr::Header(..))
             || self.children().0.iter().any(|e| e.reads_param())
     }
 }
@@ -345,28 +346,55 @@ fn push_number(out: &mut String, n: f64) -> Eval<()> {
     Ok(())
 }
 
-/// A built-in method as the realm defined it: its prototype and the function.
+/// A built-in method as the realm defined it: its prototype, name and function.
 pub struct BuiltinMethod {
     proto: JsObject,
+    key: PropertyKey,
     function: JsObject,
 }
 
 impl BuiltinMethod {
-    fn of(proto: Option<JsObject>, key: &PropertyKey) -> Option<BuiltinMethod> {
+    fn of(proto: Option<JsObject>, name: JsString) -> Option<BuiltinMethod> {
         let proto = proto?;
-        let function = data_property(&proto, key)?.as_object()?;
-        Some(BuiltinMethod { proto, function })
+        let key = PropertyKey::from(name);
+        let function = data_property(&proto, &key)?.as_object()?;
+        Some(BuiltinMethod {
+            proto,
+            key,
+            function,
+        })
     }
 
-    /// Whether calling `key` on `o` still reaches this method: `o` has no own property of that
-    /// name, its prototype is this one, and the prototype still holds the function.
-    fn reached_from(&self, o: &JsObject, key: &PropertyKey) -> bool {
-        !has_property(o, key)
+    /// Whether calling the method on `o` still reaches this function: `o` has no own property
+    /// of that name, its prototype is this one, and the prototype still holds the function.
+    fn reached_from(&self, o: &JsObject) -> bool {
+        !has_property(o, &self.key)
             && o.prototype()
                 .is_some_and(|p| JsObject::equals(&p, &self.proto))
-            && data_property(&self.proto, key)
+            && data_property(&self.proto, &self.key)
                 .and_then(|f| f.as_object())
                 .is_some_and(|f| JsObject::equals(&f, &self.function))
+    }
+}
+
+/// A built-in accessor as the realm defined it (`Message.prototype.head`): where the engine
+/// would read what the compiled form reads natively.
+pub struct BuiltinGetter {
+    proto: JsObject,
+    key: PropertyKey,
+    getter: JsObject,
+}
+
+impl BuiltinGetter {
+    pub fn of(proto: JsObject, name: JsString) -> Option<BuiltinGetter> {
+        let key = PropertyKey::from(name);
+        let getter = getter(&proto, &key)?;
+        Some(BuiltinGetter { proto, key, getter })
+    }
+
+    /// Whether the prototype still has this getter under that name.
+    pub fn intact(&self) -> bool {
+        getter(&self.proto, &self.key).is_some_and(|g| JsObject::equals(&g, &self.getter))
     }
 }
 
@@ -374,9 +402,7 @@ impl BuiltinMethod {
 pub struct Env {
     pub global: JsObject,
     pub object_proto: JsObject,
-    find_key: PropertyKey,
     router_find: Option<BuiltinMethod>,
-    get_key: PropertyKey,
     cache_get: Option<BuiltinMethod>,
     boolean_key: PropertyKey,
     boolean: JsObject,
@@ -390,17 +416,13 @@ pub struct Env {
 impl Env {
     /// The realm `ctx` is in now.
     pub fn of_realm(ctx: &mut Context) -> Env {
-        let find_key = PropertyKey::from(js_string!("find"));
-        let get_key = PropertyKey::from(js_string!("get"));
         let router_proto = ctx.get_global_class::<UrlRouter>().map(|c| c.prototype());
         let cache_proto = ctx.get_global_class::<Cache>().map(|c| c.prototype());
         Env {
             global: ctx.global_object(),
             object_proto: ctx.intrinsics().constructors().object().prototype(),
-            router_find: BuiltinMethod::of(router_proto, &find_key),
-            find_key,
-            cache_get: BuiltinMethod::of(cache_proto, &get_key),
-            get_key,
+            router_find: BuiltinMethod::of(router_proto, js_string!("find")),
+            cache_get: BuiltinMethod::of(cache_proto, js_string!("get")),
             boolean_key: js_string!("Boolean").into(),
             boolean: ctx.intrinsics().constructors().boolean().constructor(),
             inbound: ctx
@@ -428,7 +450,7 @@ pub fn has_property(o: &JsObject, key: &PropertyKey) -> bool {
 }
 
 /// The getter of an accessor property.
-pub fn getter(o: &JsObject, key: &PropertyKey) -> Option<JsObject> {
+fn getter(o: &JsObject, key: &PropertyKey) -> Option<JsObject> {
     o.borrow().properties().get(key)?.get()?.as_object()
 }
 
@@ -475,7 +497,7 @@ impl Env {
                     HeadField::Protocol => Cow::Borrowed(head.version.as_str()),
                 })
             }
-            Expr::Header(name) => self.header(req.head.ok_or(Bail)?, name)?,
+            Expr::Header(name, key) => self.header(req.head.ok_or(Bail)?, name, key)?,
             Expr::Global(key) => Val::of(data_property(&self.global, key).ok_or(Bail)?)?,
             Expr::Var(cell) => Val::of(fx.read(cell))?,
             Expr::Inbound => {
@@ -595,30 +617,24 @@ impl Env {
     /// A header as the request's headers object shows it: the last field of that name, or
     /// `undefined` when neither the request nor `Object.prototype` has it. `set-cookie` is an
     /// array there.
-    fn header<'a>(&self, req: &'a RequestHead, name: &Bytes) -> Eval<Val<'a>> {
+    fn header<'a>(&self, req: &'a RequestHead, name: &Bytes, key: &PropertyKey) -> Eval<Val<'a>> {
         if name.as_ref() == b"set-cookie" {
             return Err(Bail);
         }
         let last = req.headers.0.iter().rev().find(|(n, _)| n == name);
         Ok(match last {
             Some((_, v)) => Val::Str(String::from_utf8_lossy(v)),
-            None => {
-                let key = PropertyKey::from(JsString::from(String::from_utf8_lossy(name).as_ref()));
-                if has_property(&self.object_proto, &key) {
-                    return Err(Bail);
-                }
-                Val::Undefined
-            }
+            None if has_property(&self.object_proto, key) => return Err(Bail),
+            None => Val::Undefined,
         })
     }
 
-    /// The object `target` evaluates to, if it is a `T` on which calling `key` still reaches the
-    /// built-in `method`.
+    /// The object `target` evaluates to, if it is a `T` on which calling the method still
+    /// reaches the built-in `method`.
     fn receiver<'a, T: NativeObject>(
         &self,
         target: &'a Expr,
         method: &Option<BuiltinMethod>,
-        key: &PropertyKey,
         req: Request<'a>,
         fx: &mut Effects,
     ) -> Eval<JsObject> {
@@ -626,7 +642,7 @@ impl Env {
             return Err(Bail);
         };
         let method = method.as_ref().ok_or(Bail)?;
-        if !o.is::<T>() || !method.reached_from(&o, key) {
+        if !o.is::<T>() || !method.reached_from(&o) {
             return Err(Bail);
         }
         Ok(o)
@@ -640,8 +656,7 @@ impl Env {
         req: Request<'a>,
         fx: &mut Effects,
     ) -> Eval<Val<'a>> {
-        let router =
-            self.receiver::<UrlRouter>(router, &self.router_find, &self.find_key, req, fx)?;
+        let router = self.receiver::<UrlRouter>(router, &self.router_find, req, fx)?;
         let mut url = self.url.try_borrow_mut().map_err(|_| Bail)?;
         url.clear();
         for a in args {
@@ -669,7 +684,7 @@ impl Env {
         req: Request<'a>,
         fx: &mut Effects,
     ) -> Eval<Val<'a>> {
-        let cache = self.receiver::<Cache>(cache, &self.cache_get, &self.get_key, req, fx)?;
+        let cache = self.receiver::<Cache>(cache, &self.cache_get, req, fx)?;
         let key = self.eval(key, req, fx)?.into_js()?;
         let hit = cache.downcast_ref::<Cache>().ok_or(Bail)?.peek(&key);
         let value = hit.ok_or(Bail)?;

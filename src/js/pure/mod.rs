@@ -50,7 +50,7 @@ use boa_engine::object::builtins::JsFunction;
 use boa_engine::property::PropertyKey;
 use boa_engine::{Context, js_string};
 use compile::{BodyShape, Compiler};
-use eval::{Effects, Env, Request, Val, data_property, getter, has_property};
+use eval::{BuiltinGetter, Effects, Env, Request, Val, data_property, has_property};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Cleared by `--no-native-callbacks`, before the script is loaded (workers inherit it).
@@ -72,15 +72,10 @@ pub struct PureReply {
     /// What the global `Message` must still hold (the other globals are read per request).
     message_ctor: JsObject,
     message_key: PropertyKey,
-    head_key: PropertyKey,
-    body_key: PropertyKey,
-    /// `Message.prototype` and the getters of its `head` and `body`, through which the engine
-    /// would read the request.
-    message_proto: JsObject,
-    head_getter: JsObject,
-    body_getter: JsObject,
-    /// Names the engine would look up on `Object.prototype`: missing header names, head
-    /// fields the literal leaves out.
+    /// `Message.prototype.head` and `.body`, through which the engine would read the request.
+    message_head: BuiltinGetter,
+    message_body: BuiltinGetter,
+    /// Head fields the literal leaves out: the engine would look them up on `Object.prototype`.
     inherited: Vec<PropertyKey>,
     head: ResponseHead,
     body: BodyShape,
@@ -109,22 +104,16 @@ impl PureReply {
         let message = ctx
             .get_global_class::<JsMessage>()
             .ok_or("has no Message class")?;
-        let message_proto = message.prototype();
-        let head_key = PropertyKey::from(js_string!("head"));
-        let body_key = PropertyKey::from(js_string!("body"));
-        let head_getter =
-            getter(&message_proto, &head_key).ok_or("has no Message.prototype.head")?;
-        let body_getter =
-            getter(&message_proto, &body_key).ok_or("has no Message.prototype.body")?;
+        let message_head = BuiltinGetter::of(message.prototype(), js_string!("head"))
+            .ok_or("has no Message.prototype.head")?;
+        let message_body = BuiltinGetter::of(message.prototype(), js_string!("body"))
+            .ok_or("has no Message.prototype.body")?;
         Ok(PureReply {
             env: Env::of_realm(ctx),
             message_ctor: message.constructor(),
             message_key: js_string!("Message").into(),
-            head_key,
-            body_key,
-            message_proto,
-            head_getter,
-            body_getter,
+            message_head,
+            message_body,
             inherited: shape.inherited,
             head,
             body: shape.body,
@@ -140,12 +129,7 @@ impl PureReply {
         {
             return None;
         }
-        let unchanged = |key: &PropertyKey, original: &JsObject| {
-            getter(&self.message_proto, key).is_some_and(|g| JsObject::equals(&g, original))
-        };
-        if !unchanged(&self.head_key, &self.head_getter)
-            || !unchanged(&self.body_key, &self.body_getter)
-        {
+        if !self.message_head.intact() || !self.message_body.intact() {
             return None;
         }
         if self
