@@ -138,5 +138,19 @@ fn a_pure_callback_reads_the_connection_it_answers() {
             assert_eq!(conn.roundtrip(&get(&path)).text(), expected);
         }
     }
+    // The engine gives the same bytes: the worker's script-call count, logged when each
+    // connection closes, shows that none of the six replies called it.
+    let closed: Vec<String> = [&a, &b]
+        .iter()
+        .map(|c| format!("from {} closed, js-calls=0\n", c.local_addr()))
+        .collect();
+    drop((a, b));
+    for line in &closed {
+        assert!(
+            pipy.stderr_contains(line, Duration::from_secs(5)),
+            "expected {line:?} in {}",
+            pipy.stderr()
+        );
+    }
     assert!(pipy.try_exit().is_none(), "{}", pipy.stderr());
 }
