@@ -1,5 +1,5 @@
-//! Per-session context: one slot vector per module (its `_x` variables and exports), plus the
-//! inbound connection the session came from.
+//! Per-session context: the variable slots of every module (its `_x` variables and exports), plus
+//! the inbound connection the session came from.
 //!
 //! Scripts read and write slots through accessor properties on each module's global object; the
 //! accessors look at the *current* context, which the scheduler sets before any JS runs.
@@ -19,12 +19,44 @@ pub struct InboundInfo {
     pub js: RefCell<Option<JsValue>>,
 }
 
-/// One module's variable slots in one context.
-pub type ModuleSlots = RefCell<Vec<JsValue>>;
+/// Where each module's slots start in a context's slot vector, and the values a root context
+/// starts from. Built once per graph and shared by every context of a worker.
+#[derive(Debug, Default)]
+pub struct SlotLayout {
+    /// `starts[m]..starts[m + 1]` are module `m`'s slots; one more entry than modules.
+    starts: Vec<usize>,
+    initial: Vec<JsValue>,
+}
 
+impl SlotLayout {
+    /// From each module's initial values, in module order.
+    pub fn new(modules: &[Vec<JsValue>]) -> SlotLayout {
+        let mut starts = Vec::with_capacity(modules.len() + 1);
+        let mut initial = Vec::new();
+        for m in modules {
+            starts.push(initial.len());
+            initial.extend(m.iter().cloned());
+        }
+        starts.push(initial.len());
+        SlotLayout { starts, initial }
+    }
+
+    /// Index of module `module`'s slot `slot` in the flat vector, if it exists.
+    fn index(&self, module: usize, slot: usize) -> Option<usize> {
+        let start = *self.starts.get(module)?;
+        let end = *self.starts.get(module + 1)?;
+        let i = start + slot;
+        (i < end).then_some(i)
+    }
+}
+
+/// Every module's variables for one session. The slots of all modules sit in one vector, so a
+/// context costs two allocations however many modules the script has: `demuxHTTP` copies one
+/// per request, and the plugin gateway has four modules.
 #[derive(Debug)]
 pub struct Context {
-    pub modules: Vec<ModuleSlots>,
+    slots: RefCell<Vec<JsValue>>,
+    layout: Rc<SlotLayout>,
     pub inbound: Option<Rc<InboundInfo>>,
 }
 
@@ -33,9 +65,10 @@ pub type ContextRef = Rc<Context>;
 impl Context {
     /// A fresh root context: every slot starts from the module's initial value (shallow copy:
     /// object values are shared, as in Pipy).
-    pub fn new_root(initial: &[Vec<JsValue>], inbound: Option<Rc<InboundInfo>>) -> ContextRef {
+    pub fn new_root(layout: &Rc<SlotLayout>, inbound: Option<Rc<InboundInfo>>) -> ContextRef {
         Rc::new(Context {
-            modules: initial.iter().map(|v| RefCell::new(v.clone())).collect(),
+            slots: RefCell::new(layout.initial.clone()),
+            layout: layout.clone(),
             inbound,
         })
     }
@@ -43,29 +76,36 @@ impl Context {
     /// A shallow copy of `base` taken now (used by demuxHTTP, fork with init, mux sessions).
     pub fn clone_from(base: &Context) -> ContextRef {
         Rc::new(Context {
-            modules: base
-                .modules
-                .iter()
-                .map(|m| RefCell::new(m.borrow().clone()))
-                .collect(),
+            slots: RefCell::new(base.slots.borrow().clone()),
+            layout: base.layout.clone(),
             inbound: base.inbound.clone(),
         })
     }
 
     pub fn get(&self, module: usize, slot: usize) -> JsValue {
-        self.modules
-            .get(module)
-            .and_then(|m| m.borrow().get(slot).cloned())
+        self.layout
+            .index(module, slot)
+            .and_then(|i| self.slots.borrow().get(i).cloned())
             .unwrap_or_default()
     }
 
     pub fn set(&self, module: usize, slot: usize, v: JsValue) {
-        if let Some(m) = self.modules.get(module) {
-            let mut m = m.borrow_mut();
-            if slot < m.len() {
-                m[slot] = v;
-            }
+        if let Some(i) = self.layout.index(module, slot)
+            && let Some(cell) = self.slots.borrow_mut().get_mut(i)
+        {
+            *cell = v;
         }
+    }
+
+    /// Module `module`'s current values, in slot order (for tests and diagnostics).
+    pub fn module_values(&self, module: usize) -> Vec<JsValue> {
+        let (Some(&start), Some(&end)) = (
+            self.layout.starts.get(module),
+            self.layout.starts.get(module + 1),
+        ) else {
+            return Vec::new();
+        };
+        self.slots.borrow()[start..end].to_vec()
     }
 }
 
@@ -97,4 +137,40 @@ pub fn count_js_call() {
 
 pub fn js_calls() -> u64 {
     JS_CALLS.with(|c| c.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_keep_their_own_slots_in_the_flat_vector() {
+        let layout = Rc::new(SlotLayout::new(&[
+            vec![JsValue::new(1), JsValue::new(2)],
+            vec![],
+            vec![JsValue::new(3)],
+        ]));
+        let root = Context::new_root(&layout, None);
+        assert_eq!(root.get(0, 1).as_number(), Some(2.0));
+        assert_eq!(root.get(2, 0).as_number(), Some(3.0));
+        // Past a module's last slot is not the next module's first.
+        assert!(root.get(0, 2).is_undefined());
+        assert!(root.get(1, 0).is_undefined());
+        assert!(root.get(3, 0).is_undefined());
+        root.set(1, 0, JsValue::new(9));
+        root.set(0, 2, JsValue::new(9));
+        assert_eq!(root.get(2, 0).as_number(), Some(3.0));
+
+        // A copy starts from the values at the time and then goes its own way.
+        root.set(2, 0, JsValue::new(4));
+        let copy = Context::clone_from(&root);
+        copy.set(2, 0, JsValue::new(5));
+        assert_eq!(root.get(2, 0).as_number(), Some(4.0));
+        assert_eq!(copy.get(2, 0).as_number(), Some(5.0));
+        assert_eq!(copy.module_values(0).len(), 2);
+        assert!(copy.module_values(1).is_empty());
+        // A new root starts from the initial values again.
+        let fresh = Context::new_root(&layout, None);
+        assert_eq!(fresh.get(2, 0).as_number(), Some(3.0));
+    }
 }

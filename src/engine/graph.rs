@@ -47,7 +47,7 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Initial slot values of every module, for `Context::new_root`.
+    /// Initial slot values of every module, for `SlotLayout::new`.
     pub fn initial_values(&self) -> Vec<Vec<JsValue>> {
         self.modules.iter().map(|m| m.initial.clone()).collect()
     }

@@ -5,7 +5,9 @@ use super::{Callback, FilterArgs};
 use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::{Cx, Filter, FilterFactory, Signal, SubPipeline};
 use crate::engine::pipeline::PipelineId;
+use std::rc::Rc;
 
+#[derive(Clone)]
 struct Route {
     sub: SubPipeline,
     cond: Option<Callback>,
@@ -23,11 +25,14 @@ pub fn build_link(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> 
     if routes.is_empty() {
         return Err("link() needs at least one pipeline name".into());
     }
-    Ok(Box::new(LinkFactory { routes }))
+    Ok(Box::new(LinkFactory {
+        routes: Rc::new(routes),
+    }))
 }
 
 struct LinkFactory {
-    routes: Vec<Route>,
+    /// Shared with every instance: nothing in a route changes after start-up.
+    routes: Rc<Vec<Route>>,
 }
 
 impl FilterFactory for LinkFactory {
@@ -36,16 +41,16 @@ impl FilterFactory for LinkFactory {
     }
     fn create(&self) -> Box<dyn Filter> {
         Box::new(Link {
-            routes: self
-                .routes
-                .iter()
-                .map(|r| (r.sub.id, r.sub.is_bypass(), r.cond.clone()))
-                .collect(),
+            routes: self.routes.clone(),
             state: State::Choosing(Vec::new()),
         })
     }
     fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
-        self.routes.iter_mut().map(|r| &mut r.sub).collect()
+        // Resolution runs before any instance exists, so this does not copy.
+        Rc::make_mut(&mut self.routes)
+            .iter_mut()
+            .map(|r| &mut r.sub)
+            .collect()
     }
     fn detail(&self) -> String {
         let names: Vec<&str> = self.routes.iter().map(|r| r.sub.name.as_str()).collect();
@@ -61,22 +66,22 @@ enum State {
 }
 
 struct Link {
-    routes: Vec<(Option<usize>, bool, Option<Callback>)>,
+    routes: Rc<Vec<Route>>,
     state: State,
 }
 
 impl Link {
     fn choose(&mut self, cx: &mut Cx) -> Result<Option<State>, ()> {
-        for (id, bypass, cond) in &self.routes {
-            let ok = match cond {
+        for route in self.routes.iter() {
+            let ok = match &route.cond {
                 None => true,
                 Some(cb) => cb.call(cx, &[])?.to_boolean(),
             };
             if ok {
-                if *bypass {
+                if route.sub.is_bypass() {
                     return Ok(Some(State::Bypass));
                 }
-                let Some(layout) = *id else {
+                let Some(layout) = route.sub.id else {
                     return Ok(Some(State::Bypass));
                 };
                 let ctx = cx.context.clone();
@@ -107,6 +112,13 @@ impl Filter for Link {
                 let State::Choosing(buf) = &mut self.state else {
                     return;
                 };
+                // The usual case: the first event decides, and nothing was held back.
+                if buf.is_empty()
+                    && let Some(state) = chosen
+                {
+                    self.state = state;
+                    return self.on_event(ev, cx);
+                }
                 buf.push(ev);
                 if let Some(state) = chosen {
                     let buffered = std::mem::take(buf);

@@ -7,7 +7,7 @@
 
 use crate::engine::context::{self, ContextRef};
 use crate::engine::event::{Event, StreamError};
-use crate::engine::filter::{Cx, Signal};
+use crate::engine::filter::{Cx, Filter, Signal};
 use crate::engine::graph::Graph;
 use crate::engine::pipeline::{Instance, LayoutId, PipelineId, Sink};
 use crate::js::runtime::JsRuntime;
@@ -27,6 +27,10 @@ pub use super::timers::{TimerId, TimerTarget, Timers};
 pub const LISTENER_TOKEN_BASE: usize = 1 << 40;
 /// Token of the master control channel.
 pub const CONTROL_TOKEN: usize = (1 << 40) - 1;
+
+/// Emptied filter vectors kept for reuse. Beyond this many idle ones (after a burst of
+/// concurrent streams) they are freed: a few per in-flight request is all the steady state needs.
+const FILTER_VEC_POOL: usize = 1024;
 
 /// Something many pipelines feed or read through (a connection-pool session). It receives the
 /// output of the pipeline it owns and its own timers.
@@ -84,10 +88,13 @@ pub struct Core {
     pub phase: Phase,
     /// The loop's clock, read once per poll round (socket activity stamps need no more).
     pub now: Instant,
-    initial_values: Vec<Vec<boa_engine::JsValue>>,
+    slot_layout: Rc<context::SlotLayout>,
     /// Reused across runs to avoid an allocation per delivery.
     stack_pool: Vec<Vec<(usize, Event)>>,
     out_pool: Vec<Vec<Event>>,
+    /// Emptied filter vectors of destroyed instances: spawning takes one instead of allocating
+    /// (the plugin gateway spawns about four instances per request).
+    filter_vecs: Vec<Vec<Box<dyn Filter>>>,
     shared: std::collections::HashMap<u64, Rc<std::cell::RefCell<dyn SharedSink>>>,
     next_shared: u64,
 }
@@ -121,7 +128,7 @@ impl Core {
     }
 
     pub fn new(graph: Rc<Graph>, js: JsRuntime, poll: mio::Poll) -> Core {
-        let initial_values = graph.initial_values();
+        let slot_layout = Rc::new(context::SlotLayout::new(&graph.initial_values()));
         let tasks = graph
             .tasks
             .iter()
@@ -148,9 +155,10 @@ impl Core {
             next_conn_id: 0,
             phase: Phase::Serving,
             now: Instant::now(),
-            initial_values,
+            slot_layout,
             stack_pool: Vec::new(),
             out_pool: Vec::new(),
+            filter_vecs: Vec::new(),
             shared: std::collections::HashMap::new(),
             next_shared: 0,
         }
@@ -160,7 +168,7 @@ impl Core {
 
     /// A fresh root context (new connection, task run).
     pub fn new_root_context(&self, inbound: Option<Rc<context::InboundInfo>>) -> ContextRef {
-        context::Context::new_root(&self.initial_values, inbound)
+        context::Context::new_root(&self.slot_layout, inbound)
     }
 
     pub fn spawn_pipeline(
@@ -169,12 +177,10 @@ impl Core {
         context: ContextRef,
         sink: Sink,
     ) -> PipelineId {
-        let graph = self.graph.clone();
-        let filters = graph.layouts[layout]
-            .filters
-            .iter()
-            .map(|f| f.create())
-            .collect();
+        let mut filters = self.filter_vecs.pop().unwrap_or_default();
+        if let Some(l) = self.graph.layouts.get(layout) {
+            filters.extend(l.filters.iter().map(|f| f.create()));
+        }
         let (index, generation) = match self.free_instances.pop() {
             Some(i) => {
                 let slot = &mut self.instances[i as usize];
@@ -268,65 +274,77 @@ impl Core {
         context::set_current(&ctx);
         let mut stack = self.stack_pool.pop().unwrap_or_default();
         let mut out: Vec<Event> = self.out_pool.pop().unwrap_or_default();
-        match entry {
-            Entry::Input(ev) => stack.push((0, ev)),
-            Entry::Signal(f, sig) => {
-                if let Some(filter) = filters.get_mut(f) {
-                    let mut cx = Cx {
-                        core: self,
-                        pipeline: p,
-                        filter: f,
-                        context: &ctx,
-                        out: &mut out,
-                    };
-                    filter.on_signal(sig, &mut cx);
-                    for e in out.drain(..).rev() {
-                        stack.push((f + 1, e));
+        let mut entry = entry;
+        loop {
+            match entry {
+                Entry::Input(ev) => stack.push((0, ev)),
+                Entry::Signal(f, sig) => {
+                    if let Some(filter) = filters.get_mut(f) {
+                        let mut cx = Cx {
+                            core: self,
+                            pipeline: p,
+                            filter: f,
+                            context: &ctx,
+                            out: &mut out,
+                        };
+                        filter.on_signal(sig, &mut cx);
+                        for e in out.drain(..).rev() {
+                            stack.push((f + 1, e));
+                        }
+                    }
+                }
+                Entry::Drain => {
+                    for (f, filter) in filters.iter_mut().enumerate() {
+                        let mut cx = Cx {
+                            core: self,
+                            pipeline: p,
+                            filter: f,
+                            context: &ctx,
+                            out: &mut out,
+                        };
+                        filter.on_drain(&mut cx);
+                        for e in out.drain(..).rev() {
+                            stack.push((f + 1, e));
+                        }
+                        if !stack.is_empty() {
+                            break;
+                        }
                     }
                 }
             }
-            Entry::Drain => {
-                for (f, filter) in filters.iter_mut().enumerate() {
-                    let mut cx = Cx {
-                        core: self,
-                        pipeline: p,
-                        filter: f,
-                        context: &ctx,
-                        out: &mut out,
-                    };
-                    filter.on_drain(&mut cx);
-                    for e in out.drain(..).rev() {
-                        stack.push((f + 1, e));
-                    }
-                    if !stack.is_empty() {
-                        break;
-                    }
+            while let Some((i, ev)) = stack.pop() {
+                if i >= filters.len() {
+                    self.deliver(sink, ev);
+                    continue;
+                }
+                let bit = if i < 64 { 1u64 << i } else { 0 };
+                if ended & bit != 0 {
+                    continue;
+                }
+                if matches!(ev, Event::StreamEnd(_)) {
+                    ended |= bit;
+                }
+                let mut cx = Cx {
+                    core: self,
+                    pipeline: p,
+                    filter: i,
+                    context: &ctx,
+                    out: &mut out,
+                };
+                filters[i].on_event(ev, &mut cx);
+                for e in out.drain(..).rev() {
+                    stack.push((i + 1, e));
                 }
             }
-        }
-        while let Some((i, ev)) = stack.pop() {
-            if i >= filters.len() {
-                self.deliver(sink, ev);
-                continue;
+            // The next queued job is for this same pipeline (a request's MessageStart and
+            // MessageEnd, a sub-pipeline's output arriving back): run it now, in queue order,
+            // without putting the filters back and taking them out again.
+            match self.next_job_for(p) {
+                Some(next) => entry = next,
+                None => break,
             }
-            let bit = if i < 64 { 1u64 << i } else { 0 };
-            if ended & bit != 0 {
-                continue;
-            }
-            if matches!(ev, Event::StreamEnd(_)) {
-                ended |= bit;
-            }
-            let mut cx = Cx {
-                core: self,
-                pipeline: p,
-                filter: i,
-                context: &ctx,
-                out: &mut out,
-            };
-            filters[i].on_event(ev, &mut cx);
-            for e in out.drain(..).rev() {
-                stack.push((i + 1, e));
-            }
+            // A delivery above may have run another context's code.
+            context::set_current(&ctx);
         }
         self.stack_pool.push(stack);
         self.out_pool.push(out);
@@ -340,6 +358,21 @@ impl Core {
             if inst.destroyed {
                 self.finish_destroy(p);
             }
+        }
+    }
+
+    /// Pops the front job of the queue if it is input or a signal for `p`.
+    fn next_job_for(&mut self, p: PipelineId) -> Option<Entry> {
+        match self.queue.front() {
+            Some((Job::Input(q, _) | Job::Signal(q, _, _), _)) if *q == p => {}
+            _ => return None,
+        }
+        let (job, origin) = self.queue.pop_front()?;
+        self.origin = origin;
+        match job {
+            Job::Input(_, ev) => Some(Entry::Input(ev)),
+            Job::Signal(_, f, sig) => Some(Entry::Signal(f, sig)),
+            Job::Destroy(_) | Job::Drain(_) => None,
         }
     }
 
@@ -373,7 +406,10 @@ impl Core {
             filter.on_destroy(&mut cx);
             out.clear();
         }
-        drop(filters);
+        filters.clear();
+        if self.filter_vecs.len() < FILTER_VEC_POOL {
+            self.filter_vecs.push(filters);
+        }
         if let Some(inst) = self.instances.get_mut(p.index as usize) {
             inst.sink = Sink::Discard;
             inst.context = ctx;

@@ -3,7 +3,7 @@
 //! variable afterwards.
 
 use super::callback::{CallbackArg, CompiledCallback};
-use crate::engine::context::{self, Context as Slots, ContextRef, InboundInfo};
+use crate::engine::context::{self, Context as Slots, ContextRef, InboundInfo, SlotLayout};
 use crate::engine::event::Event;
 use crate::engine::head::Head;
 use crate::js::config::SlotCell;
@@ -104,7 +104,8 @@ impl Harness {
             local: "127.0.0.1:8080".parse().expect("address"),
             js: Default::default(),
         };
-        Slots::new_root(std::slice::from_ref(&self.initial), Some(Rc::new(inbound)))
+        let layout = Rc::new(SlotLayout::new(std::slice::from_ref(&self.initial)));
+        Slots::new_root(&layout, Some(Rc::new(inbound)))
     }
 
     /// The engine's value and variables after one call.
@@ -121,7 +122,7 @@ impl Harness {
             .f
             .call(&JsValue::undefined(), &args, &mut self.ctx)
             .expect("callback runs");
-        let after = slots.modules[0].borrow().clone();
+        let after = slots.module_values(0);
         (v, after)
     }
 
@@ -136,7 +137,7 @@ impl Harness {
             None => CallbackArg::Opaque,
         };
         let v = compiled.run(arg);
-        let after = slots.modules[0].borrow().clone();
+        let after = slots.module_values(0);
         match v {
             Some(v) => Some((v, after)),
             None => {

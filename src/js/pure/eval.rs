@@ -10,7 +10,7 @@
 use crate::engine::context::{self, InboundInfo};
 use crate::engine::data::Data;
 use crate::http::head::RequestHead;
-use crate::js::builtins::algo::cache::Cache;
+use crate::js::builtins::algo::cache::{Cache, CacheSlot};
 use crate::js::builtins::algo::url_router::{UrlRouter, join_url_part};
 use crate::js::builtins::helpers::{push_js_str, utf8_bytes};
 use crate::js::config::SlotCell;
@@ -169,7 +169,7 @@ pub struct Effects {
     /// Context variable writes: (module, slot) and the value.
     writes: Vec<((usize, usize), JsValue)>,
     /// Cache hits to mark as most recently used: the cache and the key.
-    touches: Vec<(JsObject, JsValue)>,
+    touches: Vec<(JsObject, CacheSlot, JsValue)>,
 }
 
 impl Effects {
@@ -195,9 +195,9 @@ impl Effects {
             });
             self.writes.clear();
         }
-        for (cache, key) in self.touches.drain(..) {
+        for (cache, slot, key) in self.touches.drain(..) {
             if let Some(mut c) = cache.downcast_mut::<Cache>() {
-                c.touch(&key);
+                c.touch(slot, &key);
             }
         }
     }
@@ -446,7 +446,7 @@ pub fn data_property(o: &JsObject, key: &PropertyKey) -> Option<JsValue> {
 }
 
 pub fn has_property(o: &JsObject, key: &PropertyKey) -> bool {
-    o.borrow().properties().get(key).is_some()
+    o.borrow().properties().contains_key(key)
 }
 
 /// The getter of an accessor property.
@@ -687,8 +687,8 @@ impl Env {
         let cache = self.receiver::<Cache>(cache, &self.cache_get, req, fx)?;
         let key = self.eval(key, req, fx)?.into_js()?;
         let hit = cache.downcast_ref::<Cache>().ok_or(Bail)?.peek(&key);
-        let value = hit.ok_or(Bail)?;
-        fx.touches.push((cache, key));
+        let (value, slot) = hit.ok_or(Bail)?;
+        fx.touches.push((cache, slot, key));
         Val::of(value)
     }
 }

@@ -17,6 +17,10 @@ use boa_engine::{
 
 use crate::js::builtins::helpers::{ValueKey, type_error, with_this};
 
+/// Where `Cache::peek` found an entry, for the `Cache::touch` that follows.
+#[derive(Clone, Copy, Debug)]
+pub struct CacheSlot(usize);
+
 /// Marks the end of the recency list.
 const NIL: usize = usize::MAX;
 
@@ -94,11 +98,16 @@ impl LruMap {
     /// Finds `key`, marking it most recently used.
     fn touch(&mut self, key: &ValueKey) -> Option<&Entry> {
         let slot = *self.index.get(key)?;
+        self.touch_slot(slot);
+        self.entry(slot)
+    }
+
+    /// Marks the entry in `slot` most recently used.
+    fn touch_slot(&mut self, slot: usize) {
         if self.tail != slot {
             self.unlink(slot);
             self.link_back(slot);
         }
-        self.entry(slot)
     }
 
     /// Inserts or replaces `key`, making it most recently used.
@@ -212,16 +221,23 @@ impl Cache {
     /// What `get(key)` would return on a hit, without marking the entry used; `None` for a
     /// miss (no entry, or an expired one), where `get` would allocate. Compiled callbacks look
     /// first and mark the entry with [`Cache::touch`] once they are sure to finish.
-    pub fn peek(&self, key: &JsValue) -> Option<JsValue> {
+    pub fn peek(&self, key: &JsValue) -> Option<(JsValue, CacheSlot)> {
         let slot = *self.entries.index.get(&ValueKey::new(key))?;
         let e = self.entries.entry(slot)?;
         let live = self.ttl.is_none() || e.expires.is_none_or(|t| Instant::now() < t);
-        live.then(|| e.value.clone())
+        live.then(|| (e.value.clone(), CacheSlot(slot)))
     }
 
-    /// Marks `key` most recently used, as a hit of `get` does.
-    pub fn touch(&mut self, key: &JsValue) {
-        self.entries.touch(&ValueKey::new(key));
+    /// Marks `key`, found by `peek` at `slot`, most recently used, as a hit of `get` does.
+    /// The slot saves hashing the key again; if the entry there is no longer `key`'s, the key
+    /// is looked up.
+    pub fn touch(&mut self, slot: CacheSlot, key: &JsValue) {
+        let key = ValueKey::new(key);
+        if self.entries.entry(slot.0).is_some_and(|e| e.key == key) {
+            self.entries.touch_slot(slot.0);
+        } else {
+            self.entries.touch(&key);
+        }
     }
 
     /// Returns the live value for `key` without allocating; drops it if expired.
@@ -506,5 +522,47 @@ mod tests {
         assert!(eval_bool(
             "try { new algo.Cache(null, null, {size: 'x'}); false } catch (e) { e instanceof TypeError }"
         ));
+    }
+
+    /// Keys from the oldest entry to the newest.
+    fn order(c: &super::Cache) -> Vec<i32> {
+        let mut out = Vec::new();
+        let mut at = c.entries.head;
+        while let Some(e) = c.entries.entry(at) {
+            out.push(e.key.value().as_number().unwrap_or(-1.0) as i32);
+            at = e.next;
+        }
+        out
+    }
+
+    #[test]
+    fn touch_through_a_stale_slot_looks_the_key_up() {
+        use super::{Cache, LruMap, ValueKey};
+        use boa_engine::JsValue;
+        let mut c = Cache {
+            allocate: None,
+            free: None,
+            size: 0,
+            ttl: None,
+            entries: LruMap::new(),
+        };
+        let key = |n: i32| JsValue::new(n);
+        c.entries.insert(ValueKey::new(&key(1)), key(10), None);
+        c.entries.insert(ValueKey::new(&key(2)), key(20), None);
+        let (value, slot_1) = c.peek(&key(1)).expect("hit");
+        assert_eq!(value.as_number(), Some(10.0));
+        // Key 1 leaves and key 3 takes its slot; then 2 is used, so 3 is the oldest.
+        c.entries.remove(&ValueKey::new(&key(1)));
+        c.entries.insert(ValueKey::new(&key(3)), key(30), None);
+        let (_, slot_2) = c.peek(&key(2)).expect("hit");
+        c.touch(slot_2, &key(2));
+        assert_eq!(order(&c), [3, 2]);
+        // A touch for key 1 through its old slot must not mark key 3 used.
+        c.touch(slot_1, &key(1));
+        assert_eq!(order(&c), [3, 2]);
+        // The slot a peek returned marks its own key.
+        let (_, slot_3) = c.peek(&key(3)).expect("hit");
+        c.touch(slot_3, &key(3));
+        assert_eq!(order(&c), [2, 3]);
     }
 }
