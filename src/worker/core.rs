@@ -95,7 +95,9 @@ pub struct Core {
     /// Emptied filter vectors of destroyed instances: spawning takes one instead of allocating
     /// (the plugin gateway spawns about four instances per request).
     filter_vecs: Vec<Vec<Box<dyn Filter>>>,
-    shared: std::collections::HashMap<u64, Rc<std::cell::RefCell<dyn SharedSink>>>,
+    /// By id; ids are ours (a counter), so the fast hash is safe here. Looked up for every
+    /// event a muxHTTP session's connection outputs.
+    shared: rustc_hash::FxHashMap<u64, Rc<std::cell::RefCell<dyn SharedSink>>>,
     next_shared: u64,
 }
 
@@ -159,7 +161,7 @@ impl Core {
             stack_pool: Vec::new(),
             out_pool: Vec::new(),
             filter_vecs: Vec::new(),
-            shared: std::collections::HashMap::new(),
+            shared: rustc_hash::FxHashMap::default(),
             next_shared: 0,
         }
     }

@@ -135,8 +135,41 @@ impl Eq for ValueKey {}
 
 impl Hash for ValueKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
+        match self.0.variant() {
+            JsVariant::String(s) => hash_string(&s, state),
+            _ => self.0.hash(state),
+        }
     }
+}
+
+/// Hashes a string's UTF-16 code units in blocks. boa's own `Hash` feeds the hasher one unit at
+/// a time, a SipHash round per character: for a muxHTTP session key such as a target address
+/// that was a quarter of the lookup. Latin-1 and UTF-16 storage of the same text hash alike.
+fn hash_string<H: Hasher>(s: &JsString, state: &mut H) {
+    const UNITS: usize = 64;
+    let mut block = [0u8; UNITS * 2];
+    let mut feed = |units: &mut dyn Iterator<Item = u16>| {
+        let mut n = 0;
+        for (at, u) in block.chunks_exact_mut(2).zip(units) {
+            at.copy_from_slice(&u.to_ne_bytes());
+            n += 2;
+        }
+        state.write(&block[..n]);
+    };
+    let s = s.as_str();
+    match s.variant() {
+        JsStrVariant::Latin1(bytes) => {
+            for chunk in bytes.chunks(UNITS) {
+                feed(&mut chunk.iter().map(|&b| u16::from(b)));
+            }
+        }
+        JsStrVariant::Utf16(units) => {
+            for chunk in units.chunks(UNITS) {
+                feed(&mut chunk.iter().copied());
+            }
+        }
+    }
+    state.write_usize(s.len());
 }
 
 /// Registers native class `C` in the current realm and installs its constructor as property
@@ -196,5 +229,38 @@ mod tests {
         let z = ValueKey::new(&JsValue::new(-0.0));
         assert_eq!(z, ValueKey::new(&JsValue::new(0)));
         assert_ne!(a, ValueKey::new(&JsValue::new(js_string!("1"))));
+    }
+
+    fn hash_of(k: &ValueKey) -> u64 {
+        use std::hash::BuildHasher;
+        // A fixed-key SipHash, as the maps use (with random keys).
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(k)
+    }
+
+    #[test]
+    fn string_keys_hash_by_text_whatever_the_storage() {
+        // Long enough to span blocks, with a unit outside Latin-1 in the second text only.
+        let text: String = "127.0.0.1:8080/".repeat(9);
+        let units: Vec<u16> = text.encode_utf16().collect();
+        let latin1 = JsString::from(text.as_str());
+        let utf16 = JsString::from(&units[..]);
+        assert!(matches!(latin1.as_str().variant(), JsStrVariant::Latin1(_)));
+        assert!(matches!(utf16.as_str().variant(), JsStrVariant::Utf16(_)));
+        let (a, b) = (
+            ValueKey::new(&JsValue::new(latin1)),
+            ValueKey::new(&JsValue::new(utf16)),
+        );
+        assert_eq!(a, b);
+        assert_eq!(hash_of(&a), hash_of(&b));
+
+        let mut map = std::collections::HashMap::new();
+        map.insert(a, 1);
+        assert_eq!(map.get(&b), Some(&1));
+        let other = ValueKey::new(&JsValue::new(JsString::from(format!("{text}€").as_str())));
+        assert_eq!(map.get(&other), None);
+        // A shorter prefix is another key (the length is part of the hash).
+        let prefix = ValueKey::new(&JsValue::new(JsString::from(&text[..64])));
+        assert_ne!(hash_of(&prefix), hash_of(&b));
     }
 }
