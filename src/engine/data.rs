@@ -7,11 +7,15 @@ use std::collections::VecDeque;
 /// A byte string made of shared chunks. An empty `Data` is the flush marker of the event stream.
 ///
 /// Most events carry a single chunk (one read, one encoded head), so one chunk is stored inline
-/// and the deque is only allocated for longer ropes.
+/// and the deque is only allocated for longer ropes. The deque is boxed: every event and queued
+/// job carries a `Data`'s size, and each is moved several times per pipeline hop (48 bytes
+/// instead of 72).
 #[derive(Clone, Default, Debug)]
 pub struct Data {
     first: Option<Bytes>,
-    rest: VecDeque<Bytes>,
+    // The box is the point: it keeps the deque's 32-byte header out of every event.
+    #[allow(clippy::box_collection)]
+    rest: Option<Box<VecDeque<Bytes>>>,
     len: usize,
 }
 
@@ -41,7 +45,7 @@ impl Data {
         if self.first.is_none() {
             self.first = Some(b);
         } else {
-            self.rest.push_back(b);
+            self.rest.get_or_insert_default().push_back(b);
         }
     }
 
@@ -62,11 +66,11 @@ impl Data {
 
     fn pop_front(&mut self) -> Option<Bytes> {
         let f = self.first.take()?;
-        self.first = self.rest.pop_front();
+        self.first = self.rest.as_mut().and_then(|r| r.pop_front());
         self.len -= f.len();
-        if self.first.is_none() && self.rest.capacity() > 0 {
+        if self.first.is_none() {
             // Long-lived queues (socket write buffers) keep no memory while empty.
-            self.rest = VecDeque::new();
+            self.rest = None;
         }
         Some(f)
     }
@@ -74,7 +78,7 @@ impl Data {
     fn push_front(&mut self, b: Bytes) {
         self.len += b.len();
         if let Some(f) = self.first.replace(b) {
-            self.rest.push_front(f);
+            self.rest.get_or_insert_default().push_front(f);
         }
     }
 
@@ -101,25 +105,31 @@ impl Data {
 
     pub fn clear(&mut self) {
         self.first = None;
-        self.rest.clear();
+        if let Some(r) = &mut self.rest {
+            r.clear();
+        }
         self.len = 0;
     }
 
     pub fn chunks(&self) -> impl Iterator<Item = &Bytes> {
-        self.first.iter().chain(self.rest.iter())
+        self.first
+            .iter()
+            .chain(self.rest.iter().flat_map(|r| r.iter()))
     }
 
     pub fn into_chunks(self) -> impl Iterator<Item = Bytes> {
-        self.first.into_iter().chain(self.rest)
+        self.first
+            .into_iter()
+            .chain(self.rest.into_iter().flat_map(|r| *r))
     }
 
     pub fn chunk_count(&self) -> usize {
-        self.first.is_some() as usize + self.rest.len()
+        self.first.is_some() as usize + self.rest.as_ref().map_or(0, |r| r.len())
     }
 
     /// The bytes as one contiguous buffer; free when there is a single chunk.
     pub fn to_bytes(&self) -> Bytes {
-        match (&self.first, self.rest.is_empty()) {
+        match (&self.first, self.rest.as_ref().is_none_or(|r| r.is_empty())) {
             (None, _) => Bytes::new(),
             (Some(f), true) => f.clone(),
             _ => {
@@ -217,5 +227,33 @@ mod tests {
         assert_eq!(d.to_vec(), b"ef");
         assert_eq!(d.len(), 2);
         assert_eq!(d.chunk_count(), 1);
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn events_stay_small() {
+        // Events are moved through queues and stacks at every pipeline hop.
+        assert_eq!(std::mem::size_of::<Data>(), 48);
+        assert!(std::mem::size_of::<crate::engine::event::Event>() <= 56);
+    }
+
+    #[test]
+    fn a_rope_empties_and_grows_again() {
+        let mut d = Data::new();
+        for piece in ["ab", "cd", "ef"] {
+            d.push_slice(piece.as_bytes());
+        }
+        assert_eq!(d.chunk_count(), 3);
+        d.consume(6);
+        assert!(d.is_empty());
+        assert_eq!(d.chunk_count(), 0);
+        d.push_slice(b"gh");
+        d.push_slice(b"ij");
+        let mut copy = d.clone();
+        copy.clear();
+        assert_eq!(copy.chunk_count(), 0);
+        assert_eq!(d.to_bytes(), &b"ghij"[..]);
+        let chunks: Vec<Bytes> = d.into_chunks().collect();
+        assert_eq!(chunks, [&b"gh"[..], &b"ij"[..]]);
     }
 }
