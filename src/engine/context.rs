@@ -105,7 +105,11 @@ impl Context {
         ) else {
             return Vec::new();
         };
-        self.slots.borrow()[start..end].to_vec()
+        self.slots
+            .borrow()
+            .get(start..end)
+            .map(<[JsValue]>::to_vec)
+            .unwrap_or_default()
     }
 }
 

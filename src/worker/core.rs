@@ -261,7 +261,7 @@ impl Core {
         self.run_queue();
     }
 
-    fn run(&mut self, p: PipelineId, entry: Entry) {
+    fn run(&mut self, p: PipelineId, mut entry: Entry) {
         let Some(inst) = self.instance(p) else {
             return;
         };
@@ -276,7 +276,6 @@ impl Core {
         context::set_current(&ctx);
         let mut stack = self.stack_pool.pop().unwrap_or_default();
         let mut out: Vec<Event> = self.out_pool.pop().unwrap_or_default();
-        let mut entry = entry;
         loop {
             match entry {
                 Entry::Input(ev) => stack.push((0, ev)),
