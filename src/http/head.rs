@@ -255,6 +255,15 @@ fn head_window(buf: &Bytes) -> &[u8] {
     &buf[..buf.len().min(MAX_HEAD_BYTES)]
 }
 
+/// The length of a head httparse completed, `None` while it is unfinished.
+fn complete_len(parsed: httparse::Result<usize>) -> Result<Option<usize>, ParseError> {
+    match parsed {
+        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(e) => Err(map_httparse_error(e)),
+    }
+}
+
 /// Maps an unfinished parse to Partial or, once the limit is passed, HeadTooLarge.
 fn partial<T>(buf: &Bytes) -> Result<Parsed<T>, ParseError> {
     if buf.len() > MAX_HEAD_BYTES {
@@ -385,10 +394,8 @@ pub fn parse_request_head(buf: &Bytes) -> Result<Parsed<RequestHead>, ParseError
         head_window(buf),
         &mut slots,
     );
-    let consumed = match parsed {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return partial(buf),
-        Err(e) => return Err(map_httparse_error(e)),
+    let Some(consumed) = complete_len(parsed)? else {
+        return partial(buf);
     };
     let (Some(method), Some(path)) = (req.method, req.path) else {
         return Err(ParseError::Malformed("incomplete request line"));
@@ -412,10 +419,8 @@ pub fn parse_response_head(buf: &Bytes) -> Result<Parsed<ResponseHead>, ParseErr
         head_window(buf),
         &mut slots,
     );
-    let consumed = match parsed {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return partial(buf),
-        Err(e) => return Err(map_httparse_error(e)),
+    let Some(consumed) = complete_len(parsed)? else {
+        return partial(buf);
     };
     let Some(status) = res.code else {
         return Err(ParseError::Malformed("incomplete status line"));
