@@ -281,32 +281,16 @@ impl Core {
                 Entry::Input(ev) => stack.push((0, ev)),
                 Entry::Signal(f, sig) => {
                     if let Some(filter) = filters.get_mut(f) {
-                        let mut cx = Cx {
-                            core: self,
-                            pipeline: p,
-                            filter: f,
-                            context: &ctx,
-                            out: &mut out,
-                        };
-                        filter.on_signal(sig, &mut cx);
-                        for e in out.drain(..).rev() {
-                            stack.push((f + 1, e));
-                        }
+                        self.call_filter(p, f, &ctx, &mut out, &mut stack, |cx| {
+                            filter.on_signal(sig, cx)
+                        });
                     }
                 }
                 Entry::Drain => {
                     for (f, filter) in filters.iter_mut().enumerate() {
-                        let mut cx = Cx {
-                            core: self,
-                            pipeline: p,
-                            filter: f,
-                            context: &ctx,
-                            out: &mut out,
-                        };
-                        filter.on_drain(&mut cx);
-                        for e in out.drain(..).rev() {
-                            stack.push((f + 1, e));
-                        }
+                        self.call_filter(p, f, &ctx, &mut out, &mut stack, |cx| {
+                            filter.on_drain(cx)
+                        });
                         if !stack.is_empty() {
                             break;
                         }
@@ -325,17 +309,10 @@ impl Core {
                 if matches!(ev, Event::StreamEnd(_)) {
                     ended |= bit;
                 }
-                let mut cx = Cx {
-                    core: self,
-                    pipeline: p,
-                    filter: i,
-                    context: &ctx,
-                    out: &mut out,
-                };
-                filters[i].on_event(ev, &mut cx);
-                for e in out.drain(..).rev() {
-                    stack.push((i + 1, e));
-                }
+                let filter = &mut filters[i];
+                self.call_filter(p, i, &ctx, &mut out, &mut stack, |cx| {
+                    filter.on_event(ev, cx)
+                });
             }
             // The next queued job is for this same pipeline (a request's MessageStart and
             // MessageEnd, a sub-pipeline's output arriving back): run it now, in queue order,
@@ -362,18 +339,49 @@ impl Core {
         }
     }
 
+    /// Calls filter `f` of `p` through `call` and stacks what it output for the filter after it
+    /// (reversed, so that the first output is delivered first).
+    #[inline]
+    fn call_filter(
+        &mut self,
+        p: PipelineId,
+        f: usize,
+        ctx: &ContextRef,
+        out: &mut Vec<Event>,
+        stack: &mut Vec<(usize, Event)>,
+        call: impl FnOnce(&mut Cx),
+    ) {
+        call(&mut Cx {
+            core: self,
+            pipeline: p,
+            filter: f,
+            context: ctx,
+            out,
+        });
+        for e in out.drain(..).rev() {
+            stack.push((f + 1, e));
+        }
+    }
+
     /// Pops the front job of the queue if it is input or a signal for `p`.
     fn next_job_for(&mut self, p: PipelineId) -> Option<Entry> {
-        match self.queue.front() {
-            Some((Job::Input(q, _) | Job::Signal(q, _, _), _)) if *q == p => {}
-            _ => return None,
+        let ours = matches!(
+            self.queue.front(),
+            Some((Job::Input(q, _) | Job::Signal(q, _, _), _)) if *q == p
+        );
+        if !ours {
+            return None;
         }
         let (job, origin) = self.queue.pop_front()?;
         self.origin = origin;
         match job {
             Job::Input(_, ev) => Some(Entry::Input(ev)),
             Job::Signal(_, f, sig) => Some(Entry::Signal(f, sig)),
-            Job::Destroy(_) | Job::Drain(_) => None,
+            // Not reached (the front was checked); put back rather than lose it.
+            other => {
+                self.queue.push_front((other, origin));
+                None
+            }
         }
     }
 
