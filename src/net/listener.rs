@@ -16,8 +16,9 @@ pub struct Listener {
     pub addr: SocketAddr,
     pub socket: mio::net::TcpListener,
     pub layout: LayoutId,
-    pub options: ListenOptions,
-    /// `options.socket`, shared by the connections accepted here.
+    /// `listen`'s `maxConnections`.
+    pub max_connections: Option<usize>,
+    /// `listen`'s socket options, shared by the connections accepted here.
     pub socket_options: Rc<SocketOptions>,
     pub active: usize,
     pub accepting: Accepting,

@@ -88,7 +88,7 @@ impl Worker {
                 addr,
                 socket,
                 layout: spec.layout,
-                options: spec.options.clone(),
+                max_connections: spec.options.max_connections,
                 socket_options: Rc::new(spec.options.socket.clone()),
                 active: 0,
                 accepting: Accepting::Open,
@@ -309,7 +309,7 @@ impl Worker {
             if l.accepting == Accepting::Closed {
                 return;
             }
-            if let Some(max) = l.options.max_connections
+            if let Some(max) = l.max_connections
                 && l.active >= max
             {
                 l.accepting = Accepting::Full;
