@@ -146,30 +146,29 @@ impl Hash for ValueKey {
 /// a time, a SipHash round per character: for a muxHTTP session key such as a target address
 /// that was a quarter of the lookup. Latin-1 and UTF-16 storage of the same text hash alike.
 fn hash_string<H: Hasher>(s: &JsString, state: &mut H) {
+    let s = s.as_str();
+    match s.variant() {
+        JsStrVariant::Latin1(bytes) => hash_units(bytes.iter().map(|&b| u16::from(b)), state),
+        JsStrVariant::Utf16(units) => hash_units(units.iter().copied(), state),
+    }
+    state.write_usize(s.len());
+}
+
+/// Feeds `units` to the hasher 64 at a time, as native-endian bytes.
+fn hash_units<H: Hasher>(mut units: impl Iterator<Item = u16>, state: &mut H) {
     const UNITS: usize = 64;
     let mut block = [0u8; UNITS * 2];
-    let mut feed = |units: &mut dyn Iterator<Item = u16>| {
+    loop {
         let mut n = 0;
-        for (at, u) in block.chunks_exact_mut(2).zip(units) {
+        for (at, u) in block.chunks_exact_mut(2).zip(&mut units) {
             at.copy_from_slice(&u.to_ne_bytes());
             n += 2;
         }
+        if n == 0 {
+            return;
+        }
         state.write(&block[..n]);
-    };
-    let s = s.as_str();
-    match s.variant() {
-        JsStrVariant::Latin1(bytes) => {
-            for chunk in bytes.chunks(UNITS) {
-                feed(&mut chunk.iter().map(|&b| u16::from(b)));
-            }
-        }
-        JsStrVariant::Utf16(units) => {
-            for chunk in units.chunks(UNITS) {
-                feed(&mut chunk.iter().copied());
-            }
-        }
     }
-    state.write_usize(s.len());
 }
 
 /// Registers native class `C` in the current realm and installs its constructor as property
@@ -262,5 +261,13 @@ mod tests {
         // A shorter prefix is another key (the length is part of the hash).
         let prefix = ValueKey::new(&JsValue::new(JsString::from(&text[..64])));
         assert_ne!(hash_of(&prefix), hash_of(&b));
+        // Every unit counts, including the first after a block of 64.
+        for at in [63, 64, 65] {
+            let mut changed = text.clone().into_bytes();
+            changed[at] = b'#';
+            let changed = String::from_utf8(changed).expect("ascii");
+            let key = ValueKey::new(&JsValue::new(JsString::from(changed.as_str())));
+            assert_ne!(hash_of(&key), hash_of(&b), "unit {at}");
+        }
     }
 }

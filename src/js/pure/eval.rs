@@ -187,13 +187,12 @@ impl Effects {
     pub fn commit(&mut self) {
         if !self.writes.is_empty() {
             context::with_current(|c| {
-                if let Some(c) = c {
-                    for ((m, s), v) in self.writes.drain(..) {
+                for ((m, s), v) in self.writes.drain(..) {
+                    if let Some(c) = c {
                         c.set(m, s, v);
                     }
                 }
             });
-            self.writes.clear();
         }
         for (cache, slot, key) in self.touches.drain(..) {
             if let Some(mut c) = cache.downcast_mut::<Cache>() {
