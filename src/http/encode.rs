@@ -46,10 +46,28 @@ fn classify(name: &[u8]) -> Skip {
     }
 }
 
-/// tchar of RFC 9110 §5.6.2.
+/// tchar of RFC 9110 §5.6.2. Every header name of every encoded head is checked byte by byte,
+/// so this is a table lookup rather than a search of the punctuation list.
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
+
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let punctuation = b"!#$%&'*+-.^_`|~";
+    let mut i = 0;
+    while i < punctuation.len() {
+        table[punctuation[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// A field that would break the message framing (response splitting) is dropped instead of sent.
 fn is_safe_field(name: &[u8], value: &[u8]) -> bool {
@@ -244,6 +262,14 @@ pub fn write_error_response(out: &mut BytesMut, status: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tchar_table_is_rfc_9110_token_characters() {
+        for b in 0..=255u8 {
+            let rfc = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), rfc, "byte {b}");
+        }
+    }
 
     fn pairs<'a>(list: &'a [(&'a str, &'a str)]) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
         list.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes()))

@@ -315,59 +315,90 @@ fn collect_headers(buf: &Bytes, parsed: &[httparse::Header<'_>]) -> Result<Heade
 
 /// Lower-case spellings of the header names most messages carry. Peers usually write them in
 /// Title-Case (`Content-Length`), and lower-casing each into a fresh buffer was a third of a
-/// proxied request's allocations; names found here are shared static bytes instead.
+/// proxied request's allocations; names found here are shared static bytes instead. Sorted by
+/// length, so that [`NAMES_BY_LENGTH`] can index them.
 const WELL_KNOWN_NAMES: &[&str] = &[
-    "accept",
-    "accept-encoding",
-    "accept-language",
-    "accept-ranges",
     "age",
-    "authorization",
-    "cache-control",
-    "connection",
-    "content-encoding",
-    "content-length",
-    "content-range",
-    "content-type",
-    "cookie",
+    "via",
     "date",
     "etag",
-    "expect",
-    "expires",
     "host",
-    "if-modified-since",
-    "if-none-match",
-    "keep-alive",
-    "last-modified",
-    "location",
+    "vary",
+    "range",
+    "accept",
+    "cookie",
+    "expect",
     "origin",
     "pragma",
-    "range",
-    "referer",
     "server",
-    "set-cookie",
-    "transfer-encoding",
+    "expires",
+    "referer",
     "upgrade",
-    "user-agent",
-    "vary",
-    "via",
-    "x-forwarded-for",
-    "x-forwarded-proto",
+    "location",
     "x-real-ip",
+    "connection",
+    "keep-alive",
+    "set-cookie",
+    "user-agent",
+    "content-type",
     "x-request-id",
+    "accept-ranges",
+    "authorization",
+    "cache-control",
+    "content-range",
+    "if-none-match",
+    "last-modified",
+    "content-length",
+    "accept-encoding",
+    "accept-language",
+    "x-forwarded-for",
+    "content-encoding",
+    "if-modified-since",
+    "transfer-encoding",
+    "x-forwarded-proto",
 ];
 
+/// The longest of `WELL_KNOWN_NAMES`.
+const MAX_WELL_KNOWN_LEN: usize = 17;
+
+/// For each length, the range of `WELL_KNOWN_NAMES` of that length (computed at compile time,
+/// which also checks that the list is sorted by length).
+const NAMES_BY_LENGTH: [(u8, u8); MAX_WELL_KNOWN_LEN + 1] = index_by_length(WELL_KNOWN_NAMES);
+
+const fn index_by_length(names: &[&str]) -> [(u8, u8); MAX_WELL_KNOWN_LEN + 1] {
+    let mut ranges = [(0u8, 0u8); MAX_WELL_KNOWN_LEN + 1];
+    let mut i = 0;
+    while i < names.len() {
+        let len = names[i].len();
+        assert!(
+            len <= MAX_WELL_KNOWN_LEN,
+            "a well-known name is longer than the maximum"
+        );
+        assert!(
+            i == 0 || names[i - 1].len() <= len,
+            "WELL_KNOWN_NAMES must be sorted by length"
+        );
+        if ranges[len].1 == 0 {
+            ranges[len].0 = i as u8;
+        }
+        ranges[len].1 = i as u8 + 1;
+        i += 1;
+    }
+    ranges
+}
+
 /// The static lower-case form of `raw` if it is one of `WELL_KNOWN_NAMES` in any case. Runs for
-/// every Title-Case header of every message (a response from nginx has five), so candidates are
-/// ruled out by length and first letter before any byte-wise comparison.
+/// every Title-Case header of every message (a response from nginx has five), so only the
+/// names of the same length are compared (one to four of them).
 fn well_known_name(raw: &[u8]) -> Option<Bytes> {
-    let first = raw.first()?.to_ascii_lowercase();
-    WELL_KNOWN_NAMES
+    let &(from, to) = NAMES_BY_LENGTH.get(raw.len())?;
+    WELL_KNOWN_NAMES[from as usize..to as usize]
         .iter()
+        // The table is lower case already: only `raw` needs folding.
         .find(|n| {
-            n.len() == raw.len()
-                && n.as_bytes().first() == Some(&first)
-                && n.as_bytes().eq_ignore_ascii_case(raw)
+            n.bytes()
+                .zip(raw)
+                .all(|(k, &r)| r.to_ascii_lowercase() == k)
         })
         .map(|n| Bytes::from_static(n.as_bytes()))
 }
@@ -513,6 +544,9 @@ mod tests {
         assert_eq!(well_known_name(b"Content-Lengths"), None);
         assert_eq!(well_known_name(b"X-Forwarded-Protocol-Version"), None);
         assert_eq!(well_known_name(b""), None);
+        // Same length as a well-known name, one byte apart.
+        assert_eq!(well_known_name(b"Content-Lengtg"), None);
+        assert_eq!(well_known_name(b"Xate"), None);
         for n in WELL_KNOWN_NAMES {
             assert_eq!(well_known_name(format!("{n}x").as_bytes()).as_deref(), None);
             assert_eq!(n.to_ascii_lowercase(), *n);
