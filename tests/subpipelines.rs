@@ -86,6 +86,41 @@ fn use_chain_runs_stages_in_order_and_turns_down() {
     );
 }
 
+/// Instances of a layout reuse the filters of destroyed ones (`FilterFactory::recycle`): each
+/// request must still see them as new. A `handleStreamStart` that kept its "started" flag would
+/// not count the next stream; a `link` that kept its choice, or a `use` its stage routes, would
+/// send the next request to the previous request's (destroyed) sub-pipelines.
+#[test]
+fn recycled_filters_start_each_stream_afresh() {
+    let main = r#"
+var streams = 0
+pipy({ _path: '' })
+.listen(+os.env.PORT)
+  .demuxHTTP('req')
+.pipeline('req')
+  .handleStreamStart(() => { streams++ })
+  .handleMessageStart(msg => _path = msg.head.path)
+  .use(['tag.js'], 'tag')
+  .link('a', () => _path === '/a', 'b')
+.pipeline('a')
+  .replaceMessage(msg => new Message(`a ${streams} ${msg.head.headers['x-tag']}`))
+.pipeline('b')
+  .replaceMessage(msg => new Message(`b ${streams} ${msg.head.headers['x-tag']}`))
+"#;
+    let tag = "pipy().pipeline('tag').handleMessageStart(msg => msg.head.headers['x-tag'] = msg.head.path)";
+    let (_dir, _pipy, port) = serve("recycle", &[("main.js", main), ("tag.js", tag)]);
+    let mut first = Conn::open(port);
+    let mut second = Conn::open(port);
+    let mut want = Vec::new();
+    let mut got = Vec::new();
+    for (i, path) in ["/a", "/b", "/b", "/a", "/a", "/b"].iter().enumerate() {
+        let conn = if i % 2 == 0 { &mut first } else { &mut second };
+        got.push(conn.roundtrip(&get(path)).text());
+        want.push(format!("{} {} {path}", &path[1..], i + 1));
+    }
+    assert_eq!(got, want);
+}
+
 #[test]
 fn use_single_module_form() {
     let main = r#"

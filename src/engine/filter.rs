@@ -40,6 +40,12 @@ pub trait Filter {
     /// draining (reload or graceful stop): a server codec closes an idle connection (by outputting
     /// `StreamEnd`) and marks the response in flight as the last one.
     fn on_drain(&mut self, _cx: &mut Cx) {}
+
+    /// The filter as `Any`, for a factory's [`FilterFactory::recycle`] to find its own type.
+    /// `None` (the default) for filters that are never recycled.
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        None
+    }
 }
 
 /// The static description of a filter in a layout. Built once when the script is evaluated.
@@ -48,6 +54,14 @@ pub trait FilterFactory {
     fn name(&self) -> &'static str;
     /// Creates an instance for a new pipeline instance.
     fn create(&self) -> Box<dyn Filter>;
+    /// Called when an instance of this factory's layout is destroyed, after every filter's
+    /// `on_destroy`, with the filter `create` made for it. Returns `true` once `filter` is in
+    /// exactly the state `create` gives a new one, so that the layout's next instance takes it
+    /// instead of allocating; `false` (the default) and it is dropped. Implementations assign
+    /// what `create` would build, so no state can outlive its stream.
+    fn recycle(&self, _filter: &mut dyn Filter) -> bool {
+        false
+    }
     /// Sub-pipeline references to resolve after every module is loaded.
     fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
         Vec::new()

@@ -38,13 +38,28 @@ impl FilterFactory for HandleFactory {
         name(self.kind)
     }
     fn create(&self) -> Box<dyn Filter> {
-        Box::new(Handle {
+        Box::new(self.fresh())
+    }
+    fn recycle(&self, filter: &mut dyn Filter) -> bool {
+        match filter.as_any_mut().and_then(|f| f.downcast_mut::<Handle>()) {
+            Some(h) => {
+                *h = self.fresh();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl HandleFactory {
+    fn fresh(&self) -> Handle {
+        Handle {
             kind: self.kind,
             cb: self.cb.clone(),
             limit: self.limit,
             started: false,
             collector: MessageCollector::default(),
-        })
+        }
     }
 }
 
@@ -134,6 +149,10 @@ impl Handle {
 }
 
 impl Filter for Handle {
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
+    }
+
     fn on_event(&mut self, ev: Event, cx: &mut Cx) {
         let first = !self.started;
         self.started = true;

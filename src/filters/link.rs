@@ -40,10 +40,16 @@ impl FilterFactory for LinkFactory {
         "link"
     }
     fn create(&self) -> Box<dyn Filter> {
-        Box::new(Link {
-            routes: self.routes.clone(),
-            state: State::Choosing(Vec::new()),
-        })
+        Box::new(self.fresh())
+    }
+    fn recycle(&self, filter: &mut dyn Filter) -> bool {
+        match filter.as_any_mut().and_then(|f| f.downcast_mut::<Link>()) {
+            Some(l) => {
+                *l = self.fresh();
+                true
+            }
+            None => false,
+        }
     }
     fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
         // Resolution runs before any instance exists, so this does not copy.
@@ -55,6 +61,15 @@ impl FilterFactory for LinkFactory {
     fn detail(&self) -> String {
         let names: Vec<&str> = self.routes.iter().map(|r| r.sub.name.as_str()).collect();
         format!("-> [{}]", names.join(", "))
+    }
+}
+
+impl LinkFactory {
+    fn fresh(&self) -> Link {
+        Link {
+            routes: self.routes.clone(),
+            state: State::Choosing(Vec::new()),
+        }
     }
 }
 
@@ -94,6 +109,10 @@ impl Link {
 }
 
 impl Filter for Link {
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
+    }
+
     fn on_event(&mut self, ev: Event, cx: &mut Cx) {
         match &mut self.state {
             State::Bypass => cx.output(ev),

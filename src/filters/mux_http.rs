@@ -59,7 +59,28 @@ impl FilterFactory for MuxFactory {
         "muxHTTP"
     }
     fn create(&self) -> Box<dyn Filter> {
-        Box::new(Mux {
+        Box::new(self.fresh())
+    }
+    fn recycle(&self, filter: &mut dyn Filter) -> bool {
+        match filter.as_any_mut().and_then(|f| f.downcast_mut::<Mux>()) {
+            Some(m) => {
+                *m = self.fresh();
+                true
+            }
+            None => false,
+        }
+    }
+    fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
+        vec![&mut self.sub]
+    }
+    fn detail(&self) -> String {
+        format!("-> {}", self.sub.name)
+    }
+}
+
+impl MuxFactory {
+    fn fresh(&self) -> Mux {
+        Mux {
             layout: self.sub.id,
             key: self.key.clone(),
             max_idle: self.max_idle,
@@ -68,13 +89,7 @@ impl FilterFactory for MuxFactory {
             session: None,
             req: 0,
             writing: false,
-        })
-    }
-    fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
-        vec![&mut self.sub]
-    }
-    fn detail(&self) -> String {
-        format!("-> {}", self.sub.name)
+        }
     }
 }
 
@@ -323,6 +338,10 @@ impl Mux {
 }
 
 impl Filter for Mux {
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
+    }
+
     fn on_event(&mut self, ev: Event, cx: &mut Cx) {
         match ev {
             Event::MessageStart(h) => {

@@ -114,21 +114,18 @@ impl FilterFactory for UseFactory {
         "use"
     }
     fn create(&self) -> Box<dyn Filter> {
-        let stages = self
-            .stages
-            .iter()
-            .map(|s| Stage {
-                up: s.up.as_ref().and_then(|p| p.id),
-                down: s.down.as_ref().and_then(|p| p.id),
-                route: None,
-                down_route: None,
-            })
-            .collect();
-        Box::new(Use {
-            stages,
-            turn_down: self.turn_down.clone(),
-            down_path: self.down_path,
-        })
+        Box::new(self.fresh(Vec::with_capacity(self.stages.len())))
+    }
+    fn recycle(&self, filter: &mut dyn Filter) -> bool {
+        match filter.as_any_mut().and_then(|f| f.downcast_mut::<Use>()) {
+            Some(u) => {
+                // The stage list's storage is kept; `fresh` refills it from scratch.
+                let stages = std::mem::take(&mut u.stages);
+                *u = self.fresh(stages);
+                true
+            }
+            None => false,
+        }
     }
     fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
         self.stages
@@ -150,6 +147,24 @@ impl FilterFactory for UseFactory {
             )
         } else {
             format!("{first} [{}]", self.up_name)
+        }
+    }
+}
+
+impl UseFactory {
+    /// A new filter's state, its stages written into `stages` (emptied first).
+    fn fresh(&self, mut stages: Vec<Stage>) -> Use {
+        stages.clear();
+        stages.extend(self.stages.iter().map(|s| Stage {
+            up: s.up.as_ref().and_then(|p| p.id),
+            down: s.down.as_ref().and_then(|p| p.id),
+            route: None,
+            down_route: None,
+        }));
+        Use {
+            stages,
+            turn_down: self.turn_down.clone(),
+            down_path: self.down_path,
         }
     }
 }
@@ -295,6 +310,10 @@ impl Use {
 }
 
 impl Filter for Use {
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
+    }
+
     fn on_event(&mut self, ev: Event, cx: &mut Cx) {
         if self.stages.is_empty() {
             cx.output(ev);

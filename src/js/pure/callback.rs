@@ -112,10 +112,13 @@ impl CompiledCallback {
         // would otherwise allocate them per request); nothing evaluated can call back into
         // this callback, but a fresh record stands in if it ever were busy.
         let mut reused = self.effects.try_borrow_mut();
-        let mut fresh = Effects::default();
+        let mut fresh;
         let effects = match reused.as_deref_mut() {
             Ok(e) => e,
-            Err(_) => &mut fresh,
+            Err(_) => {
+                fresh = Effects::default();
+                &mut fresh
+            }
         };
         match self
             .env
