@@ -20,7 +20,7 @@
 //! callback from the start.
 
 use super::compile::{Compiler, ContextVars, Ineligible};
-use super::eval::{BuiltinGetter, Effects, Env, Expr, Request, Val};
+use super::eval::{BuiltinGetter, Effects, Env, Expr, Request, Val, read_var};
 use super::locate::{ParsedModule, arrows_of};
 use crate::engine::head::{Head, HeadKind};
 use crate::js::message::JsMessageStart;
@@ -89,6 +89,14 @@ impl CompiledCallback {
     /// The callback's value with its effects applied, or `None` when the engine must run it
     /// (nothing has changed then). The current context must be the caller's.
     pub fn run(&self, arg: CallbackArg<'_>) -> Option<JsValue> {
+        // `() => name`, the gateway's turn-down check and session key: nothing to record or
+        // apply. Symbols and BigInts take the general path (which hands them to the engine).
+        if let Expr::Var(cell) = &self.body {
+            let v = read_var(cell);
+            if !v.is_symbol() && !v.is_bigint() {
+                return Some(v);
+            }
+        }
         let kind;
         let mut req = Request::default();
         if self.reads_param {

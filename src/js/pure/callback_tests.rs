@@ -224,6 +224,7 @@ fn the_gateway_callbacks_run_natively_as_in_the_engine() {
     for script in [
         "(() => __turnDown)",
         "(() => _target)",
+        "(() => _router)",
         "(() => Boolean(_target))",
     ] {
         same_natively(GATEWAY_VARS, script, &[None]);
@@ -290,9 +291,12 @@ fn what_the_subset_cannot_do_exactly_goes_to_the_engine_before_any_effect() {
         ("_p", "new Proxy({}, {})"),
         ("_c", "new algo.Cache(k => k + '!')"),
         ("_f", "1.5"),
+        ("_s", "Symbol('s')"),
     ];
     let head = || Some(request("/ip/x", &[("set-cookie", "a=1")]));
     for script in [
+        // A symbol has no native value, also where the body is the bare variable (the fast path).
+        "(() => _s)",
         // A getter, an array, a Proxy.
         "(() => (_a = 'changed', _g.x))",
         "(() => (_a = 'changed', _arr[0]))",

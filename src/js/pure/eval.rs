@@ -175,10 +175,9 @@ pub struct Effects {
 impl Effects {
     /// The value a context variable has at this point of the evaluation.
     fn read(&self, cell: &SlotCell) -> JsValue {
-        let (m, s) = cell.get();
-        match self.writes.iter().rev().find(|(at, _)| *at == (m, s)) {
+        match self.writes.iter().rev().find(|(at, _)| *at == cell.get()) {
             Some((_, v)) => v.clone(),
-            None => context::with_current(|c| c.map(|c| c.get(m, s)).unwrap_or_default()),
+            None => read_var(cell),
         }
     }
 
@@ -206,6 +205,12 @@ impl Effects {
         self.writes.clear();
         self.touches.clear();
     }
+}
+
+/// The value of a context variable in the current context.
+pub fn read_var(cell: &SlotCell) -> JsValue {
+    let (m, s) = cell.get();
+    context::with_current(|c| c.map(|c| c.get(m, s)).unwrap_or_default())
 }
 
 /// A value during evaluation; strings stay borrowed from the request or the script where they
