@@ -193,9 +193,13 @@ impl Effects {
                 }
             });
         }
-        for (cache, slot, key) in self.touches.drain(..) {
-            if let Some(mut c) = cache.downcast_mut::<Cache>() {
-                c.touch(slot, &key);
+        // Guarded like the writes: an empty `drain` still costs its iterator's set-up and drop,
+        // and most evaluations record no cache hit.
+        if !self.touches.is_empty() {
+            for (cache, slot, key) in self.touches.drain(..) {
+                if let Some(mut c) = cache.downcast_mut::<Cache>() {
+                    c.touch(slot, &key);
+                }
             }
         }
     }

@@ -41,6 +41,10 @@ pub struct UrlRouter {
     /// Reused for joining `find` arguments, so lookups do not allocate.
     #[unsafe_ignore_trace]
     scratch: String,
+    /// Whether any rule names a host: without one, `find` goes straight to the path rules
+    /// (a gateway's router usually has paths only).
+    #[unsafe_ignore_trace]
+    host_rules: bool,
 }
 
 impl Default for UrlRouter {
@@ -49,6 +53,7 @@ impl Default for UrlRouter {
             nodes: vec![Node::default()],
             values: Vec::new(),
             scratch: String::new(),
+            host_rules: false,
         }
     }
 }
@@ -95,6 +100,7 @@ impl UrlRouter {
         }
         let mut node = ROOT;
         if !host.is_empty() {
+            self.host_rules = true;
             for label in host.split('.') {
                 node = self.child_or_insert(node, &label.to_ascii_lowercase());
             }
@@ -162,7 +168,7 @@ impl UrlRouter {
             .map_or(host_port, |i| &host_port[..i]);
 
         let mut found = None;
-        if !host.is_empty() {
+        if !host.is_empty() && self.host_rules {
             found = self.match_host(ROOT, host, path);
             if found.is_none()
                 && let (Some(dot), Some(any)) = (find_byte(host, b'.'), self.child(ROOT, ANY_NODE))
@@ -197,8 +203,10 @@ impl UrlRouter {
 
     /// Finds the rule for a URL joined with [`join_url_part`], lower-casing its host first.
     pub fn find_joined(&self, url: &mut str) -> Option<&JsValue> {
-        let host_end = find_byte(url, b'/').unwrap_or(url.len());
-        url[..host_end].make_ascii_lowercase();
+        if self.host_rules {
+            let host_end = find_byte(url, b'/').unwrap_or(url.len());
+            url[..host_end].make_ascii_lowercase();
+        }
         self.find(url)
     }
 }
