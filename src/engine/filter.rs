@@ -72,6 +72,18 @@ pub trait FilterFactory {
     }
 }
 
+/// For [`FilterFactory::recycle`]: resets `filter` with `reset` if it is a `T` (the factory's own
+/// filter type), and says whether it did.
+pub fn recycle_as<T: 'static>(filter: &mut dyn Filter, reset: impl FnOnce(&mut T)) -> bool {
+    match filter.as_any_mut().and_then(|f| f.downcast_mut::<T>()) {
+        Some(t) => {
+            reset(t);
+            true
+        }
+        None => false,
+    }
+}
+
 /// A reference by name to a layout of the same module, resolved at start-up.
 #[derive(Clone, Debug)]
 pub struct SubPipeline {

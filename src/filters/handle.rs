@@ -4,7 +4,7 @@ use super::event_kind::EventKind;
 use super::{Callback, FilterArgs};
 use crate::engine::data::Data;
 use crate::engine::event::{Event, StreamError};
-use crate::engine::filter::{Cx, Filter, FilterFactory};
+use crate::engine::filter::{Cx, Filter, FilterFactory, recycle_as};
 use crate::engine::head::Head;
 use crate::js::message::{JsMessage, data_to_js, event_to_js};
 use crate::js::pure::CallbackArg;
@@ -41,13 +41,7 @@ impl FilterFactory for HandleFactory {
         Box::new(self.fresh())
     }
     fn recycle(&self, filter: &mut dyn Filter) -> bool {
-        match filter.as_any_mut().and_then(|f| f.downcast_mut::<Handle>()) {
-            Some(h) => {
-                *h = self.fresh();
-                true
-            }
-            None => false,
-        }
+        recycle_as(filter, |h: &mut Handle| *h = self.fresh())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{Callback, FilterArgs};
 use crate::engine::event::{Event, StreamError};
-use crate::engine::filter::{Cx, Filter, FilterFactory, Signal, SubPipeline};
+use crate::engine::filter::{Cx, Filter, FilterFactory, Signal, SubPipeline, recycle_as};
 use crate::engine::pipeline::PipelineId;
 use std::rc::Rc;
 
@@ -43,13 +43,7 @@ impl FilterFactory for LinkFactory {
         Box::new(self.fresh())
     }
     fn recycle(&self, filter: &mut dyn Filter) -> bool {
-        match filter.as_any_mut().and_then(|f| f.downcast_mut::<Link>()) {
-            Some(l) => {
-                *l = self.fresh();
-                true
-            }
-            None => false,
-        }
+        recycle_as(filter, |l: &mut Link| *l = self.fresh())
     }
     fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
         // Resolution runs before any instance exists, so this does not copy.

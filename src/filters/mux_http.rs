@@ -11,7 +11,7 @@ use super::session::{
 use super::{Dynamic, FilterArgs};
 use crate::engine::data::Data;
 use crate::engine::event::{Event, StreamError};
-use crate::engine::filter::{Cx, Filter, FilterFactory, Signal, SubPipeline};
+use crate::engine::filter::{Cx, Filter, FilterFactory, Signal, SubPipeline, recycle_as};
 use crate::engine::head::Head;
 use crate::engine::pipeline::PipelineId;
 use crate::http::decoder::{Decoded, MessageDecoder, RequestFacts, Side};
@@ -62,13 +62,7 @@ impl FilterFactory for MuxFactory {
         Box::new(self.fresh())
     }
     fn recycle(&self, filter: &mut dyn Filter) -> bool {
-        match filter.as_any_mut().and_then(|f| f.downcast_mut::<Mux>()) {
-            Some(m) => {
-                *m = self.fresh();
-                true
-            }
-            None => false,
-        }
+        recycle_as(filter, |m: &mut Mux| *m = self.fresh())
     }
     fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
         vec![&mut self.sub]

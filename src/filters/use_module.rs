@@ -11,7 +11,7 @@
 
 use super::{Callback, FilterArgs};
 use crate::engine::event::{Event, StreamError};
-use crate::engine::filter::{Cx, Filter, FilterFactory, Signal, SubPipeline};
+use crate::engine::filter::{Cx, Filter, FilterFactory, Signal, SubPipeline, recycle_as};
 use crate::engine::pipeline::{LayoutId, PipelineId};
 use crate::js::builtins::helpers::array_elements;
 
@@ -117,15 +117,11 @@ impl FilterFactory for UseFactory {
         Box::new(self.fresh(Vec::with_capacity(self.stages.len())))
     }
     fn recycle(&self, filter: &mut dyn Filter) -> bool {
-        match filter.as_any_mut().and_then(|f| f.downcast_mut::<Use>()) {
-            Some(u) => {
-                // The stage list's storage is kept; `fresh` refills it from scratch.
-                let stages = std::mem::take(&mut u.stages);
-                *u = self.fresh(stages);
-                true
-            }
-            None => false,
-        }
+        // The stage list's storage is kept; `fresh` refills it from scratch.
+        recycle_as(filter, |u: &mut Use| {
+            let stages = std::mem::take(&mut u.stages);
+            *u = self.fresh(stages);
+        })
     }
     fn sub_pipelines(&mut self) -> Vec<&mut SubPipeline> {
         self.stages

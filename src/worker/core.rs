@@ -36,6 +36,16 @@ const FILTER_VEC_POOL: usize = 1024;
 /// burst ends at once; the rest are freed.
 const RECYCLED_PER_LAYOUT: usize = 256;
 
+/// What destroyed instances of one layout leave for its next ones: filter sets already reset by
+/// their factories (`FilterFactory::recycle`), so that a new instance takes one instead of
+/// allocating a box per filter.
+#[derive(Default)]
+struct RecycledFilters {
+    sets: Vec<Vec<Box<dyn Filter>>>,
+    /// A factory of the layout does not recycle its filters: stop trying.
+    refused: bool,
+}
+
 /// Something many pipelines feed or read through (a connection-pool session). It receives the
 /// output of the pipeline it owns and its own timers.
 pub trait SharedSink {
@@ -99,9 +109,8 @@ pub struct Core {
     /// Emptied filter vectors of destroyed instances: spawning takes one instead of allocating
     /// (the plugin gateway spawns about four instances per request).
     filter_vecs: Vec<Vec<Box<dyn Filter>>>,
-    /// Per layout, filter sets of destroyed instances already reset by their factories: a new
-    /// instance of the layout takes one instead of allocating a box per filter.
-    recycled: Vec<Vec<Vec<Box<dyn Filter>>>>,
+    /// Per layout, see `RecycledFilters`.
+    recycled: Vec<RecycledFilters>,
     /// By id; ids are ours (a counter), so the fast hash is safe here. Looked up for every
     /// event a muxHTTP session's connection outputs.
     shared: rustc_hash::FxHashMap<u64, Rc<std::cell::RefCell<dyn SharedSink>>>,
@@ -187,7 +196,7 @@ impl Core {
         context: ContextRef,
         sink: Sink,
     ) -> PipelineId {
-        let filters = match self.recycled.get_mut(layout).and_then(Vec::pop) {
+        let filters = match self.recycled.get_mut(layout).and_then(|r| r.sets.pop()) {
             Some(filters) => filters,
             None => {
                 let mut filters = self.filter_vecs.pop().unwrap_or_default();
@@ -444,21 +453,27 @@ impl Core {
     /// Keeps the filters of a destroyed instance of `layout` for its next instance when every
     /// factory reset its filter; otherwise drops them and keeps the emptied vector.
     fn keep_filters(&mut self, layout: LayoutId, mut filters: Vec<Box<dyn Filter>>) {
+        if self.recycled.len() <= layout {
+            self.recycled
+                .resize_with(layout + 1, RecycledFilters::default);
+        }
+        let recycled = &mut self.recycled[layout];
         let factories = self.graph.layouts.get(layout).map(|l| &l.filters);
-        let kept = self.recycled.get(layout).map_or(0, Vec::len);
-        let reset = kept < RECYCLED_PER_LAYOUT
-            && factories.is_some_and(|fs| {
+        let mut reset = false;
+        if !recycled.refused && recycled.sets.len() < RECYCLED_PER_LAYOUT {
+            reset = factories.is_some_and(|fs| {
                 fs.len() == filters.len()
                     && fs
                         .iter()
                         .zip(filters.iter_mut())
                         .all(|(f, filter)| f.recycle(filter.as_mut()))
             });
+            // Whether a factory recycles depends on its type only: one refusal is final, and
+            // later instances of the layout skip the resets that would be thrown away.
+            recycled.refused = !reset;
+        }
         if reset {
-            if self.recycled.len() <= layout {
-                self.recycled.resize_with(layout + 1, Vec::new);
-            }
-            self.recycled[layout].push(filters);
+            recycled.sets.push(filters);
         } else {
             filters.clear();
             if self.filter_vecs.len() < FILTER_VEC_POOL {
