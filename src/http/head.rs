@@ -358,22 +358,32 @@ const WELL_KNOWN_NAMES: &[&str] = &[
     "x-forwarded-proto",
 ];
 
-/// The longest of `WELL_KNOWN_NAMES`.
-const MAX_WELL_KNOWN_LEN: usize = 17;
+/// The length of the longest of `WELL_KNOWN_NAMES`.
+const MAX_WELL_KNOWN_LEN: usize = {
+    let mut longest = 0;
+    let mut i = 0;
+    while i < WELL_KNOWN_NAMES.len() {
+        if WELL_KNOWN_NAMES[i].len() > longest {
+            longest = WELL_KNOWN_NAMES[i].len();
+        }
+        i += 1;
+    }
+    longest
+};
 
 /// For each length, the range of `WELL_KNOWN_NAMES` of that length (computed at compile time,
 /// which also checks that the list is sorted by length).
 const NAMES_BY_LENGTH: [(u8, u8); MAX_WELL_KNOWN_LEN + 1] = index_by_length(WELL_KNOWN_NAMES);
 
 const fn index_by_length(names: &[&str]) -> [(u8, u8); MAX_WELL_KNOWN_LEN + 1] {
+    assert!(
+        names.len() <= u8::MAX as usize,
+        "the ranges are stored as u8"
+    );
     let mut ranges = [(0u8, 0u8); MAX_WELL_KNOWN_LEN + 1];
     let mut i = 0;
     while i < names.len() {
         let len = names[i].len();
-        assert!(
-            len <= MAX_WELL_KNOWN_LEN,
-            "a well-known name is longer than the maximum"
-        );
         assert!(
             i == 0 || names[i - 1].len() <= len,
             "WELL_KNOWN_NAMES must be sorted by length"

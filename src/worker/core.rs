@@ -146,6 +146,7 @@ impl Core {
     }
 
     pub fn new(graph: Rc<Graph>, js: JsRuntime, poll: mio::Poll) -> Core {
+        let layouts = graph.layouts.len();
         let slot_layout = Rc::new(context::SlotLayout::new(&graph.initial_values()));
         let tasks = graph
             .tasks
@@ -177,7 +178,9 @@ impl Core {
             stack_pool: Vec::new(),
             out_pool: Vec::new(),
             filter_vecs: Vec::new(),
-            recycled: Vec::new(),
+            recycled: std::iter::repeat_with(RecycledFilters::default)
+                .take(layouts)
+                .collect(),
             shared: rustc_hash::FxHashMap::default(),
             next_shared: 0,
         }
@@ -453,32 +456,29 @@ impl Core {
     /// Keeps the filters of a destroyed instance of `layout` for its next instance when every
     /// factory reset its filter; otherwise drops them and keeps the emptied vector.
     fn keep_filters(&mut self, layout: LayoutId, mut filters: Vec<Box<dyn Filter>>) {
-        if self.recycled.len() <= layout {
-            self.recycled
-                .resize_with(layout + 1, RecycledFilters::default);
-        }
-        let recycled = &mut self.recycled[layout];
         let factories = self.graph.layouts.get(layout).map(|l| &l.filters);
-        let mut reset = false;
-        if !recycled.refused && recycled.sets.len() < RECYCLED_PER_LAYOUT {
-            reset = factories.is_some_and(|fs| {
+        if let Some(recycled) = self.recycled.get_mut(layout)
+            && !recycled.refused
+            && recycled.sets.len() < RECYCLED_PER_LAYOUT
+        {
+            let reset = factories.is_some_and(|fs| {
                 fs.len() == filters.len()
                     && fs
                         .iter()
                         .zip(filters.iter_mut())
                         .all(|(f, filter)| f.recycle(filter.as_mut()))
             });
+            if reset {
+                recycled.sets.push(filters);
+                return;
+            }
             // Whether a factory recycles depends on its type only: one refusal is final, and
             // later instances of the layout skip the resets that would be thrown away.
-            recycled.refused = !reset;
+            recycled.refused = true;
         }
-        if reset {
-            recycled.sets.push(filters);
-        } else {
-            filters.clear();
-            if self.filter_vecs.len() < FILTER_VEC_POOL {
-                self.filter_vecs.push(filters);
-            }
+        filters.clear();
+        if self.filter_vecs.len() < FILTER_VEC_POOL {
+            self.filter_vecs.push(filters);
         }
     }
 
