@@ -154,3 +154,63 @@ fn a_pure_callback_reads_the_connection_it_answers() {
     }
     assert!(pipy.try_exit().is_none(), "{}", pipy.stderr());
 }
+
+/// Compiled filter callbacks remember what they read of script objects for as long as no script
+/// code runs (src/js/pure/memo.rs); a change made by a callback the engine runs is seen by the
+/// very next request, and the requests in between call no script code.
+#[test]
+fn compiled_filter_callbacks_see_what_the_engine_changed_on_the_next_request() {
+    let port = free_port();
+    let port2 = free_port();
+    let port2_text = port2.to_string();
+    let mut pipy = Pipy::serve_with(
+        &script("compiled_filters_follow_changes.js"),
+        port,
+        &["--log-level=debug"],
+        &[("PORT2", port2_text.as_str())],
+    );
+    pipy.wait_port(port2);
+    // The handleMessageStart callback, and link's conditions (which share one location).
+    for location in ["13:20", "16:6"] {
+        let line = format!("compiled_filters_follow_changes.js:{location}: callback runs natively");
+        assert!(
+            pipy.stderr_contains(&line, Duration::from_secs(5)),
+            "expected {line:?} in {}",
+            pipy.stderr()
+        );
+    }
+    let mut other = Conn::open(port2);
+    // Each phase asks twice on a connection of its own; closing it logs how many script calls
+    // the worker has made so far: only PORT2's, until `Boolean` is replaced and the link
+    // condition that calls it goes to the engine (once per request).
+    for (change, expected, js_calls) in [
+        (None, "one", 0),
+        (Some("/two"), "two", 1),
+        (Some("/three"), "truthy", 2),
+        (Some("/boolean"), "none", 3 + 2),
+        (Some("/remove"), "none", 4 + 2 + 2),
+    ] {
+        if let Some(path) = change {
+            assert_eq!(
+                other.roundtrip(&get(path)).text(),
+                format!("changed {path}")
+            );
+        }
+        let mut conn = Conn::open(port);
+        let closed = format!("from {} closed, js-calls={js_calls}\n", conn.local_addr());
+        for _ in 0..2 {
+            assert_eq!(
+                conn.roundtrip(&get("/a")).text(),
+                expected,
+                "after {change:?}"
+            );
+        }
+        drop(conn);
+        assert!(
+            pipy.stderr_contains(&closed, Duration::from_secs(5)),
+            "expected {closed:?} in {}",
+            pipy.stderr()
+        );
+    }
+    assert!(pipy.try_exit().is_none(), "{}", pipy.stderr());
+}

@@ -349,7 +349,7 @@ impl Plan for DecompressPlan {
     }
 
     fn codec_for(&self, start: &Event, head: &Head, cx: &mut Cx) -> Result<Option<BodyCodec>, ()> {
-        match content_encoding(head, &mut cx.core.js.ctx).as_deref() {
+        match content_encoding(head, cx.core.js.ctx()).as_deref() {
             Some("gzip") => {}
             Some("br") => {
                 warn_brotli_once("decompressHTTP");
@@ -506,14 +506,14 @@ impl Plan for CompressPlan {
         if matches!(&*head.get(), HeadKind::Null) {
             return Ok(None);
         }
-        let ctx = &mut cx.core.js.ctx;
+        let ctx = cx.core.js.ctx();
         if content_encoding(head, ctx).is_some_and(|e| !e.eq_ignore_ascii_case("identity")) {
             return Ok(None);
         }
         if !self.enable.decide(start, cx)? {
             return Ok(None);
         }
-        if !label_encoded(head, method.token(), &mut cx.core.js.ctx) {
+        if !label_encoded(head, method.token(), cx.core.js.ctx()) {
             return Ok(None);
         }
         Ok(Some(BodyCodec::compressor(method, self.level)))

@@ -107,9 +107,14 @@ impl Connect {
                 Ok(v) => v,
                 Err(()) => return self.fail(StreamError::RuntimeError, cx),
             };
-            let text = match target.to_string(&mut cx.core.js.ctx) {
-                Ok(s) => s.to_std_string_escaped(),
-                Err(_) => return self.fail(StreamError::CannotResolve, cx),
+            // A string needs no conversion, and so no engine (which would move the script
+            // epoch).
+            let text = match target.as_string() {
+                Some(s) => s.to_std_string_escaped(),
+                None => match target.to_string(cx.core.js.ctx()) {
+                    Ok(s) => s.to_std_string_escaped(),
+                    Err(_) => return self.fail(StreamError::CannotResolve, cx),
+                },
             };
             let Ok((host, port)) = crate::net::addr::split_host_port(&text) else {
                 log::error!("connect: invalid target {text:?}");

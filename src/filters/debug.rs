@@ -43,7 +43,7 @@ impl Filter for Dump {
                 .eval(cx)
                 .ok()
                 .map(|v| {
-                    let ctx = &mut cx.core.js.ctx;
+                    let ctx = cx.core.js.ctx();
                     crate::js::globals::display_value(&v, ctx)
                 })
                 .unwrap_or_default(),
@@ -58,7 +58,7 @@ impl Filter for Dump {
             }
             Event::MessageStart(h) => {
                 let head = {
-                    let ctx = &mut cx.core.js.ctx;
+                    let ctx = cx.core.js.ctx();
                     // Reading the head turns it into its script object; the encoder reads that back natively.
                     let v = crate::js::head::head_to_js(h, ctx).unwrap_or_default();
                     crate::js::globals::display_value(&v, ctx)

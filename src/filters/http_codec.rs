@@ -179,7 +179,7 @@ impl Filter for Encoder {
                 self.is_final = flag(&self.final_, cx);
                 let bodiless = flag(&self.bodiless, cx);
                 let head = if self.response {
-                    match crate::js::head::response_of(h, &mut cx.core.js.ctx) {
+                    match crate::js::head::response_of(h, &mut cx.core.js) {
                         Ok(r) => OutHead::Response(r),
                         Err(e) => {
                             log::error!("[pjs] bad response head: {e}");
@@ -187,7 +187,7 @@ impl Filter for Encoder {
                         }
                     }
                 } else {
-                    match crate::js::head::request_of(h, &mut cx.core.js.ctx) {
+                    match crate::js::head::request_of(h, &mut cx.core.js) {
                         Ok(r) => OutHead::Request(r),
                         Err(e) => {
                             log::error!("[pjs] bad request head: {e}");

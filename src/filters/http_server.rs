@@ -242,7 +242,8 @@ impl Serve {
             }
             Handler::Func(func) => {
                 let (cb, pure) = &**func;
-                let native = pure.as_ref().and_then(|p| p.reply(&head, &body));
+                let epoch = cx.core.js.epoch();
+                let native = pure.as_ref().and_then(|p| p.reply(&head, &body, epoch));
                 let (resp, rbody) = match native {
                     Some(reply) => reply,
                     None => call_handler(cb, head, body, cx),
@@ -294,7 +295,7 @@ fn call_handler(
             None,
         ),
     };
-    match crate::js::head::response_of(rhead, &mut cx.core.js.ctx) {
+    match crate::js::head::response_of(rhead, &mut cx.core.js) {
         Ok(r) => (r, rbody),
         Err(e) => {
             log::error!("[pjs] bad response head: {e}");
@@ -513,7 +514,7 @@ impl Demux {
         };
         match ev {
             Event::MessageStart(h) if p.reply == Reply::Waiting => {
-                let resp = match crate::js::head::response_of(h, &mut cx.core.js.ctx) {
+                let resp = match crate::js::head::response_of(h, &mut cx.core.js) {
                     Ok(r) => r,
                     Err(e) => {
                         log::error!("[pjs] bad response head: {e}");

@@ -24,6 +24,7 @@ pub mod wait;
 use crate::engine::context;
 use crate::engine::filter::{Cx, FilterFactory, SubPipeline};
 use crate::js::pure::{CallbackArg, CompiledCallback};
+use crate::js::runtime::ScriptEpoch;
 use boa_engine::object::builtins::JsFunction;
 use boa_engine::{Context, JsValue};
 use std::rc::Rc;
@@ -172,7 +173,7 @@ impl Callback {
     #[allow(clippy::result_unit_err)]
     pub fn call(&self, cx: &mut Cx, args: &[JsValue]) -> Result<JsValue, ()> {
         context::set_current(cx.context);
-        if let Some(v) = self.run_compiled(CallbackArg::Opaque) {
+        if let Some(v) = self.run_compiled(CallbackArg::Opaque, cx.core.js.epoch()) {
             return Ok(v);
         }
         self.call_engine(cx, args)
@@ -198,7 +199,7 @@ impl Callback {
         make_args: impl FnOnce(&mut Context) -> boa_engine::JsResult<Vec<JsValue>>,
     ) -> Result<JsValue, ()> {
         context::set_current(cx.context);
-        if let Some(v) = self.run_compiled(arg) {
+        if let Some(v) = self.run_compiled(arg, cx.core.js.epoch()) {
             return Ok(v);
         }
         if !self.reads_args {
@@ -217,8 +218,8 @@ impl Callback {
         self.call_engine(cx, &args)
     }
 
-    fn run_compiled(&self, arg: CallbackArg<'_>) -> Option<JsValue> {
-        self.compiled.as_ref()?.run(arg)
+    fn run_compiled(&self, arg: CallbackArg<'_>, epoch: ScriptEpoch) -> Option<JsValue> {
+        self.compiled.as_ref()?.run(arg, epoch)
     }
 
     /// Runs the function in the engine; the current context must be set.

@@ -342,7 +342,7 @@ impl Filter for Mux {
                 let Ok(session) = self.session(cx) else {
                     return self.fail(cx);
                 };
-                let head = match crate::js::head::request_of(h, &mut cx.core.js.ctx) {
+                let head = match crate::js::head::request_of(h, &mut cx.core.js) {
                     Ok(r) => r,
                     Err(e) => {
                         log::error!("[pjs] bad request head: {e}");

@@ -77,7 +77,7 @@ impl Replace {
         };
         // Straight into the output; nothing of a value that turns out invalid is sent.
         let before = cx.out.len();
-        if let Err(e) = js_to_events(&value, cx.out, &mut cx.core.js.ctx) {
+        if let Err(e) = js_to_events(&value, cx.out, cx.core.js.ctx()) {
             cx.out.truncate(before);
             log::error!("[pjs] {}: {e}", name(self.kind));
         }

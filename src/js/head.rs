@@ -149,9 +149,28 @@ fn version_and_headers(o: &JsObject, ctx: &mut Context) -> JsResult<(Version, He
     Ok((version, headers_of_value(&headers, ctx)?))
 }
 
+/// Where a head conversion gets the engine when it must read a script object. It is taken only
+/// then: converting a native head leaves the worker's script epoch
+/// ([`crate::js::runtime::ScriptEpoch`]) where it was.
+pub trait Engine {
+    fn engine(&mut self) -> &mut Context;
+}
+
+impl Engine for Context {
+    fn engine(&mut self) -> &mut Context {
+        self
+    }
+}
+
+impl Engine for super::runtime::JsRuntime {
+    fn engine(&mut self) -> &mut Context {
+        self.ctx()
+    }
+}
+
 /// A response head for encoding; what the script left out takes the defaults (`HTTP/1.1 200`).
 /// A native head held only by `h` is moved, not copied.
-pub fn response_of(h: Head, ctx: &mut Context) -> JsResult<ResponseHead> {
+pub fn response_of(h: Head, js: &mut impl Engine) -> JsResult<ResponseHead> {
     let h = match h.into_kind() {
         Ok(HeadKind::Response(r)) => return Ok(r),
         Ok(kind) => Head::new(kind),
@@ -165,6 +184,7 @@ pub fn response_of(h: Head, ctx: &mut Context) -> JsResult<ResponseHead> {
     let Some(o) = o else {
         return Ok(ResponseHead::default());
     };
+    let ctx = js.engine();
     if let Some(n) = o.downcast_ref::<NativeHead>() {
         return n.response(ctx);
     }
@@ -185,7 +205,7 @@ pub fn response_of(h: Head, ctx: &mut Context) -> JsResult<ResponseHead> {
 }
 
 /// A request head for encoding (defaults `GET / HTTP/1.1`); moved like [`response_of`].
-pub fn request_of(h: Head, ctx: &mut Context) -> JsResult<RequestHead> {
+pub fn request_of(h: Head, js: &mut impl Engine) -> JsResult<RequestHead> {
     let h = match h.into_kind() {
         Ok(HeadKind::Request(r)) => return Ok(r),
         Ok(kind) => Head::new(kind),
@@ -199,6 +219,7 @@ pub fn request_of(h: Head, ctx: &mut Context) -> JsResult<RequestHead> {
     let Some(o) = o else {
         return Ok(RequestHead::default());
     };
+    let ctx = js.engine();
     if let Some(n) = o.downcast_ref::<NativeHead>() {
         return n.request(ctx);
     }

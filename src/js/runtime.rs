@@ -7,9 +7,31 @@ use boa_engine::realm::Realm;
 use boa_engine::{Context, JsError, JsValue};
 
 pub struct JsRuntime {
-    pub ctx: Context,
+    /// Reached only through [`JsRuntime::ctx`] and the methods that use it, so that every use
+    /// moves the epoch.
+    ctx: Context,
     pub realms: Vec<Realm>,
     current: usize,
+    epoch: u64,
+}
+
+/// How many times the worker has handed the engine out. Script code runs, and script objects
+/// change, only with the engine in hand (a getter run by a native reader included), so two
+/// readings under the same epoch see the same script objects. The compiled callbacks rely on
+/// this to check the realm's built-ins once per epoch instead of once per request
+/// (`js/pure/eval.rs`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ScriptEpoch(u64);
+
+impl ScriptEpoch {
+    /// An epoch of its own per call, for callers outside a worker (tests, tools) that change
+    /// script objects without a [`JsRuntime`].
+    #[cfg(test)]
+    pub fn fresh() -> ScriptEpoch {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1 << 63);
+        ScriptEpoch(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
 }
 
 impl JsRuntime {
@@ -18,11 +40,24 @@ impl JsRuntime {
             ctx,
             realms,
             current: usize::MAX,
+            epoch: 0,
         }
+    }
+
+    /// The engine, to run script code or to read or build script objects.
+    pub fn ctx(&mut self) -> &mut Context {
+        self.epoch += 1;
+        &mut self.ctx
+    }
+
+    /// The epoch now; it moves with every [`JsRuntime::ctx`].
+    pub fn epoch(&self) -> ScriptEpoch {
+        ScriptEpoch(self.epoch)
     }
 
     /// Enters module `m`'s realm so objects built next belong to it.
     pub fn enter(&mut self, m: usize) -> &mut Context {
+        self.epoch += 1;
         if self.current != m
             && let Some(r) = self.realms.get(m)
         {
@@ -36,8 +71,8 @@ impl JsRuntime {
     /// `file:line:column`.
     pub fn call(&mut self, m: usize, f: &JsFunction, args: &[JsValue]) -> Result<JsValue, String> {
         context::count_js_call();
-        self.enter(m);
-        match f.call(&JsValue::undefined(), args, &mut self.ctx) {
+        let ctx = self.enter(m);
+        match f.call(&JsValue::undefined(), args, ctx) {
             Ok(v) => Ok(v),
             Err(e) => Err(format_error(&e, &mut self.ctx)),
         }

@@ -24,6 +24,7 @@ use super::eval::{BuiltinGetter, Effects, Env, Expr, Request, Val, read_var};
 use super::locate::{ParsedModule, arrows_of};
 use crate::engine::head::{Head, HeadKind};
 use crate::js::message::JsMessageStart;
+use crate::js::runtime::ScriptEpoch;
 use boa_engine::object::builtins::JsFunction;
 use boa_engine::{Context, JsValue, js_string};
 use std::cell::RefCell;
@@ -87,8 +88,9 @@ impl CompiledCallback {
     }
 
     /// The callback's value with its effects applied, or `None` when the engine must run it
-    /// (nothing has changed then). The current context must be the caller's.
-    pub fn run(&self, arg: CallbackArg<'_>) -> Option<JsValue> {
+    /// (nothing has changed then). The current context must be the caller's, and `epoch` the
+    /// worker's script epoch now.
+    pub fn run(&self, arg: CallbackArg<'_>, epoch: ScriptEpoch) -> Option<JsValue> {
         // `() => name`, the gateway's turn-down check and session key: nothing to record or
         // apply. Symbols and BigInts take the general path (which hands them to the engine).
         if let Expr::Var(cell) = &self.body {
@@ -97,6 +99,7 @@ impl CompiledCallback {
                 return Some(v);
             }
         }
+        self.env.begin(epoch);
         let kind;
         let mut req = Request::default();
         if self.reads_param {
@@ -106,7 +109,7 @@ impl CompiledCallback {
             if !self
                 .message_start_head
                 .as_ref()
-                .is_some_and(BuiltinGetter::intact)
+                .is_some_and(|g| g.intact(&self.env))
             {
                 return None;
             }

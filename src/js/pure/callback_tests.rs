@@ -8,6 +8,7 @@ use crate::engine::event::Event;
 use crate::engine::head::Head;
 use crate::js::config::SlotCell;
 use crate::js::message::event_to_js;
+use crate::js::runtime::ScriptEpoch;
 use boa_engine::object::builtins::JsFunction;
 use boa_engine::{Context, JsValue, Source};
 use std::cell::Cell;
@@ -129,6 +130,15 @@ impl Harness {
     /// The native value and variables after one call; `None` when it defers to the engine, and
     /// then the variables must not have changed.
     fn native(&self, head: Option<&Head>) -> Option<(JsValue, Vec<JsValue>)> {
+        self.native_at(head, ScriptEpoch::fresh())
+    }
+
+    /// [`Harness::native`] under a given script epoch.
+    fn native_at(
+        &self,
+        head: Option<&Head>,
+        epoch: ScriptEpoch,
+    ) -> Option<(JsValue, Vec<JsValue>)> {
         let compiled = self.compiled.as_ref().expect("compiled");
         let slots = self.slots();
         context::set_current(&slots);
@@ -136,7 +146,7 @@ impl Harness {
             Some(h) => CallbackArg::MessageStart(h),
             None => CallbackArg::Opaque,
         };
-        let v = compiled.run(arg);
+        let v = compiled.run(arg, epoch);
         let after = slots.module_values(0);
         match v {
             Some(v) => Some((v, after)),
@@ -343,6 +353,83 @@ fn what_the_subset_cannot_do_exactly_goes_to_the_engine_before_any_effect() {
             h.native(head().as_ref()).is_none(),
             "after {change}: {script}"
         );
+    }
+}
+
+/// The evaluator remembers what it read of script objects for one script epoch (memo.rs). A
+/// change made with the engine in hand, which moves the epoch in a worker, is seen by the next
+/// call: as the new value, or as a built-in that is no longer there (the engine runs the call).
+#[test]
+fn what_a_script_changed_is_seen_by_the_first_call_under_the_next_epoch() {
+    let vars: &[(&str, &str)] = &[
+        ("_o", "(globalThis.o = { x: 'one', y: { z: 'deep' } })"),
+        ("_r", "(globalThis.r = new algo.URLRouter({ '/a': 'A' }))"),
+        ("_a", "'a'"),
+    ];
+    let head = || Some(request("/ip/x", &[("host", "example.com")]));
+    for (script, change, before, after) in [
+        ("(() => _o.x)", "o.x = 'two'", "one", Some("two")),
+        ("(() => _o.y.z)", "o.y = { z: 'new' }", "deep", Some("new")),
+        ("(() => _o.x + _o.x)", "o.x = 'b'", "oneone", Some("bb")),
+        (
+            "(() => _o.w ?? 'none')",
+            "Object.prototype.w = 'inherited'",
+            "none",
+            Some("inherited"),
+        ),
+        (
+            "(() => Boolean(_a) + '')",
+            "Boolean = x => 'replaced'",
+            "true",
+            None,
+        ),
+        (
+            "(() => _r.find('/a'))",
+            "algo.URLRouter.prototype.find = () => 'replaced'",
+            "A",
+            None,
+        ),
+        (
+            "(msg => msg.head.path)",
+            "Object.defineProperty(MessageStart.prototype, 'head', { get() { return { path: 'x' } } })",
+            "/ip/x",
+            None,
+        ),
+    ] {
+        let mut h = Harness::new(vars, script);
+        assert!(h.compiled.is_some(), "not compiled: {script}");
+        let epoch = ScriptEpoch::fresh();
+        for _ in 0..2 {
+            let (v, _) = h
+                .native_at(head().as_ref(), epoch)
+                .unwrap_or_else(|| panic!("deferred before {change}: {script}"));
+            assert_eq!(
+                v.as_string().map(|s| s.to_std_string_escaped()).as_deref(),
+                Some(before),
+                "{script}"
+            );
+        }
+        h.ctx
+            .eval(Source::from_bytes(change))
+            .unwrap_or_else(|e| panic!("{change}: {e}"));
+        let next = h.native_at(head().as_ref(), ScriptEpoch::fresh());
+        let got = next.map(|(v, _)| v.as_string().map(|s| s.to_std_string_escaped()));
+        assert_eq!(
+            got,
+            after.map(|a| Some(a.to_string())),
+            "after {change}: {script}"
+        );
+        if after.is_some() {
+            let (engine, _) = h.engine(head().as_ref());
+            assert_eq!(
+                engine
+                    .as_string()
+                    .map(|s| s.to_std_string_escaped())
+                    .as_deref(),
+                after,
+                "engine after {change}: {script}"
+            );
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! cache hits are only recorded in [`Effects`], applied once the evaluation has finished, so the
 //! caller can run the engine on the same input instead.
 
+use super::memo::{Own, PropertyMemo};
 use crate::engine::context::{self, InboundInfo};
 use crate::engine::data::Data;
 use crate::http::head::RequestHead;
@@ -14,6 +15,7 @@ use crate::js::builtins::algo::cache::{Cache, CacheSlot};
 use crate::js::builtins::algo::url_router::{UrlRouter, join_url_part};
 use crate::js::builtins::helpers::{push_js_str, utf8_bytes};
 use crate::js::config::SlotCell;
+use crate::js::runtime::ScriptEpoch;
 use boa_engine::object::{JsObject, NativeObject};
 use boa_engine::property::PropertyKey;
 use boa_engine::{Context, JsString, JsValue, JsVariant, js_string};
@@ -375,13 +377,12 @@ impl BuiltinMethod {
 
     /// Whether calling the method on `o` still reaches this function: `o` has no own property
     /// of that name, its prototype is this one, and the prototype still holds the function.
-    fn reached_from(&self, o: &JsObject) -> bool {
+    fn reached_from(&self, o: &JsObject, memo: &PropertyMemo) -> bool {
         !has_property(o, &self.key)
             && o.prototype()
                 .is_some_and(|p| JsObject::equals(&p, &self.proto))
-            && data_property(&self.proto, &self.key)
-                .and_then(|f| f.as_object())
-                .is_some_and(|f| JsObject::equals(&f, &self.function))
+            && matches!(memo.own(&self.proto, &self.key),
+                Own::Data(f) if f.as_object().is_some_and(|f| JsObject::equals(&f, &self.function)))
     }
 }
 
@@ -401,8 +402,9 @@ impl BuiltinGetter {
     }
 
     /// Whether the prototype still has this getter under that name.
-    pub fn intact(&self) -> bool {
-        getter(&self.proto, &self.key).is_some_and(|g| JsObject::equals(&g, &self.getter))
+    pub fn intact(&self, env: &Env) -> bool {
+        matches!(env.memo.own(&self.proto, &self.key),
+            Own::Accessor(Some(g)) if JsObject::equals(&g, &self.getter))
     }
 }
 
@@ -419,6 +421,8 @@ pub struct Env {
     inbound: bool,
     /// Reused for joining `find`'s arguments.
     url: RefCell<String>,
+    /// What this evaluator read of script objects under the current epoch.
+    memo: PropertyMemo,
 }
 
 impl Env {
@@ -440,6 +444,51 @@ impl Env {
                 .get(&js_string!("__inbound").into())
                 .is_some_and(|d| d.is_accessor_descriptor() && d.configurable() == Some(false)),
             url: RefCell::new(String::new()),
+            memo: PropertyMemo::default(),
+        }
+    }
+
+    /// Called before each evaluation: the script epoch now (see [`PropertyMemo`]).
+    pub fn begin(&self, epoch: ScriptEpoch) {
+        self.memo.begin(epoch);
+    }
+
+    /// The value of a data property of `o`; `None` for an accessor or no property.
+    pub fn data_property(&self, o: &JsObject, key: &PropertyKey) -> Option<JsValue> {
+        match self.memo.own(o, key) {
+            Own::Data(v) => Some(v),
+            Own::Absent | Own::Accessor(_) => None,
+        }
+    }
+
+    /// `o[key]` where `o` and every prototype up to the property are ordinary objects and the
+    /// property is a data property; anything else (a getter, a Proxy, an array) bails.
+    fn ordinary_get(&self, o: &JsObject, key: &PropertyKey) -> Eval<JsValue> {
+        let mut at = o.clone();
+        loop {
+            if !at.is_ordinary() {
+                return Err(Bail);
+            }
+            match self.memo.own(&at, key) {
+                Own::Data(v) => return Ok(v),
+                Own::Accessor(_) => return Err(Bail),
+                Own::Absent => {}
+            }
+            let next = at.prototype();
+            match next {
+                Some(p) => at = p,
+                None => return Ok(JsValue::undefined()),
+            }
+        }
+    }
+
+    /// `target[key]` for an ordinary object or a string's length.
+    fn get<'a>(&self, target: Val<'a>, key: &PropertyKey) -> Eval<Val<'a>> {
+        match target {
+            Val::Object(o) => Val::of(self.ordinary_get(&o, key)?),
+            Val::Str(s) if is_length(key) => Ok(Val::Num(s.encode_utf16().count() as f64)),
+            Val::Js(s) if is_length(key) => Ok(Val::Num(s.len() as f64)),
+            _ => Err(Bail),
         }
     }
 }
@@ -462,31 +511,6 @@ fn getter(o: &JsObject, key: &PropertyKey) -> Option<JsObject> {
     o.borrow().properties().get(key)?.get()?.as_object()
 }
 
-/// `o[key]` where `o` and every prototype up to the property are ordinary objects and the
-/// property is a data property; anything else (a getter, a Proxy, an array) bails.
-fn ordinary_get(o: &JsObject, key: &PropertyKey) -> Eval<JsValue> {
-    let mut at = o.clone();
-    loop {
-        if !at.is_ordinary() {
-            return Err(Bail);
-        }
-        let next = {
-            let object = at.borrow();
-            if let Some(d) = object.properties().get(key) {
-                if d.is_accessor_descriptor() {
-                    return Err(Bail);
-                }
-                return Ok(d.value().cloned().unwrap_or_default());
-            }
-            object.prototype()
-        };
-        match next {
-            Some(p) => at = p,
-            None => return Ok(JsValue::undefined()),
-        }
-    }
-}
-
 impl Env {
     pub fn eval<'a>(&self, e: &'a Expr, req: Request<'a>, fx: &mut Effects) -> Eval<Val<'a>> {
         Ok(match e {
@@ -506,7 +530,7 @@ impl Env {
                 })
             }
             Expr::Header(name, key) => self.header(req.head.ok_or(Bail)?, name, key)?,
-            Expr::Global(key) => Val::of(data_property(&self.global, key).ok_or(Bail)?)?,
+            Expr::Global(key) => Val::of(self.data_property(&self.global, key).ok_or(Bail)?)?,
             Expr::Var(cell) => Val::of(fx.read(cell))?,
             Expr::Inbound => {
                 if !self.inbound {
@@ -533,13 +557,15 @@ impl Env {
                 };
                 match target {
                     Val::Inbound(info) => self.inbound_field(&info, &key)?,
-                    target => get(target, &key)?,
+                    target => self.get(target, &key)?,
                 }
             }
             Expr::RouterFind { router, args } => self.router_find(router, args, req, fx)?,
             Expr::CacheGet { cache, key } => self.cache_get(cache, key, req, fx)?,
             Expr::Boolean(x) => {
-                let ctor = data_property(&self.global, &self.boolean_key).ok_or(Bail)?;
+                let ctor = self
+                    .data_property(&self.global, &self.boolean_key)
+                    .ok_or(Bail)?;
                 if !ctor
                     .as_object()
                     .is_some_and(|c| JsObject::equals(&c, &self.boolean))
@@ -650,7 +676,7 @@ impl Env {
             return Err(Bail);
         };
         let method = method.as_ref().ok_or(Bail)?;
-        if !o.is::<T>() || !method.reached_from(&o) {
+        if !o.is::<T>() || !method.reached_from(&o, &self.memo) {
             return Err(Bail);
         }
         Ok(o)
@@ -698,16 +724,6 @@ impl Env {
         let (value, slot) = hit.ok_or(Bail)?;
         fx.touches.push((cache, slot, key));
         Val::of(value)
-    }
-}
-
-/// `target[key]` for an ordinary object or a string's length.
-fn get<'a>(target: Val<'a>, key: &PropertyKey) -> Eval<Val<'a>> {
-    match target {
-        Val::Object(o) => Val::of(ordinary_get(&o, key)?),
-        Val::Str(s) if is_length(key) => Ok(Val::Num(s.encode_utf16().count() as f64)),
-        Val::Js(s) if is_length(key) => Ok(Val::Num(s.len() as f64)),
-        _ => Err(Bail),
     }
 }
 

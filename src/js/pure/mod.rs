@@ -21,13 +21,14 @@
 //!   and the request head, with assignments to context variables.
 //!
 //! The engine's answer is the reference. Whatever a script could have changed since load time is
-//! checked per request before it is relied on: that `Message` and each global still hold what
-//! they held (and as data properties, not getters), that `router.find` is still the built-in
-//! method of `URLRouter.prototype`, that `Object.prototype` has gained none of the names the
-//! engine would look up through it. Values that would need a conversion this module does not do
-//! (an object, a fraction printed as text) also send the request to the engine. These checks
-//! cost a few hash lookups. Effects (assignments, cache hits) are recorded and applied only once
-//! an evaluation has finished, so giving up half-way is invisible.
+//! checked before it is relied on: that `Message` and each global still hold what they held (and
+//! as data properties, not getters), that `router.find` is still the built-in method of
+//! `URLRouter.prototype`, that `Object.prototype` has gained none of the names the engine would
+//! look up through it. Values that would need a conversion this module does not do (an object, a
+//! fraction printed as text) also send the request to the engine. The property reads behind these
+//! checks are remembered for as long as the worker's script epoch stands (`memo.rs`). Effects
+//! (assignments, cache hits) are recorded and applied only once an evaluation has finished, so
+//! giving up half-way is invisible.
 
 mod callback;
 #[cfg(test)]
@@ -35,6 +36,7 @@ mod callback_tests;
 mod compile;
 mod eval;
 mod locate;
+mod memo;
 #[cfg(test)]
 mod tests;
 
@@ -45,12 +47,13 @@ use crate::engine::data::Data;
 use crate::engine::head::{Head, HeadKind};
 use crate::http::head::ResponseHead;
 use crate::js::message::JsMessage;
+use crate::js::runtime::ScriptEpoch;
 use boa_engine::object::JsObject;
 use boa_engine::object::builtins::JsFunction;
 use boa_engine::property::PropertyKey;
 use boa_engine::{Context, js_string};
 use compile::{BodyShape, Compiler};
-use eval::{BuiltinGetter, Effects, Env, Request, Val, data_property, has_property};
+use eval::{BuiltinGetter, Effects, Env, Request, Val, has_property};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Cleared by `--no-native-callbacks`, before the script is loaded (workers inherit it).
@@ -121,15 +124,24 @@ impl PureReply {
     }
 
     /// The reply to a request, or `None` when the engine must run the callback instead.
-    pub fn reply(&self, request: &Head, body: &Data) -> Option<(ResponseHead, Option<Data>)> {
-        let ctor = data_property(&self.env.global, &self.message_key)?;
+    /// `epoch` is the worker's script epoch now.
+    pub fn reply(
+        &self,
+        request: &Head,
+        body: &Data,
+        epoch: ScriptEpoch,
+    ) -> Option<(ResponseHead, Option<Data>)> {
+        self.env.begin(epoch);
+        let ctor = self
+            .env
+            .data_property(&self.env.global, &self.message_key)?;
         if !ctor
             .as_object()
             .is_some_and(|c| JsObject::equals(&c, &self.message_ctor))
         {
             return None;
         }
-        if !self.message_head.intact() || !self.message_body.intact() {
+        if !self.message_head.intact(&self.env) || !self.message_body.intact(&self.env) {
             return None;
         }
         if self

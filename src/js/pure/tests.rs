@@ -7,6 +7,7 @@ use crate::engine::head::Head;
 use crate::http::encoder::{MessageEncoder, OutHead};
 use crate::http::head::{Headers, RequestHead, ResponseHead, Version};
 use crate::js::message::{JsMessage, js_to_message};
+use crate::js::runtime::ScriptEpoch;
 use boa_engine::{Context, Source};
 use bytes::Bytes;
 
@@ -73,7 +74,8 @@ fn native_reply(pure: &PureReply, req: &Head) -> Option<Vec<u8>> {
 }
 
 fn native_reply_with_body(pure: &PureReply, req: &Head, body: &Data) -> Option<Vec<u8>> {
-    pure.reply(req, body).map(|(h, b)| encode(h, b))
+    pure.reply(req, body, ScriptEpoch::fresh())
+        .map(|(h, b)| encode(h, b))
 }
 
 fn compile(
