@@ -41,6 +41,7 @@ fn main() {
 
 fn run(opts: cli::Options) -> i32 {
     pipy::js::pure::set_enabled(opts.native_callbacks);
+    pipy::worker::busy_poll::set_window(opts.busy_poll);
     if let Mode::Signal(which) = &opts.mode {
         let Some(pid_file) = &opts.pid_file else {
             eprintln!("pipy: --signal needs --pid-file=PATH");

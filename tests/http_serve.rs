@@ -459,3 +459,52 @@ fn unread_responses_stop_the_server_serving_pipelined_requests() {
         .expect("writer thread")
         .expect("requests written");
 }
+
+/// CPU time (user + system) of process `pid` in clock ticks (/proc/PID/stat fields 14 and 15).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    let after = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+/// CPU ticks `pid` uses over the next half second.
+fn ticks_over_half_a_second(pid: u32) -> u64 {
+    let before = cpu_ticks(pid);
+    thread::sleep(Duration::from_millis(500));
+    cpu_ticks(pid) - before
+}
+
+/// `--busy-poll=TIME`: after an event the worker keeps polling (using its CPU) until TIME has
+/// passed without one, then sleeps; it answers as usual throughout.
+#[test]
+fn busy_poll_spins_after_traffic_and_sleeps_once_idle() {
+    let port = free_port();
+    for (window, busy) in [("10s", true), ("50ms", false)] {
+        let arg = format!("--busy-poll={window}");
+        let pipy = Pipy::serve(&script("hello.js"), port, &["--single-process", &arg]);
+        let mut conn = Conn::open(port);
+        assert_bytes_eq(&conn.roundtrip(&get("/")).raw, HELLO_RESPONSE);
+        if !busy {
+            // Past the window: the worker must be asleep in the poller.
+            thread::sleep(Duration::from_millis(100));
+        }
+        let ticks = ticks_over_half_a_second(pipy.pid());
+        // Clock ticks are 10 ms: spinning for 500 ms gives about 50, sleeping about 0.
+        if busy {
+            assert!(
+                ticks >= 25,
+                "{window}: {ticks} ticks, expected a spinning worker"
+            );
+        } else {
+            assert!(
+                ticks <= 5,
+                "{window}: {ticks} ticks, expected a sleeping worker"
+            );
+        }
+        assert_bytes_eq(&conn.roundtrip(&get("/")).raw, HELLO_RESPONSE);
+        drop(conn);
+        drop(pipy);
+    }
+}

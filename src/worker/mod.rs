@@ -1,5 +1,6 @@
 //! A worker: one single-threaded mio event loop running the pipeline graph on its listening sockets.
 
+pub mod busy_poll;
 pub mod control;
 pub mod core;
 pub mod heap;
@@ -189,6 +190,7 @@ impl Worker {
         // Sockets to read again this turn; swapped with `core.to_read` so neither buffer is
         // reallocated per turn.
         let mut pending: Vec<usize> = Vec::new();
+        let mut busy_poll = busy_poll::BusyPoll::new(Instant::now());
         loop {
             self.core.run_queue();
             self.core.flush_dirty();
@@ -206,7 +208,7 @@ impl Worker {
                 }
             }
             let now = Instant::now();
-            let mut timeout = self.core.timers.next_timeout(now);
+            let mut timeout = busy_poll.timeout(now, self.core.timers.next_timeout(now));
             if !self.core.to_read.is_empty() {
                 timeout = Some(Duration::ZERO);
             }
@@ -218,6 +220,9 @@ impl Worker {
                 return 1;
             }
             self.core.now = Instant::now();
+            if !events.is_empty() {
+                busy_poll.saw_events(self.core.now);
+            }
             for ev in events.iter() {
                 let t = ev.token().0;
                 if t >= LISTENER_TOKEN_BASE {
