@@ -17,6 +17,9 @@ Settings come from the environment (so `make bench BENCH_DURATION=3` works):
   BENCH_PIPY        pipy binary (default target/release/pipy)
   BENCH_LATENCY     bench-latency binary (default target/bench-latency/release/bench-latency)
   BENCH_OUTPUT      directory for RESULTS.md, results.json, results.png (default bench/)
+  BENCH_REPORT_ONLY =1: measure nothing, write RESULTS.md and results.png again from the
+                    results.json in BENCH_OUTPUT (after a change to the report's text; run with
+                    the settings of the run that wrote it)
 """
 
 import datetime
@@ -1196,7 +1199,10 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
         else:
             lines += ["Service time = from writing the request to the last byte of the response; "
                       "scheduled p99 counts from when the request was due, so it includes any "
-                      "wait behind a stall.", "",
+                      "wait behind a stall. *pipy-proxy-busy-poll* is pipy-proxy with "
+                      f"`--busy-poll={s.busy_poll}`: its worker keeps polling for that long after "
+                      "each event instead of sleeping, so its core is awake when the origin's "
+                      "response arrives (docs/performance.md).", "",
                       "| target | p50 | p99 | scheduled p99 | achieved req/s | errors |",
                       "|---|---:|---:|---:|---:|---:|"]
             for name, data in latency.items():
@@ -1290,8 +1296,21 @@ def raise_fd_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
+def report_only(settings):
+    with open(os.path.join(settings.output, "results.json")) as f:
+        saved = json.load(f)
+    chart_note = write_chart(saved["results"], os.path.join(settings.output, "results.png"))
+    markdown = os.path.join(settings.output, "RESULTS.md")
+    write_markdown(settings, saved["machine"], saved["results"], saved["commands"],
+                   saved["incidents"], chart_note, markdown)
+    log(f"wrote {markdown} from results.json")
+
+
 def main():
     settings = Settings()
+    if os.environ.get("BENCH_REPORT_ONLY") == "1":
+        report_only(settings)
+        return
     if not settings.two_cpus:
         global CLIENT_CPU
         CLIENT_CPU = SERVER_CPU
