@@ -32,22 +32,29 @@ fn with_no_native_callbacks_the_engine_gives_the_same_answers() {
     );
 }
 
-/// The same conversation with either form of the first port's callback. The first connection
-/// makes two requests; the worker's debug log then counts the script calls it has made so far
-/// (`engine_calls`: none when the callback runs natively).
-fn exchange(args: &[&str], log_line: &str, engine_calls: u32) {
+/// Serves test script `name` with debug logging (plus `args`) on PORT and PORT2, whose
+/// engine-run callback changes what the callbacks on PORT read; returns once both accept.
+fn serve_two_ports(name: &str, args: &[&str]) -> (Pipy, u16, u16) {
     let port = free_port();
     let port2 = free_port();
     let port2_text = port2.to_string();
     let mut all_args = vec!["--log-level=debug"];
     all_args.extend_from_slice(args);
     let mut pipy = Pipy::serve_with(
-        &script("pure_reply.js"),
+        &script(name),
         port,
         &all_args,
         &[("PORT2", port2_text.as_str())],
     );
     pipy.wait_port(port2);
+    (pipy, port, port2)
+}
+
+/// The same conversation with either form of the first port's callback. The first connection
+/// makes two requests; the worker's debug log then counts the script calls it has made so far
+/// (`engine_calls`: none when the callback runs natively).
+fn exchange(args: &[&str], log_line: &str, engine_calls: u32) {
+    let (mut pipy, port, port2) = serve_two_ports("pure_reply.js", args);
     assert!(
         pipy.stderr_contains(log_line, Duration::from_secs(5)),
         "{}",
@@ -160,16 +167,7 @@ fn a_pure_callback_reads_the_connection_it_answers() {
 /// very next request, and the requests in between call no script code.
 #[test]
 fn compiled_filter_callbacks_see_what_the_engine_changed_on_the_next_request() {
-    let port = free_port();
-    let port2 = free_port();
-    let port2_text = port2.to_string();
-    let mut pipy = Pipy::serve_with(
-        &script("compiled_filters_follow_changes.js"),
-        port,
-        &["--log-level=debug"],
-        &[("PORT2", port2_text.as_str())],
-    );
-    pipy.wait_port(port2);
+    let (mut pipy, port, port2) = serve_two_ports("compiled_filters_follow_changes.js", &[]);
     // The handleMessageStart callback, and link's conditions (which share one location).
     for location in ["13:20", "16:6"] {
         let line = format!("compiled_filters_follow_changes.js:{location}: callback runs natively");

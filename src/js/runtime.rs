@@ -18,8 +18,8 @@ pub struct JsRuntime {
 /// How many times the worker has handed the engine out. Script code runs, and script objects
 /// change, only with the engine in hand (a getter run by a native reader included), so two
 /// readings under the same epoch see the same script objects. The compiled callbacks rely on
-/// this to check the realm's built-ins once per epoch instead of once per request
-/// (`js/pure/eval.rs`).
+/// this to read the realm's built-ins and the objects they look into once per epoch instead of
+/// once per request (`js/pure/memo.rs`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct ScriptEpoch(u64);
 

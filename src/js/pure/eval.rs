@@ -381,8 +381,11 @@ impl BuiltinMethod {
         !has_property(o, &self.key)
             && o.prototype()
                 .is_some_and(|p| JsObject::equals(&p, &self.proto))
-            && matches!(memo.own(&self.proto, &self.key),
-                Own::Data(f) if f.as_object().is_some_and(|f| JsObject::equals(&f, &self.function)))
+            && memo
+                .own(&self.proto, &self.key)
+                .data()
+                .and_then(|f| f.as_object())
+                .is_some_and(|f| JsObject::equals(&f, &self.function))
     }
 }
 
@@ -403,8 +406,10 @@ impl BuiltinGetter {
 
     /// Whether the prototype still has this getter under that name.
     pub fn intact(&self, env: &Env) -> bool {
-        matches!(env.memo.own(&self.proto, &self.key),
-            Own::Accessor(Some(g)) if JsObject::equals(&g, &self.getter))
+        env.memo
+            .own(&self.proto, &self.key)
+            .getter()
+            .is_some_and(|g| JsObject::equals(&g, &self.getter))
     }
 }
 
@@ -455,10 +460,7 @@ impl Env {
 
     /// The value of a data property of `o`; `None` for an accessor or no property.
     pub fn data_property(&self, o: &JsObject, key: &PropertyKey) -> Option<JsValue> {
-        match self.memo.own(o, key) {
-            Own::Data(v) => Some(v),
-            Own::Absent | Own::Accessor(_) => None,
-        }
+        self.memo.own(o, key).data()
     }
 
     /// `o[key]` where `o` and every prototype up to the property are ordinary objects and the
@@ -474,8 +476,7 @@ impl Env {
                 Own::Accessor(_) => return Err(Bail),
                 Own::Absent => {}
             }
-            let next = at.prototype();
-            match next {
+            match at.prototype() {
                 Some(p) => at = p,
                 None => return Ok(JsValue::undefined()),
             }
@@ -493,22 +494,19 @@ impl Env {
     }
 }
 
-/// The value of a data property of an ordinary object; `None` for an accessor or no property.
-pub fn data_property(o: &JsObject, key: &PropertyKey) -> Option<JsValue> {
-    let d = o.borrow().properties().get(key)?;
-    if d.is_accessor_descriptor() {
-        return None;
-    }
-    d.value().cloned()
+/// The value of a data property of an ordinary object, read now (load time; requests go through
+/// [`Env::data_property`]).
+fn data_property(o: &JsObject, key: &PropertyKey) -> Option<JsValue> {
+    Own::read(o, key).data()
 }
 
 pub fn has_property(o: &JsObject, key: &PropertyKey) -> bool {
     o.borrow().properties().contains_key(key)
 }
 
-/// The getter of an accessor property.
+/// The getter of an accessor property, read now.
 fn getter(o: &JsObject, key: &PropertyKey) -> Option<JsObject> {
-    o.borrow().properties().get(key)?.get()?.as_object()
+    Own::read(o, key).getter()
 }
 
 impl Env {

@@ -29,6 +29,35 @@ pub enum Own {
     Accessor(Option<JsObject>),
 }
 
+impl Own {
+    /// `o`'s own property `key`, read now (one descriptor built).
+    pub fn read(o: &JsObject, key: &PropertyKey) -> Own {
+        match o.borrow().properties().get(key) {
+            None => Own::Absent,
+            Some(d) if d.is_accessor_descriptor() => {
+                Own::Accessor(d.get().and_then(JsValue::as_object))
+            }
+            Some(d) => Own::Data(d.value().cloned().unwrap_or_default()),
+        }
+    }
+
+    /// The value of a data property; `None` for an accessor or no property.
+    pub fn data(self) -> Option<JsValue> {
+        match self {
+            Own::Data(v) => Some(v),
+            Own::Absent | Own::Accessor(_) => None,
+        }
+    }
+
+    /// The getter of an accessor property.
+    pub fn getter(self) -> Option<JsObject> {
+        match self {
+            Own::Accessor(g) => g,
+            Own::Absent | Own::Data(_) => None,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct PropertyMemo {
     state: RefCell<State>,
@@ -64,13 +93,10 @@ impl PropertyMemo {
         if let Some((_, _, own)) = hit {
             return own.clone();
         }
-        let own = match o.borrow().properties().get(key) {
-            None => return Own::Absent,
-            Some(d) if d.is_accessor_descriptor() => {
-                Own::Accessor(d.get().and_then(JsValue::as_object))
-            }
-            Some(d) => Own::Data(d.value().cloned().unwrap_or_default()),
-        };
+        let own = Own::read(o, key);
+        if matches!(own, Own::Absent) {
+            return own;
+        }
         let entry = (o.clone(), key.clone(), own.clone());
         if s.entries.len() < CAPACITY {
             s.entries.push(entry);
