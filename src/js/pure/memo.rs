@@ -15,6 +15,7 @@ use crate::js::runtime::ScriptEpoch;
 use boa_engine::JsValue;
 use boa_engine::object::JsObject;
 use boa_engine::property::PropertyKey;
+use boa_engine::string::JsStrVariant;
 use std::cell::RefCell;
 
 /// Properties remembered per evaluator: more than a callback reads per call, few enough to scan.
@@ -63,10 +64,56 @@ pub struct PropertyMemo {
     state: RefCell<State>,
 }
 
+/// Where a string key's text lives. Clones of one script string share their text, so the keys a
+/// compiled callback reads (held by its tree, or values it read) are found by address without
+/// comparing text; two live texts at one address are one text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct KeyText {
+    at: usize,
+    len: usize,
+    latin1: bool,
+}
+
+impl KeyText {
+    fn of(key: &PropertyKey) -> Option<KeyText> {
+        let PropertyKey::String(s) = key else {
+            return None;
+        };
+        let s = s.as_str();
+        let at = match s.variant() {
+            JsStrVariant::Latin1(v) => v.as_ptr() as usize,
+            JsStrVariant::Utf16(v) => v.as_ptr() as usize,
+        };
+        Some(KeyText {
+            at,
+            len: s.len(),
+            latin1: s.is_latin1(),
+        })
+    }
+}
+
+struct Entry {
+    object: JsObject,
+    key: PropertyKey,
+    text: Option<KeyText>,
+    own: Own,
+}
+
+impl Entry {
+    fn is(&self, o: &JsObject, key: &PropertyKey, text: Option<KeyText>) -> bool {
+        JsObject::equals(&self.object, o)
+            && match (self.text, text) {
+                (Some(a), Some(b)) if a == b => true,
+                (Some(a), Some(b)) if a.len != b.len => false,
+                _ => self.key == *key,
+            }
+    }
+}
+
 #[derive(Default)]
 struct State {
     epoch: Option<ScriptEpoch>,
-    entries: Vec<(JsObject, PropertyKey, Own)>,
+    entries: Vec<Entry>,
     /// Where the next entry goes once the memo is full.
     next: usize,
 }
@@ -86,18 +133,20 @@ impl PropertyMemo {
     /// no descriptor.
     pub fn own(&self, o: &JsObject, key: &PropertyKey) -> Own {
         let mut s = self.state.borrow_mut();
-        let hit = s
-            .entries
-            .iter()
-            .find(|(obj, k, _)| JsObject::equals(obj, o) && k == key);
-        if let Some((_, _, own)) = hit {
-            return own.clone();
+        let text = KeyText::of(key);
+        if let Some(e) = s.entries.iter().find(|e| e.is(o, key, text)) {
+            return e.own.clone();
         }
         let own = Own::read(o, key);
         if matches!(own, Own::Absent) {
             return own;
         }
-        let entry = (o.clone(), key.clone(), own.clone());
+        let entry = Entry {
+            object: o.clone(),
+            key: key.clone(),
+            text,
+            own: own.clone(),
+        };
         if s.entries.len() < CAPACITY {
             s.entries.push(entry);
         } else {
@@ -106,5 +155,62 @@ impl PropertyMemo {
             s.next = (at + 1) % CAPACITY;
         }
         own
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Own, PropertyMemo};
+    use crate::js::runtime::ScriptEpoch;
+    use boa_engine::object::JsObject;
+    use boa_engine::property::PropertyKey;
+    use boa_engine::{Context, JsString, JsValue};
+
+    fn key(text: &str) -> PropertyKey {
+        // A new string each time: its text is not where any other key's text is.
+        PropertyKey::from(JsString::from(text))
+    }
+
+    fn value(own: Own) -> Option<i32> {
+        own.data().and_then(|v| v.as_number()).map(|n| n as i32)
+    }
+
+    fn object_with(ctx: &mut Context, fields: &[(&str, i32)]) -> JsObject {
+        let o = JsObject::with_object_proto(ctx.intrinsics());
+        for (name, v) in fields {
+            o.set(key(name), JsValue::new(*v), true, ctx)
+                .expect("an ordinary object takes a data property");
+        }
+        o
+    }
+
+    #[test]
+    fn a_key_is_found_by_its_text_whichever_string_holds_it() {
+        let mut ctx = Context::default();
+        let o = object_with(&mut ctx, &[("service", 1)]);
+        let memo = PropertyMemo::default();
+        memo.begin(ScriptEpoch::fresh());
+        let first = key("service");
+        assert_eq!(value(memo.own(&o, &first)), Some(1));
+        // Changed behind the memo's back (as it never is within an epoch): what it answers
+        // now shows whether it remembered or read again.
+        o.set(key("service"), JsValue::new(2), true, &mut ctx)
+            .expect("set");
+        assert_eq!(value(memo.own(&o, &first.clone())), Some(1), "same text");
+        assert_eq!(value(memo.own(&o, &key("service"))), Some(1), "equal text");
+    }
+
+    #[test]
+    fn keys_of_one_length_are_told_apart() {
+        let mut ctx = Context::default();
+        let o = object_with(&mut ctx, &[("ab", 1), ("cd", 2)]);
+        let memo = PropertyMemo::default();
+        memo.begin(ScriptEpoch::fresh());
+        for _ in 0..2 {
+            assert_eq!(value(memo.own(&o, &key("ab"))), Some(1));
+            assert_eq!(value(memo.own(&o, &key("cd"))), Some(2));
+            assert_eq!(value(memo.own(&o, &key("ef"))), None);
+            assert_eq!(value(memo.own(&o, &PropertyKey::from(7u32))), None);
+        }
     }
 }
