@@ -101,33 +101,99 @@ pub fn array_elements(object: &JsObject, ctx: &mut Context) -> JsResult<Vec<JsVa
     Ok(items)
 }
 
+/// Where a script string's text lives. Clones of one string share their text, so two strings
+/// whose texts are at one address are equal without comparing them (two texts alive at once
+/// cannot share an address), and strings of different lengths are unequal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextAddress {
+    at: usize,
+    len: usize,
+    latin1: bool,
+}
+
+impl TextAddress {
+    pub fn of(s: &JsString) -> TextAddress {
+        let s = s.as_str();
+        let at = match s.variant() {
+            JsStrVariant::Latin1(v) => v.as_ptr() as usize,
+            JsStrVariant::Utf16(v) => v.as_ptr() as usize,
+        };
+        TextAddress {
+            at,
+            len: s.len(),
+            latin1: s.is_latin1(),
+        }
+    }
+
+    /// Whether the texts at `self` and `other` (both alive) are equal, where their addresses
+    /// tell; `None` when the texts must be compared.
+    pub fn same_text(self, other: TextAddress) -> Option<bool> {
+        if self == other {
+            Some(true)
+        } else if self.len != other.len {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
 /// A JS value usable as a hash-map key: primitives compare by value (SameValueZero, with
 /// `-0` and every NaN folded so equal keys hash alike), objects by identity.
 #[derive(Clone, Debug, Trace, Finalize)]
-pub struct ValueKey(JsValue);
+pub struct ValueKey {
+    value: JsValue,
+    /// What decides most comparisons without boa's `SameValueZero` (which clones both values
+    /// twice): session keys and cache keys are usually the very string or object they were
+    /// stored with.
+    #[unsafe_ignore_trace]
+    identity: Identity,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Identity {
+    Text(TextAddress),
+    /// The object's address (the key holds the object, so no other can take it).
+    Object(usize),
+    /// A number, boolean, `null`, `undefined`, symbol or BigInt.
+    Other,
+}
 
 impl ValueKey {
     /// Wraps a value, normalising numbers so that hashing agrees with equality.
     pub fn new(value: &JsValue) -> Self {
-        match value.variant() {
-            JsVariant::Float64(0.0) => Self(JsValue::new(0)),
-            JsVariant::Float64(n) if n.is_nan() => Self(JsValue::nan()),
+        let (value, identity) = match value.variant() {
+            JsVariant::Float64(0.0) => (JsValue::new(0), Identity::Other),
+            JsVariant::Float64(n) if n.is_nan() => (JsValue::nan(), Identity::Other),
             JsVariant::Float64(n) if n.fract() == 0.0 && n.abs() <= f64::from(i32::MAX) => {
-                Self(JsValue::new(n as i32))
+                (JsValue::new(n as i32), Identity::Other)
             }
-            _ => Self(value.clone()),
-        }
+            JsVariant::String(s) => (value.clone(), Identity::Text(TextAddress::of(&s))),
+            JsVariant::Object(o) => {
+                let at = std::ptr::from_ref(o.as_ref()).cast::<()>() as usize;
+                (value.clone(), Identity::Object(at))
+            }
+            _ => (value.clone(), Identity::Other),
+        };
+        Self { value, identity }
     }
 
     /// The wrapped value.
     pub fn value(&self) -> &JsValue {
-        &self.0
+        &self.value
     }
 }
 
 impl PartialEq for ValueKey {
     fn eq(&self, other: &Self) -> bool {
-        JsValue::same_value_zero(&self.0, &other.0)
+        let same = || JsValue::same_value_zero(&self.value, &other.value);
+        match (self.identity, other.identity) {
+            (Identity::Object(a), Identity::Object(b)) => a == b,
+            (Identity::Text(a), Identity::Text(b)) => a.same_text(b).unwrap_or_else(same),
+            (Identity::Other, Identity::Other) => same(),
+            // A string, an object and anything else are of different types.
+            _ => false,
+        }
     }
 }
 
@@ -135,9 +201,9 @@ impl Eq for ValueKey {}
 
 impl Hash for ValueKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        match self.0.variant() {
+        match self.value.variant() {
             JsVariant::String(s) => hash_string(&s, state),
-            _ => self.0.hash(state),
+            _ => self.value.hash(state),
         }
     }
 }
@@ -228,6 +294,40 @@ mod tests {
         let z = ValueKey::new(&JsValue::new(-0.0));
         assert_eq!(z, ValueKey::new(&JsValue::new(0)));
         assert_ne!(a, ValueKey::new(&JsValue::new(js_string!("1"))));
+    }
+
+    #[test]
+    fn value_keys_compare_strings_by_text_and_objects_by_identity() {
+        let text = |t: &str| JsValue::new(JsString::from(t));
+        let stored = text("127.0.0.1:8080");
+        let k = ValueKey::new(&stored);
+        assert_eq!(k, ValueKey::new(&stored.clone()), "the same string");
+        assert_eq!(
+            k,
+            ValueKey::new(&text("127.0.0.1:8080")),
+            "another string, same text"
+        );
+        assert_ne!(k, ValueKey::new(&text("127.0.0.1:8081")), "same length");
+        assert_ne!(k, ValueKey::new(&text("127.0.0.1:80")));
+        let utf16 = JsValue::new(JsString::from(&"ü€".encode_utf16().collect::<Vec<_>>()[..]));
+        assert_eq!(ValueKey::new(&utf16), ValueKey::new(&text("ü€")));
+        assert_ne!(ValueKey::new(&utf16), ValueKey::new(&text("ü€x")));
+        assert_eq!(ValueKey::new(&text("")), ValueKey::new(&text("")));
+        assert_eq!(
+            ValueKey::new(&JsValue::nan()),
+            ValueKey::new(&JsValue::new(f64::NAN))
+        );
+        let ctx = &mut Context::default();
+        let o = JsValue::new(JsObject::with_object_proto(ctx.intrinsics()));
+        let p = JsValue::new(JsObject::with_object_proto(ctx.intrinsics()));
+        assert_eq!(ValueKey::new(&o), ValueKey::new(&o.clone()));
+        assert_ne!(ValueKey::new(&o), ValueKey::new(&p));
+        assert_ne!(ValueKey::new(&o), k);
+        assert_ne!(
+            ValueKey::new(&JsValue::null()),
+            ValueKey::new(&JsValue::undefined())
+        );
+        assert_ne!(k, ValueKey::new(&JsValue::new(1)));
     }
 
     fn hash_of(k: &ValueKey) -> u64 {

@@ -11,11 +11,11 @@
 //! The memo keeps the objects it describes alive, so no other object can take an address it
 //! remembers.
 
+use crate::js::builtins::helpers::TextAddress;
 use crate::js::runtime::ScriptEpoch;
 use boa_engine::JsValue;
 use boa_engine::object::JsObject;
 use boa_engine::property::PropertyKey;
-use boa_engine::string::JsStrVariant;
 use std::cell::RefCell;
 
 /// Properties remembered per evaluator: more than a callback reads per call, few enough to scan.
@@ -64,47 +64,18 @@ pub struct PropertyMemo {
     state: RefCell<State>,
 }
 
-/// Where a string key's text lives. Clones of one script string share their text, so the keys a
-/// compiled callback reads (held by its tree, or values it read) are found by address without
-/// comparing text; two live texts at one address are one text.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct KeyText {
-    at: usize,
-    len: usize,
-    latin1: bool,
-}
-
-impl KeyText {
-    fn of(key: &PropertyKey) -> Option<KeyText> {
-        let PropertyKey::String(s) = key else {
-            return None;
-        };
-        let s = s.as_str();
-        let at = match s.variant() {
-            JsStrVariant::Latin1(v) => v.as_ptr() as usize,
-            JsStrVariant::Utf16(v) => v.as_ptr() as usize,
-        };
-        Some(KeyText {
-            at,
-            len: s.len(),
-            latin1: s.is_latin1(),
-        })
-    }
-}
-
 struct Entry {
     object: JsObject,
     key: PropertyKey,
-    text: Option<KeyText>,
+    text: Option<TextAddress>,
     own: Own,
 }
 
 impl Entry {
-    fn is(&self, o: &JsObject, key: &PropertyKey, text: Option<KeyText>) -> bool {
+    fn is(&self, o: &JsObject, key: &PropertyKey, text: Option<TextAddress>) -> bool {
         JsObject::equals(&self.object, o)
             && match (self.text, text) {
-                (Some(a), Some(b)) if a == b => true,
-                (Some(a), Some(b)) if a.len != b.len => false,
+                (Some(a), Some(b)) => a.same_text(b).unwrap_or_else(|| self.key == *key),
                 _ => self.key == *key,
             }
     }
@@ -133,7 +104,10 @@ impl PropertyMemo {
     /// no descriptor.
     pub fn own(&self, o: &JsObject, key: &PropertyKey) -> Own {
         let mut s = self.state.borrow_mut();
-        let text = KeyText::of(key);
+        let text = match key {
+            PropertyKey::String(s) => Some(TextAddress::of(s)),
+            _ => None,
+        };
         if let Some(e) = s.entries.iter().find(|e| e.is(o, key, text)) {
             return e.own.clone();
         }
