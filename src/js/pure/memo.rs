@@ -74,10 +74,9 @@ struct Entry {
 impl Entry {
     fn is(&self, o: &JsObject, key: &PropertyKey, text: Option<TextAddress>) -> bool {
         JsObject::equals(&self.object, o)
-            && match (self.text, text) {
-                (Some(a), Some(b)) => a.same_text(b).unwrap_or_else(|| self.key == *key),
-                _ => self.key == *key,
-            }
+            && (self.text.zip(text))
+                .and_then(|(a, b)| a.same_text(b))
+                .unwrap_or_else(|| self.key == *key)
     }
 }
 
