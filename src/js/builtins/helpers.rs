@@ -201,6 +201,10 @@ impl Eq for ValueKey {}
 
 impl Hash for ValueKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
+        // An object hashes by the address it compares by, without cloning the value to find it.
+        if let Identity::Object(at) = self.identity {
+            return at.hash(state);
+        }
         match self.value.variant() {
             JsVariant::String(s) => hash_string(&s, state),
             _ => self.value.hash(state),
@@ -325,6 +329,10 @@ mod tests {
         let o = JsValue::new(JsObject::with_object_proto(ctx.intrinsics()));
         let p = JsValue::new(JsObject::with_object_proto(ctx.intrinsics()));
         assert_eq!(ValueKey::new(&o), ValueKey::new(&o.clone()));
+        assert_eq!(
+            hash_of(&ValueKey::new(&o)),
+            hash_of(&ValueKey::new(&o.clone()))
+        );
         assert_ne!(ValueKey::new(&o), ValueKey::new(&p));
         assert_ne!(ValueKey::new(&o), k);
         assert_ne!(

@@ -67,6 +67,7 @@ pub struct PropertyMemo {
 struct Entry {
     object: JsObject,
     key: PropertyKey,
+    /// Where `key`'s text lives, taken once: every lookup scans the entries.
     text: Option<TextAddress>,
     own: Own,
 }
