@@ -101,6 +101,12 @@ pub fn array_elements(object: &JsObject, ctx: &mut Context) -> JsResult<Vec<JsVa
     Ok(items)
 }
 
+/// Where an object lives: its identity while something holds it (no other object can take the
+/// address of one still alive). Clones of a `JsObject` share it.
+pub fn object_address(o: &JsObject) -> usize {
+    std::ptr::from_ref(o.as_ref()).cast::<()>() as usize
+}
+
 /// Where a script string's text lives. Clones of one string share their text, so two strings
 /// whose texts are at one address are equal without comparing them (two texts alive at once
 /// cannot share an address), and strings of different lengths are unequal.
@@ -169,10 +175,7 @@ impl ValueKey {
                 (JsValue::new(n as i32), Identity::Other)
             }
             JsVariant::String(s) => (value.clone(), Identity::Text(TextAddress::of(&s))),
-            JsVariant::Object(o) => {
-                let at = std::ptr::from_ref(o.as_ref()).cast::<()>() as usize;
-                (value.clone(), Identity::Object(at))
-            }
+            JsVariant::Object(o) => (value.clone(), Identity::Object(object_address(&o))),
             _ => (value.clone(), Identity::Other),
         };
         Self { value, identity }

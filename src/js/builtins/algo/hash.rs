@@ -5,6 +5,7 @@
 //! first so `1`, `1.0` and `-0`/`0` agree). Objects hash by identity (stable for the
 //! object's lifetime only).
 
+use crate::js::builtins::helpers::object_address;
 use boa_engine::{Context, JsResult, JsString, JsValue, JsVariant};
 
 /// FNV-1a 64-bit offset basis (draft-eastlake-fnv, section 2).
@@ -59,10 +60,7 @@ pub fn hash_value(value: &JsValue) -> u64 {
         JsVariant::Undefined | JsVariant::Null => {}
         JsVariant::BigInt(b) => h.write(b.to_string().as_bytes()),
         JsVariant::Symbol(s) => h.write(&s.hash().to_le_bytes()),
-        JsVariant::Object(o) => {
-            let address = std::ptr::from_ref(o.as_ref()).cast::<u8>() as usize;
-            h.write(&address.to_le_bytes());
-        }
+        JsVariant::Object(o) => h.write(&object_address(&o).to_le_bytes()),
     }
     h.finish53()
 }
