@@ -101,4 +101,15 @@ mod tests {
         );
         assert_ne!(hash_value(&JsValue::new(1)), hash_value(&JsValue::new(2)));
     }
+
+    #[test]
+    fn objects_hash_by_identity() {
+        let ctx = Context::default();
+        let o = boa_engine::JsObject::with_object_proto(ctx.intrinsics());
+        let p = boa_engine::JsObject::with_object_proto(ctx.intrinsics());
+        let h = hash_value(&JsValue::new(o.clone()));
+        assert_eq!(h, hash_value(&JsValue::new(o)), "the same object");
+        assert_ne!(h, hash_value(&JsValue::new(p)), "another, equal object");
+        assert!(h <= MAX_SAFE_BITS);
+    }
 }
