@@ -76,3 +76,43 @@ fn events_handed_to_callbacks_are_collected() {
            ))",
     );
 }
+
+/// Sequential requests through one `muxHTTP` session, so that the session falls idle after
+/// every response. Each idle spell used to arm a fresh idle timer that stayed in the worker's
+/// timer heap until `maxIdle` ran out (~100 bytes each; ~3 MiB over these requests with the
+/// hour-long `maxIdle` below); one pending timer per session keeps the heap flat.
+#[test]
+fn an_upstream_session_going_idle_per_request_keeps_memory_flat() {
+    const WARMUP: usize = 2_000;
+    const MEASURED: usize = 30_000;
+    const ALLOWED_GROWTH_KIB: u64 = 1024;
+    let dir = TempDir::new("memory-mux-idle");
+    let script = dir.write(
+        "proxy.js",
+        "pipy()
+         .listen(+os.env.PORT).demuxHTTP('forward')
+         .pipeline('forward').muxHTTP('upstream', '', { maxIdle: 3600 })
+         .pipeline('upstream').connect('127.0.0.1:' + (+os.env.PORT + 1))
+         .listen(+os.env.PORT + 1).serveHTTP(new Message('hi'))",
+    );
+    let (port, origin_port) = free_port_pair();
+    let mut pipy = Pipy::serve(&script, port, &["--log-level=warn"]);
+    pipy.wait_port(origin_port);
+    let mut conn = Conn::open(port);
+    let one = get("/");
+    let mut roundtrips = |n: usize| {
+        for i in 0..n {
+            let r = conn.roundtrip(&one);
+            assert_eq!((r.status, r.text().as_str()), (200, "hi"), "request {i}");
+        }
+    };
+    roundtrips(WARMUP);
+    let before = group_rss_kib(pipy.pid());
+    assert!(before > 0, "no RSS read for process group {}", pipy.pid());
+    roundtrips(MEASURED);
+    let after = group_rss_kib(pipy.pid());
+    assert!(
+        after < before + ALLOWED_GROWTH_KIB,
+        "RSS grew from {before} KiB to {after} KiB over {MEASURED} sequential proxied requests"
+    );
+}

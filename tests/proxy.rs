@@ -316,6 +316,30 @@ fn idle_upstream_session_is_closed_after_max_idle_and_replaced() {
     );
 }
 
+/// The session's one idle timer, armed when it first fell idle, fires while a later idle spell
+/// is still short of `maxIdle`: it must wait out the rest of that spell, not close early.
+#[test]
+fn idle_upstream_session_lives_max_idle_after_its_last_use() {
+    let hi = Backend::start(Service::Hi);
+    let (_pipy, port, _dir) =
+        start_forwarder(&format!("127.0.0.1:{}", hi.port()), "{ maxIdle: 1 }", "{}");
+    assert_bytes_eq(&http_get(port, "/").raw, HELLO_RESPONSE);
+    // Used again when the first idle timer is 0.6 s along; it fires 0.4 s into this spell.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_bytes_eq(&http_get(port, "/").raw, HELLO_RESPONSE);
+    let last_use = Instant::now();
+    assert!(
+        poll_until(Duration::from_secs(5), || hi.closed() == 1),
+        "idle upstream connection not closed 5 s after its last use (maxIdle 1 s)"
+    );
+    let closed_after = last_use.elapsed();
+    assert!(
+        closed_after >= Duration::from_millis(900),
+        "closed {closed_after:?} after its last use, before maxIdle"
+    );
+    assert_eq!(hi.connections(), 1, "both requests used the one session");
+}
+
 #[test]
 fn upstream_that_closes_after_each_response_is_replaced_by_a_new_connection() {
     let hi = Backend::start(Service::HiThenClose);

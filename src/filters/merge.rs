@@ -107,8 +107,8 @@ impl SharedSink for MergeSession {
     }
 
     fn on_timer(&mut self, _id: u64, tag: u64, core: &mut Core) {
-        match self.base.timer(tag) {
-            Some(SessionTimer::Idle { .. }) => self.close(core),
+        match self.base.timer(tag, core) {
+            Some(SessionTimer::Idle) => self.close(core),
             Some(SessionTimer::Close) => self.destroy(core),
             None => {}
         }

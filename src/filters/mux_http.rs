@@ -280,8 +280,8 @@ impl SharedSink for MuxSession {
     }
 
     fn on_timer(&mut self, _id: u64, tag: u64, core: &mut Core) {
-        match self.base.timer(tag) {
-            Some(SessionTimer::Idle { .. }) if self.state == SessionState::Open => {
+        match self.base.timer(tag, core) {
+            Some(SessionTimer::Idle) if self.state == SessionState::Open => {
                 log::debug!("muxHTTP session idle, closing");
                 self.close(core);
             }

@@ -12,7 +12,7 @@ use crate::worker::core::{Core, TimerTarget};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A session key: primitives by value, objects by identity (`algo.Cache` keys the same way).
 pub type SessionKey = ValueKey;
@@ -52,8 +52,13 @@ pub struct SessionBase<S> {
     pub users: usize,
     key: SessionKey,
     table: SharedTable<S>,
-    /// Bumped whenever the session becomes idle: tells the current idle timer from stale ones.
-    idle_generation: u64,
+    /// When the last stream stopped using the session (and it could be reused then).
+    idle_since: Option<Instant>,
+    /// An idle timer is pending. There is at most one per session: a session that goes idle
+    /// with one pending leaves it be, and the timer, when it fires early, is armed again for
+    /// what is left. Arming one per idle spell piled a timer per request into the worker's
+    /// heap (~13k a second, each kept for `max_idle`, in the bench's proxy).
+    idle_timer_armed: bool,
     max_idle: Duration,
 }
 
@@ -69,7 +74,8 @@ impl<S> SessionBase<S> {
             users: 0,
             key,
             table,
-            idle_generation: 0,
+            idle_since: None,
+            idle_timer_armed: false,
             max_idle,
         }
     }
@@ -93,33 +99,44 @@ impl<S> SessionBase<S> {
         core.unregister_shared(self.id);
     }
 
-    /// A stream stopped using the session; returns whether none is left. The idle timer is
-    /// armed then if `reusable`.
+    /// A stream stopped using the session; returns whether none is left. The session's idle
+    /// spell starts then if `reusable`.
     pub fn release_user(&mut self, core: &mut Core, reusable: bool) -> bool {
         self.users = self.users.saturating_sub(1);
         if self.users > 0 {
             return false;
         }
         if reusable {
-            self.idle_generation += 1;
-            let timer = SessionTimer::Idle {
-                generation: self.idle_generation,
-            };
-            timer.arm(core, self.id, self.max_idle);
+            self.idle_since = Some(core.now);
+            if !self.idle_timer_armed {
+                self.idle_timer_armed = true;
+                SessionTimer::Idle.arm_at(core, self.id, core.now + self.max_idle);
+            }
         }
         true
     }
 
-    /// What timer `tag` means now: `Idle` only if the session stayed unused since it was armed.
-    pub fn timer(&self, tag: u64) -> Option<SessionTimer> {
-        match SessionTimer::from_tag(tag)? {
-            SessionTimer::Idle { generation }
-                if generation != self.idle_generation || self.users > 0 =>
-            {
-                None
-            }
-            t => Some(t),
+    /// What timer `tag` means now: `Idle` once the session has been unused for `max_idle`.
+    /// An idle timer that fires while the session is in use again is dropped (the next idle
+    /// spell arms another); one that fires before the current spell is `max_idle` long is
+    /// armed again for the rest.
+    pub fn timer(&mut self, tag: u64, core: &mut Core) -> Option<SessionTimer> {
+        let t = SessionTimer::from_tag(tag)?;
+        if t != SessionTimer::Idle {
+            return Some(t);
         }
+        self.idle_timer_armed = false;
+        let since = self.idle_since?;
+        if self.users > 0 {
+            return None;
+        }
+        let due = since + self.max_idle;
+        if due <= Instant::now() {
+            return Some(SessionTimer::Idle);
+        }
+        self.idle_timer_armed = true;
+        SessionTimer::Idle.arm_at(core, self.id, due);
+        None
     }
 }
 
@@ -171,8 +188,8 @@ pub fn max_idle_option(a: &mut FilterArgs, i: usize) -> Result<Duration, String>
 /// The timers a session arms, encoded in a `TimerTarget::Shared` tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionTimer {
-    /// The session became idle; `generation` tells a stale timer (used again since) apart.
-    Idle { generation: u64 },
+    /// The session may have been unused for `max_idle` (`SessionBase::timer` checks).
+    Idle,
     /// An ending session did not finish in time: destroy it.
     Close,
 }
@@ -180,23 +197,25 @@ pub enum SessionTimer {
 impl SessionTimer {
     pub fn tag(self) -> u64 {
         match self {
-            SessionTimer::Idle { generation } => 1 | generation << 8,
+            SessionTimer::Idle => 1,
             SessionTimer::Close => 2,
         }
     }
 
     pub fn from_tag(tag: u64) -> Option<SessionTimer> {
-        match tag & 0xff {
-            1 => Some(SessionTimer::Idle {
-                generation: tag >> 8,
-            }),
+        match tag {
+            1 => Some(SessionTimer::Idle),
             2 => Some(SessionTimer::Close),
             _ => None,
         }
     }
 
     pub fn arm(self, core: &mut Core, session: u64, after: Duration) {
+        self.arm_at(core, session, Instant::now() + after);
+    }
+
+    fn arm_at(self, core: &mut Core, session: u64, at: Instant) {
         core.timers
-            .arm(after, TimerTarget::Shared(session, self.tag()));
+            .arm_at(at, TimerTarget::Shared(session, self.tag()));
     }
 }

@@ -1,4 +1,6 @@
-//! One-shot timers on a binary heap. Cancelled timers are dropped lazily when they surface.
+//! One-shot timers on a binary heap. Cancelled timers are dropped lazily when they surface, or
+//! all at once when they outnumber the live ones (a per-request timeout that is cancelled when
+//! the request ends would otherwise keep an entry per request for the whole timeout).
 
 use crate::engine::pipeline::PipelineId;
 use std::cmp::Reverse;
@@ -25,6 +27,9 @@ pub enum TimerTarget {
     /// from a later one in the same slot).
     RecvLowat { socket: usize, id: u64 },
 }
+
+/// Below this many queued timers cancelled ones are left for `next_timeout` and `expired`.
+const COMPACT_AT: usize = 1024;
 
 #[derive(Default)]
 pub struct Timers {
@@ -59,6 +64,16 @@ impl Timers {
 
     pub fn cancel(&mut self, id: TimerId) {
         self.live.remove(&id);
+        if self.heap.len() > COMPACT_AT.max(2 * self.live.len()) {
+            let live = &self.live;
+            self.heap.retain(|Reverse((_, id))| live.contains_key(id));
+        }
+    }
+
+    /// Timers in the heap, cancelled ones not yet dropped included.
+    #[cfg(test)]
+    pub fn queued(&self) -> usize {
+        self.heap.len()
     }
 
     /// Time until the earliest live timer.
@@ -83,5 +98,53 @@ impl Timers {
                 out.push(t);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancelled_timers_do_not_pile_up() {
+        let mut timers = Timers::default();
+        let keep = timers.arm(Duration::from_secs(60), TimerTarget::Sweep);
+        for _ in 0..100_000 {
+            let t = timers.arm(Duration::from_secs(10), TimerTarget::Task(0));
+            timers.cancel(t);
+        }
+        assert!(
+            timers.queued() <= COMPACT_AT + 1,
+            "{} queued",
+            timers.queued()
+        );
+        let now = Instant::now();
+        let next = timers.next_timeout(now).map(|d| d.as_secs());
+        assert!(
+            next.is_some_and(|s| s > 50),
+            "the live timer survives: {next:?}"
+        );
+        timers.cancel(keep);
+        assert_eq!(timers.next_timeout(now), None);
+    }
+
+    #[test]
+    fn timers_expire_in_order_and_cancelled_ones_never() {
+        let mut timers = Timers::default();
+        let start = Instant::now();
+        timers.arm_at(start + Duration::from_millis(3), TimerTarget::Task(3));
+        let gone = timers.arm_at(start + Duration::from_millis(2), TimerTarget::Task(2));
+        timers.arm_at(start + Duration::from_millis(1), TimerTarget::Task(1));
+        timers.cancel(gone);
+        let mut out = Vec::new();
+        timers.expired(start + Duration::from_millis(5), &mut out);
+        let tasks: Vec<_> = out
+            .iter()
+            .map(|t| match t {
+                TimerTarget::Task(i) => *i,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(tasks, [1, 3]);
     }
 }
