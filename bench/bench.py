@@ -634,7 +634,14 @@ class Bench:
                         result["round"] = round_index
                         rounds[contender.name].append(result)
         finally:
+            rss_after = {}
             for contender in ready:
+                # What the serving process holds after its rounds: memory that piles up per
+                # request (timers, caches, garbage) shows here and not in the idle scenario.
+                try:
+                    rss_after[contender.name] = rss_kib(serving_pid(contender.process))
+                except (OSError, RuntimeError):
+                    pass
                 self.processes.stop(contender.name)
             if origin:
                 self.processes.stop(origin.name)
@@ -662,6 +669,7 @@ class Bench:
                 "errors": sum(r["errors"] for r in runs),
                 "requests": sum(r["requests"] for r in runs),
                 "dropped": dropped.get(contender.name, 0),
+                "rss_after_kib": rss_after.get(contender.name),
             }
         self.results[scenario] = entry
 
@@ -948,14 +956,14 @@ def throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name, uni
     pipy = value_of(results, scenario, pipy_name, key)
     pipy_cpu = value_of(results, scenario, pipy_name, "cpu_us")
     lines = [f"| contender | {unit} (median) | rounds | errors | pipy ÷ this "
-             "| pipy ÷ this by round | CPU µs / request | CPU: this ÷ pipy |",
-             "|---|---:|---|---:|---:|---|---:|---:|"]
+             "| pipy ÷ this by round | CPU µs / request | CPU: this ÷ pipy | RSS after |",
+             "|---|---:|---|---:|---:|---|---:|---:|---:|"]
     pipy_rounds = paired_rounds(entry.get(pipy_name, {}))
     digits = 1 if key == "mib_s" else 0
     for name in (pipy_name, nginx_name, haproxy_name) + tuple(extra):
         data = entry.get(name, {})
         if "error" in data:
-            lines.append(f"| {name} | – | {data['error']} | | | | | |")
+            lines.append(f"| {name} | – | {data['error']} | | | | | | |")
             continue
         scale = unit_per_request(data, key)
         rounds = ", ".join(fmt_num(r * scale, digits) for r in data["rounds"])
@@ -968,8 +976,13 @@ def throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name, uni
         lines.append(f"| {name} | {fmt_num(data.get(key), digits)} | "
                      f"{rounds} | {data['errors']} | "
                      f"{fmt_ratio(ratio(pipy, data.get(key)))} | {by_round} | "
-                     f"{fmt_num(cpu, 1)} | {fmt_ratio(ratio(cpu, pipy_cpu))} |")
+                     f"{fmt_num(cpu, 1)} | {fmt_ratio(ratio(cpu, pipy_cpu))} | "
+                     f"{fmt_mib(data.get('rss_after_kib'))} |")
     return lines + [""]
+
+
+def fmt_mib(kib):
+    return "–" if kib is None else f"{kib / 1024:.1f} MiB"
 
 
 def client_core_table(results, scenario, names, unit="req/s", key="rps"):
@@ -1107,7 +1120,10 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
         "than pipy. The targets are stated in req/s and are checked in req/s, as the ratio of the "
         "medians. *pipy ÷ this by round* divides pipy's result in each round by this contender's "
         "in the same round (they run one after the other); their spread shows how far the "
-        "host's noise moves a ratio.",
+        "host's noise moves a ratio. *RSS after* is the serving process's resident memory "
+        "once its rounds are done: what a worker keeps after serving a few million requests "
+        "(its upstream connections still open), where the memory scenario below measures it "
+        "before any load.",
         "",
         f"Under each table, *CPU {CLIENT_CPU}* shows what the load generator (wrk's own CPU time, "
         "from `getrusage`) and the origin (its worker's schedstat) spent per request with that "
