@@ -250,3 +250,51 @@ fn workers_drop_to_the_user_given_when_master_is_root() {
         "master keeps root to bind and signal"
     );
 }
+
+/// Voluntary context switches of `pid` so far (each one a sleep and a wake-up).
+fn voluntary_switches(pid: Pid) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A worker with no connection has nothing to time out, so it sleeps until something happens
+/// instead of waking every 100 ms for the socket-timeout sweep (10 wake-ups a second per idle
+/// worker before).
+#[test]
+fn idle_worker_does_not_wake_up() {
+    let port = free_port();
+    let daemon = Daemon::start(Launch {
+        spawn: 0,
+        script: reply_script(port, 1),
+        ..Launch::default()
+    });
+    // Serves (so the sweep has been armed for a connection), then is left alone.
+    daemon.wait_serving(port, 1);
+    let worker = daemon.workers()[0];
+    // The sweep pending for the closed connections runs once more, within its 100 ms period.
+    let mut last = voluntary_switches(worker);
+    let settled = poll_until(Duration::from_secs(3), || {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = voluntary_switches(worker);
+        std::mem::replace(&mut last, now) == now
+    });
+    assert!(
+        settled,
+        "the worker kept waking up after its connections closed"
+    );
+    let before = voluntary_switches(worker);
+    std::thread::sleep(Duration::from_secs(1));
+    let woken = voluntary_switches(worker) - before;
+    assert_eq!(woken, 0, "an idle worker woke up {woken} times in a second");
+    assert!(
+        http_get(port, "/").is_ok(),
+        "still serving after the quiet second"
+    );
+}

@@ -398,10 +398,17 @@ fn listen_accepts_ip_port_and_ipv6_strings() {
         &[],
         &[("PORT_V6", &port_v6.to_string())],
     );
-    assert_eq!(http_get(port, "/").text(), "v4 127.0.0.1 127.0.0.1");
+    // A listener on one address knows its connections' local end without asking the kernel.
+    assert_eq!(
+        http_get(port, "/").text(),
+        format!("v4 127.0.0.1 127.0.0.1 {port}")
+    );
     let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port_v6));
     let mut conn = Conn::open_addr(v6);
-    assert_eq!(conn.roundtrip(&get("/")).text(), "v6 ::1 ::1");
+    assert_eq!(
+        conn.roundtrip(&get("/")).text(),
+        format!("v6 ::1 ::1 {port_v6}")
+    );
 }
 
 /// Highest `served <n>` count logged by served-log.js.

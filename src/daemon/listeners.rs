@@ -117,6 +117,9 @@ pub fn bind_one(address: SocketAddr) -> std::io::Result<Socket> {
     )?;
     socket.set_reuse_address(true)?;
     set_reuse_port(&socket)?;
+    // Accepted sockets inherit it (Linux, FreeBSD), so the worker saves a setsockopt per
+    // connection; see `worker::accept`.
+    socket.set_nodelay(true)?;
     if address.is_ipv6() {
         socket.set_only_v6(true)?;
     }
@@ -172,6 +175,19 @@ mod tests {
             .collect::<HashSet<_>>();
         assert_eq!(ports.len(), 1);
         assert_eq!(listeners.all_fds().len(), 3);
+    }
+
+    /// The worker skips `TCP_NODELAY` per accepted connection on these systems because the
+    /// listener's setting is inherited; this checks the kernel really does that.
+    #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+    #[test]
+    fn accepted_connections_inherit_nodelay() {
+        let listener: std::net::TcpListener = bind_one(loopback_any_port()).expect("bind").into();
+        let address = listener.local_addr().expect("addr");
+        let _client = std::net::TcpStream::connect(address).expect("connect");
+        listener.set_nonblocking(false).expect("blocking");
+        let (accepted, _) = listener.accept().expect("accept");
+        assert!(accepted.nodelay().expect("getsockopt"));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use mio::{Interest, Token};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use super::timers::{TimerId, TimerTarget, Timers};
 
@@ -27,6 +27,10 @@ pub use super::timers::{TimerId, TimerTarget, Timers};
 pub const LISTENER_TOKEN_BASE: usize = 1 << 40;
 /// Token of the master control channel.
 pub const CONTROL_TOKEN: usize = (1 << 40) - 1;
+
+/// How often the worker checks socket timeouts (the resolution of `connectTimeout`,
+/// `readTimeout`, `writeTimeout` and `idleTimeout`) while it has sockets.
+pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Emptied filter vectors kept for reuse. Beyond this many idle ones (after a burst of
 /// concurrent streams) they are freed: a few per in-flight request is all the steady state needs.
@@ -102,6 +106,8 @@ pub struct Core {
     pub phase: Phase,
     /// The loop's clock, read once per poll round (socket activity stamps need no more).
     pub now: Instant,
+    /// The timeout sweep is pending; it is armed only while there are sockets.
+    pub sweep_armed: bool,
     slot_layout: Rc<context::SlotLayout>,
     /// Reused across runs to avoid an allocation per delivery.
     stack_pool: Vec<Vec<(usize, Event)>>,
@@ -174,6 +180,7 @@ impl Core {
             next_conn_id: 0,
             phase: Phase::Serving,
             now: Instant::now(),
+            sweep_armed: false,
             slot_layout,
             stack_pool: Vec::new(),
             out_pool: Vec::new(),
@@ -577,6 +584,10 @@ impl Core {
             return Err(e);
         }
         self.conns[slot] = Some(Box::new(conn));
+        if !self.sweep_armed {
+            self.sweep_armed = true;
+            self.timers.arm(SWEEP_INTERVAL, TimerTarget::Sweep);
+        }
         Ok(slot)
     }
 
@@ -848,7 +859,11 @@ impl Core {
         let Some(mut c) = self.conns.get_mut(s).and_then(|c| c.take()) else {
             return;
         };
-        let _ = self.poll.registry().deregister(&mut c.stream);
+        // No EPOLL_CTL_DEL: closing the socket (when `c` drops) takes it out of the epoll set,
+        // as nginx relies on too. The descriptor is never shared (accepted and connected with
+        // CLOEXEC, after the worker forked), so nothing keeps it registered; an event already
+        // collected for its slot reaches whatever uses the slot next as a spurious readiness,
+        // which the read and write paths take as "nothing to do".
         self.free_conns.push(s);
         self.resume_all(std::mem::take(&mut c.blocked_sources));
         match (c.role, c.reader) {
@@ -901,7 +916,7 @@ impl Core {
         let Some(mut c) = self.conns.get_mut(s).and_then(|c| c.take()) else {
             return;
         };
-        let _ = self.poll.registry().deregister(&mut c.stream);
+        // Closed without EPOLL_CTL_DEL, as in `close_conn`.
         self.free_conns.push(s);
         self.resume_all(std::mem::take(&mut c.blocked_sources));
     }

@@ -7,7 +7,7 @@ pub mod heap;
 pub mod timers;
 
 use self::control::{Command, ControlPort};
-use self::core::{CONTROL_TOKEN, Core, LISTENER_TOKEN_BASE, Phase, TimerTarget};
+use self::core::{CONTROL_TOKEN, Core, LISTENER_TOKEN_BASE, Phase, SWEEP_INTERVAL, TimerTarget};
 use crate::engine::context::InboundInfo;
 use crate::engine::event::{Event, StreamError};
 use crate::engine::filter::Signal;
@@ -27,9 +27,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// How often the worker checks socket timeouts (the resolution of `connectTimeout`,
-/// `readTimeout`, `writeTimeout` and `idleTimeout`).
-const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+/// Whether accepted sockets inherit `TCP_NODELAY` from the listening socket, which
+/// `daemon::listeners::bind_one` sets (Linux and FreeBSD copy it; elsewhere it is set per
+/// connection).
+const NODELAY_INHERITED: bool = cfg!(any(target_os = "linux", target_os = "freebsd"));
 
 /// Token of the self-pipe that signal handlers write to.
 const SIGNAL_TOKEN: usize = (1 << 40) - 2;
@@ -177,7 +178,6 @@ impl Worker {
     /// Runs until drained or told to quit; returns the exit code.
     pub fn run(mut self) -> i32 {
         heap::tune();
-        self.core.timers.arm(SWEEP_INTERVAL, TimerTarget::Sweep);
         self.start_tasks();
         if let Some(c) = &mut self.control
             && let Err(e) = c.ready()
@@ -331,9 +331,17 @@ impl Worker {
                     return;
                 }
             };
-            let _ = stream.set_nodelay(true);
+            if !NODELAY_INHERITED {
+                let _ = stream.set_nodelay(true);
+            }
             l.active += 1;
-            let local = stream.local_addr().unwrap_or(l.addr);
+            // A listener bound to one address and port is the local end of everything it
+            // accepts; only a wildcard address needs asking which interface took it.
+            let local = if l.addr.ip().is_unspecified() || l.addr.port() == 0 {
+                stream.local_addr().unwrap_or(l.addr)
+            } else {
+                l.addr
+            };
             let layout = l.layout;
             let opts = l.socket_options.clone();
             let id = self.core.next_conn_id();
@@ -373,7 +381,10 @@ impl Worker {
             }
             log::debug!("inbound #{id} from {peer}");
             self.core.input_now(p, Event::flush(), Some(s));
-            self.read(s, true);
+            // No read yet: a client's first bytes mostly arrive after its connection is
+            // accepted, so reading now would mostly return EAGAIN (one wasted syscall per
+            // connection under churn). Registering an edge-triggered socket that already has
+            // data queued reports it at the next poll, so nothing is missed either way.
         }
     }
 
@@ -572,7 +583,13 @@ impl Worker {
             }
             TimerTarget::Sweep => {
                 self.core.sweep_timeouts(Instant::now());
-                self.core.timers.arm(SWEEP_INTERVAL, TimerTarget::Sweep);
+                // With no socket left there is nothing to time out: an idle worker sleeps
+                // until something happens (`Core::add_conn` arms the sweep again).
+                if self.core.conns.iter().any(Option::is_some) {
+                    self.core.timers.arm(SWEEP_INTERVAL, TimerTarget::Sweep);
+                } else {
+                    self.core.sweep_armed = false;
+                }
             }
             TimerTarget::Shared(id, tag) => self.core.shared_timer(id, tag),
             TimerTarget::RecvLowat { socket, id } => self.recv_lowat_backstop(socket, id),
