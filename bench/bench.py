@@ -7,7 +7,7 @@ is pinned to CPU 1. Within a scenario all contenders are started together and me
 interleaved rounds, and the median round is reported.
 
 Settings come from the environment (so `make bench BENCH_DURATION=3` works):
-  BENCH_SCENARIOS   comma list of hello,route,proxy,gateway,large,memory,latency (default: all)
+  BENCH_SCENARIOS   comma list of hello,churn,route,proxy,gateway,large,memory,latency (default: all)
   BENCH_DURATION    seconds per wrk / latency round (default 10)
   BENCH_ROUNDS      rounds per contender (default 3)
   BENCH_CONNECTIONS wrk connections (default 50)
@@ -43,7 +43,7 @@ REPO_DIR = os.path.dirname(BENCH_DIR)
 CONF_DIR = os.path.join(BENCH_DIR, "conf")
 SCRIPTS_DIR = os.path.join(BENCH_DIR, "scripts")
 
-ALL_SCENARIOS = ["hello", "route", "proxy", "gateway", "large", "memory", "latency"]
+ALL_SCENARIOS = ["hello", "churn", "route", "proxy", "gateway", "large", "memory", "latency"]
 LARGE_BODY_BYTES = 1024 * 1024
 # A round with more failed requests than this share is dropped rather than reported.
 MAX_ERROR_SHARE = 0.01
@@ -456,10 +456,14 @@ def check_response(contender, path, expect):
     return None
 
 
-def run_wrk(settings, port, path, duration=None):
+def wrk_header_args(headers):
+    return [arg for header in headers for arg in ("-H", header)]
+
+
+def run_wrk(settings, port, path, duration=None, headers=()):
     duration = duration or settings.duration
     argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{settings.connections}",
-            f"-d{duration}s", f"http://127.0.0.1:{port}{path}"]
+            f"-d{duration}s", *wrk_header_args(headers), f"http://127.0.0.1:{port}{path}"]
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -577,7 +581,7 @@ class Bench:
             ready.append(contender)
         return ready
 
-    def throughput(self, scenario, contenders, path, expect, backend=False):
+    def throughput(self, scenario, contenders, path, expect, backend=False, headers=()):
         """wrk against each contender, rounds interleaved; stores medians under scenario."""
         log(f"scenario {scenario}")
         origin = None
@@ -591,7 +595,7 @@ class Bench:
         dropped = {c.name: 0 for c in ready}
         try:
             for contender in ready:  # warm-up: connections, caches, lazy init
-                run_wrk(self.settings, contender.port, path, duration=1)
+                run_wrk(self.settings, contender.port, path, duration=1, headers=headers)
             for round_index in range(self.settings.rounds):
                 for contender in ready:
                     label = f"{scenario}: {contender.name} round {round_index + 1}"
@@ -603,7 +607,8 @@ class Bench:
                         origin_before = cpu_ns(origin_pid) if origin_pid else None
                         core_before = core_times(CLIENT_CPU)
                         started = time.monotonic()
-                        result = run_wrk(self.settings, contender.port, path)
+                        result = run_wrk(self.settings, contender.port, path,
+                                         headers=headers)
                         elapsed = time.monotonic() - started
                         core_after = core_times(CLIENT_CPU)
                         origin_after = cpu_ns(origin_pid) if origin_pid else None
@@ -645,9 +650,10 @@ class Bench:
                 self.processes.stop(contender.name)
             if origin:
                 self.processes.stop(origin.name)
+        header_text = "".join(f"-H '{h}' " for h in headers)
         self.commands[f"wrk ({scenario})"] = (
             f"taskset -c {CLIENT_CPU} wrk -t1 -c{self.settings.connections} "
-            f"-d{self.settings.duration}s http://127.0.0.1:PORT{path}")
+            f"-d{self.settings.duration}s {header_text}http://127.0.0.1:PORT{path}")
         entry = {}
         for contender in contenders:
             runs = rounds.get(contender.name)
@@ -679,6 +685,13 @@ class Bench:
         s = self.servers
         self.throughput("hello", [s.pipy_script("hello"), s.nginx("hello"), s.haproxy("hello")],
                         "/", b"Hi, there!\n")
+
+    def churn(self):
+        """hello again, with a new connection for every request: the accept, set-up and
+        teardown path that keep-alive hides (clients without keep-alive, health checks)."""
+        s = self.servers
+        self.throughput("churn", [s.pipy_script("hello"), s.nginx("hello"), s.haproxy("hello")],
+                        "/", b"Hi, there!\n", headers=("Connection: close",))
 
     def route(self):
         s = self.servers
@@ -1149,6 +1162,8 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
 
     sections = (
         ("hello", "hello: static response", "pipy-hello", "nginx-hello", "haproxy-hello", ()),
+        ("churn", "churn: hello with a new connection per request (`Connection: close`; no "
+         "target)", "pipy-hello", "nginx-hello", "haproxy-hello", ()),
         ("route", "route: a script callback per request (URLRouter, reply built from msg.head)",
          "pipy-route", "nginx-route", "haproxy-route", ("pipy-route-engine",)),
         ("proxy", "proxy: 11-byte responses from the nginx origin", "pipy-proxy", "nginx-proxy",
@@ -1254,7 +1269,8 @@ def write_chart(results, path):
         return "No chart: matplotlib is not installed (bench/run.sh could not install it)."
 
     panels = []
-    for scenario, key, unit in (("hello", "rps", "req/s"), ("route", "rps", "req/s"),
+    for scenario, key, unit in (("hello", "rps", "req/s"), ("churn", "rps", "conn/s"),
+                                ("route", "rps", "req/s"),
                                 ("proxy", "rps", "req/s"), ("gateway", "rps", "req/s"),
                                 ("large", "mib_s", "MiB/s")):
         entry = results.get(scenario, {})
