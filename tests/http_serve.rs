@@ -515,3 +515,31 @@ fn busy_poll_spins_after_traffic_and_sleeps_once_idle() {
         drop(pipy);
     }
 }
+
+/// Connections that queue up faster than the worker accepts them are taken in batches sized
+/// by the listener's queue length (no failing `accept` to end a batch); none may be left
+/// waiting. The first request goes out before the rest connect, so the worker is serving
+/// while the queue fills.
+#[test]
+fn a_burst_of_connections_is_accepted_and_served() {
+    const CONNECTIONS: usize = 300;
+    let (_pipy, port) = Pipy::serve_script("hello.js");
+    let mut conns = Vec::with_capacity(CONNECTIONS);
+    for i in 0..CONNECTIONS {
+        let mut conn = Conn::open(port);
+        if i % 3 == 0 {
+            conn.send(&get(&format!("/early/{i}")));
+        }
+        conns.push(conn);
+    }
+    for (i, conn) in conns.iter_mut().enumerate() {
+        if i % 3 != 0 {
+            conn.send(&get(&format!("/late/{i}")));
+        }
+    }
+    for (i, conn) in conns.iter_mut().enumerate() {
+        let response = conn.read_response();
+        assert_eq!(response.status, 200, "connection {i}");
+        assert_eq!(response.text(), "Hi, there!\n", "connection {i}");
+    }
+}

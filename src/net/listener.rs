@@ -33,3 +33,65 @@ pub enum Accepting {
     /// Deregistered for good: the worker is draining.
     Closed,
 }
+
+/// Connections waiting in the accept queue of listening socket `fd`, where the system says
+/// (Linux reports it as `tcpi_unacked` of a listener's `TCP_INFO`); `None` elsewhere or on
+/// error.
+///
+/// The worker's listeners are edge-triggered, so it must accept until the queue is empty. An
+/// `accept` that finds it empty is not cheap: the kernel allocates the new socket and its file
+/// before it looks and frees them again. Asking for the queue's length instead costs a plain
+/// `getsockopt`, and a connection queued after it raises a new edge.
+#[cfg(target_os = "linux")]
+pub fn queued_connections(fd: std::os::fd::RawFd) -> Option<usize> {
+    let mut info = std::mem::MaybeUninit::<libc::tcp_info>::zeroed();
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` is a writable `tcp_info` of `len` bytes; the kernel writes at most that.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: zero-initialised, then filled in by the kernel.
+    let info = unsafe { info.assume_init() };
+    usize::try_from(info.tcpi_unacked).ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn queued_connections(_fd: std::os::fd::RawFd) -> Option<usize> {
+    None
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::queued_connections;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn counts_connections_waiting_to_be_accepted() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("addr");
+        assert_eq!(queued_connections(listener.as_raw_fd()), Some(0));
+        let clients: Vec<_> = (0..3)
+            .map(|_| std::net::TcpStream::connect(address).expect("connect"))
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while queued_connections(listener.as_raw_fd()) != Some(3) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "three handshakes never queued"
+            );
+            std::thread::yield_now();
+        }
+        let _first = listener.accept().expect("accept");
+        assert_eq!(queued_connections(listener.as_raw_fd()), Some(2));
+        drop(clients);
+    }
+}

@@ -16,12 +16,13 @@ use crate::engine::head::Head;
 use crate::engine::pipeline::{PipelineId, Sink};
 use crate::js::runtime::JsRuntime;
 use crate::net::conn::{Conn, ConnState, ReadTarget, Role};
-use crate::net::listener::{Accepting, Listener};
+use crate::net::listener::{Accepting, Listener, queued_connections};
 use crate::net::options::{READ_BUDGET, READ_CHUNK};
 use crate::net::recv_lowat;
 use mio::{Events, Interest, Token};
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -307,6 +308,9 @@ impl Worker {
     }
 
     fn accept(&mut self, li: usize) {
+        // Connections known to wait behind the next one (`queued_connections`), so that the
+        // loop stops when the queue is empty instead of finding out with a failing `accept`.
+        let mut known_queued = 0;
         loop {
             let Some(l) = self.core.listeners.get_mut(li) else {
                 return;
@@ -381,6 +385,16 @@ impl Worker {
             }
             log::debug!("inbound #{id} from {peer}");
             self.core.input_now(p, Event::flush(), Some(s));
+            if known_queued > 0 {
+                known_queued -= 1;
+            } else if let Some(l) = self.core.listeners.get(li) {
+                match queued_connections(l.socket.as_raw_fd()) {
+                    Some(0) => return,
+                    Some(n) => known_queued = n - 1,
+                    // Not known here: accept until the kernel says there is nothing more.
+                    None => {}
+                }
+            }
             // No read yet: a client's first bytes mostly arrive after its connection is
             // accepted, so reading now would mostly return EAGAIN (one wasted syscall per
             // connection under churn). Registering an edge-triggered socket that already has
