@@ -1217,8 +1217,8 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
                 if "error" in data:
                     lines.append(f"| {name} | – | – | – | {data['error']} |")
                     continue
-                lines.append(f"| {name} | {data['idle_kib'] / 1024:.1f} MiB | "
-                             f"{data['loaded_kib'] / 1024:.1f} MiB | {data['held']:,} | "
+                lines.append(f"| {name} | {fmt_mib(data['idle_kib'])} | "
+                             f"{fmt_mib(data['loaded_kib'])} | {data['held']:,} | "
                              f"{data['per_connection_kib']:.2f} KiB |")
             lines.append("")
 

@@ -253,15 +253,8 @@ fn workers_drop_to_the_user_given_when_master_is_root() {
 
 /// Voluntary context switches of `pid` so far (each one a sleep and a wake-up).
 fn voluntary_switches(pid: Pid) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(0)
+    let pid = u32::try_from(pid.as_raw()).expect("pids are positive");
+    common::proc_status_number(pid, "voluntary_ctxt_switches").unwrap_or(0)
 }
 
 /// A worker with no connection has nothing to time out, so it sleeps until something happens

@@ -47,11 +47,15 @@ fn rss_growth_over(script_text: &str, warmup: usize, measured: usize) -> (u64, u
     // The warm-up lets the collector reach its steady state (its threshold and the garbage
     // waiting for the next collection) before the baseline is taken.
     run_batches(&mut conn, warmup);
+    rss_before_and_after(&pipy, || run_batches(&mut conn, measured))
+}
+
+/// The RSS of `pipy`'s processes in KiB before and after `run`.
+fn rss_before_and_after(pipy: &Pipy, run: impl FnOnce()) -> (u64, u64) {
     let before = group_rss_kib(pipy.pid());
     assert!(before > 0, "no RSS read for process group {}", pipy.pid());
-    run_batches(&mut conn, measured);
-    let after = group_rss_kib(pipy.pid());
-    (before, after)
+    run();
+    (before, group_rss_kib(pipy.pid()))
 }
 
 #[test]
@@ -107,10 +111,7 @@ fn an_upstream_session_going_idle_per_request_keeps_memory_flat() {
         }
     };
     roundtrips(WARMUP);
-    let before = group_rss_kib(pipy.pid());
-    assert!(before > 0, "no RSS read for process group {}", pipy.pid());
-    roundtrips(MEASURED);
-    let after = group_rss_kib(pipy.pid());
+    let (before, after) = rss_before_and_after(&pipy, || roundtrips(MEASURED));
     assert!(
         after < before + ALLOWED_GROWTH_KIB,
         "RSS grew from {before} KiB to {after} KiB over {MEASURED} sequential proxied requests"

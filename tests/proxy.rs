@@ -656,10 +656,7 @@ fn child_of(parent: u32) -> Option<u32> {
 
 /// VmRSS of a process in bytes.
 fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    Some(proc_status_number(pid, "VmRSS")? * 1024)
 }
 
 /// Samples a process's RSS every few milliseconds until dropped; keeps the maximum.

@@ -93,6 +93,16 @@ fn free_ports_where(count: u32, free: impl Fn(u16) -> bool) -> u16 {
     panic!("no {count} free ports between {LOWEST} and {ephemeral_start}");
 }
 
+/// The number a `/proc/PID/status` line `name` starts with (`VmRSS` in KiB,
+/// `voluntary_ctxt_switches`, ...); `None` if the process or the line is gone.
+pub fn proc_status_number(pid: u32, name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let value = status
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?;
+    value.split_whitespace().next()?.parse().ok()
+}
+
 /// Resident memory in KiB of every process in process group `pgid` (Linux `/proc`).
 pub fn group_rss_kib(pgid: u32) -> u64 {
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -101,6 +111,13 @@ pub fn group_rss_kib(pgid: u32) -> u64 {
     let mut total = 0;
     for entry in entries.flatten() {
         let dir = entry.path();
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
         let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
             continue;
         };
@@ -115,12 +132,7 @@ pub fn group_rss_kib(pgid: u32) -> u64 {
         if pgrp != Some(pgid) {
             continue;
         }
-        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
-        total += status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap_or(0);
+        total += proc_status_number(pid, "VmRSS").unwrap_or(0);
     }
     total
 }
