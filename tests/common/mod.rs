@@ -347,10 +347,45 @@ impl Pipy {
 
     /// The exit status if the process has ended.
     pub fn try_exit(&mut self) -> Option<ExitStatus> {
-        if self.exit.is_none() {
+        if self.exit.is_none() && self.exited_unreaped() {
+            // Whatever is left of its process group goes now, while the group id is still
+            // ours: once the master is reaped its pid, and with it the group id, can be given
+            // to a process another test starts (pid_max is 32 768 here and a test run wraps
+            // it), and a late `kill(-pgid)` would then kill that test's pipy.
+            self.kill_group();
             self.exit = self.child.try_wait().ok().flatten();
         }
         self.exit
+    }
+
+    /// The master has exited but is not reaped yet (a zombie keeps its pid).
+    fn exited_unreaped(&self) -> bool {
+        let pid: libc::id_t = self.child.id();
+        // SAFETY: an all-zero siginfo_t is valid; waitid writes at most one into it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid(2) on our own child with WNOWAIT reaps nothing.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        // SAFETY: with WEXITED a filled-in siginfo_t carries si_pid; 0 means still running.
+        rc == 0 && unsafe { info.si_pid() } != 0
+    }
+
+    /// SIGKILL to the master's process group (its workers and whatever they started). Only
+    /// while the master is not reaped (see `try_exit`).
+    fn kill_group(&self) {
+        if let Ok(pgid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill(2) with a negative pid signals the process group we created with
+            // process_group(0); it touches no memory.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
     }
 
     /// Waits (bounded) for the process to exit; panics with stderr if it does not.
@@ -379,6 +414,10 @@ impl Pipy {
     /// Asks the master for a graceful stop (SIGTERM), as systemd or `kill` would; pair with
     /// `wait_exit` to have read everything it logged.
     pub fn terminate(&self) {
+        if self.exit.is_some() {
+            // Reaped: the pid may belong to someone else by now.
+            return;
+        }
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
         // SAFETY: kill(2) on the child we started; it touches no memory.
         unsafe {
@@ -395,12 +434,8 @@ impl Pipy {
 
 impl Drop for Pipy {
     fn drop(&mut self) {
-        if let Ok(pgid) = libc::pid_t::try_from(self.child.id()) {
-            // SAFETY: kill(2) with a negative pid signals the process group we created with
-            // process_group(0); it touches no memory.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
+        if self.exit.is_none() {
+            self.kill_group();
         }
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -292,14 +292,16 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if self.exit_status.is_none() {
-            // Kill the master first so it cannot respawn; its workers also die with it
-            // (PR_SET_PDEATHSIG), and the ones seen before are killed explicitly.
-            let workers = self.workers();
+            // The workers first, while they are the live master's unreaped children: once
+            // the master is gone they die with it (PR_SET_PDEATHSIG) and are reaped by init,
+            // and a pid killed after that may already belong to another test's process
+            // (pid_max is 32 768 here). A worker the master respawns in between dies with
+            // the master.
+            for worker in self.workers() {
+                let _ = kill(worker, Signal::SIGKILL);
+            }
             let _ = self.child.kill();
             let _ = self.child.wait();
-            for worker in &workers {
-                let _ = kill(*worker, Signal::SIGKILL);
-            }
         }
         if std::thread::panicking() {
             eprintln!("---- daemon log ----\n{}", self.log());
