@@ -248,7 +248,7 @@ fn inbound_getter(_: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsV
     let Some(info) = info else {
         return Ok(JsValue::null());
     };
-    if let Some(v) = info.js.borrow().as_ref() {
+    if let Some(v) = info.js.get() {
         return Ok(v.clone());
     }
     let o = JsObject::with_object_proto(ctx.intrinsics());
@@ -280,6 +280,5 @@ fn inbound_getter(_: &JsValue, _: &[JsValue], ctx: &mut Context) -> JsResult<JsV
     o.set(js_string!("destinationAddress"), js_string!(""), false, ctx)?;
     o.set(js_string!("destinationPort"), 0, false, ctx)?;
     let v: JsValue = o.into();
-    *info.js.borrow_mut() = Some(v.clone());
-    Ok(v)
+    Ok(info.js.get_or_init(|| v).clone())
 }

@@ -209,10 +209,18 @@ impl Core {
         let filters = match self.recycled.get_mut(layout).and_then(|r| r.sets.pop()) {
             Some(filters) => filters,
             None => {
-                let mut filters = self.filter_vecs.pop().unwrap_or_default();
-                if let Some(l) = self.graph.layouts.get(layout) {
-                    filters.extend(l.filters.iter().map(|f| f.create()));
-                }
+                let specs = self
+                    .graph
+                    .layouts
+                    .get(layout)
+                    .map_or(&[][..], |l| &l.filters[..]);
+                // A new vector is sized to the layout: a listen pipeline with one filter lives
+                // as long as its connection, and a default one would hold room for four.
+                let mut filters = self
+                    .filter_vecs
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(specs.len()));
+                filters.extend(specs.iter().map(|f| f.create()));
                 filters
             }
         };

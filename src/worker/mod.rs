@@ -20,7 +20,7 @@ use crate::net::listener::{Accepting, Listener, queued_connections};
 use crate::net::options::{READ_BUDGET, READ_CHUNK};
 use crate::net::recv_lowat;
 use mio::{Events, Interest, Token};
-use std::cell::RefCell;
+use std::cell::OnceCell;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -376,7 +376,7 @@ impl Worker {
                 id,
                 remote: peer,
                 local,
-                js: RefCell::new(None),
+                js: OnceCell::new(),
             });
             let ctx = self.core.new_root_context(Some(info));
             let p = self.core.spawn_pipeline(layout, ctx, Sink::Socket(s));
@@ -537,13 +537,13 @@ impl Worker {
             return;
         };
         let mark = recv_lowat::mark_after(n, promised);
-        if mark != c.recv_lowat {
-            if c.recv_lowat == recv_lowat::OFF {
+        if mark != c.recv_lowat() {
+            if c.recv_lowat() == recv_lowat::OFF {
                 log::debug!("socket #{}: bulk input, low-water mark {mark} bytes", c.id);
             }
             c.set_recv_lowat(mark);
         }
-        if c.recv_lowat > recv_lowat::OFF && !c.lowat_backstop {
+        if c.recv_lowat() > recv_lowat::OFF && !c.lowat_backstop {
             c.lowat_backstop = true;
             let id = c.id;
             self.core.timers.arm(
@@ -564,7 +564,7 @@ impl Worker {
             return;
         }
         c.lowat_backstop = false;
-        if c.recv_lowat == recv_lowat::OFF {
+        if c.recv_lowat() == recv_lowat::OFF {
             return;
         }
         let idle = now.saturating_duration_since(c.last_read);

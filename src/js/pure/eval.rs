@@ -536,7 +536,7 @@ impl Env {
                 }
                 match context::with_current(|c| c.and_then(|c| c.inbound.clone())) {
                     None => Val::Null,
-                    Some(info) => match info.js.borrow().clone() {
+                    Some(info) => match info.js.get().cloned() {
                         Some(built) => Val::of(built)?,
                         None => Val::Inbound(info.clone()),
                     },
