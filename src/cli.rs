@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::worker::busy_poll::BusyPollMode;
+
 pub const USAGE: &str = "\
 Usage: pipy [options] <script>
 
@@ -25,9 +27,12 @@ Options:
   --single-process           Run one worker in this process, without a master (debugging)
   --no-native-callbacks      Run every script callback in the JavaScript engine, including
                              those that would be compiled (docs/performance.md)
-  --busy-poll=TIME           After each I/O event, poll without sleeping for TIME (e.g. 1ms)
-                             before sleeping: lower latency on VMs for up to one CPU per busy
-                             worker (default 0 = off; docs/performance.md)
+  --busy-poll=auto|off|TIME  How long a worker out of work polls before it sleeps: auto
+                             (default; off under a cgroup CPU quota) learns a window of up to
+                             50us from the gaps between events, at most doubling the CPU used;
+                             TIME (e.g. 1ms) always spins that long after an event, lower
+                             latency on VMs for up to one CPU per busy worker; off (or 0)
+                             sleeps at once (docs/performance.md)
 ";
 
 /// What the command line asks for.
@@ -55,8 +60,8 @@ pub struct Options {
     pub single_process: bool,
     /// Whether serveHTTP callbacks in the pure subset are compiled ([`crate::js::pure`]).
     pub native_callbacks: bool,
-    /// How long workers poll without sleeping after an event ([`crate::worker::busy_poll`]).
-    pub busy_poll: Option<Duration>,
+    /// How workers poll before they sleep ([`crate::worker::busy_poll`]); `None`: the default.
+    pub busy_poll: Option<BusyPollMode>,
 }
 
 /// A command-line error, printed with the usage hint; exit status 2.
@@ -117,9 +122,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
             }
             "--busy-poll" => {
                 let v = need(value)?;
-                let window = crate::js::units::parse_seconds_str(&v)
-                    .ok_or_else(|| CliError(format!("invalid --busy-poll value: {v}")))?;
-                o.busy_poll = (!window.is_zero()).then_some(window);
+                o.busy_poll = Some(
+                    parse_busy_poll(&v)
+                        .ok_or_else(|| CliError(format!("invalid --busy-poll value: {v}")))?,
+                );
             }
             "--user" => o.user = Some(need(value)?),
             "--group" => o.group = Some(need(value)?),
@@ -152,6 +158,22 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
     Ok(o)
 }
 
+/// `auto`, `off`, or a duration (zero is `off`).
+fn parse_busy_poll(v: &str) -> Option<BusyPollMode> {
+    match v {
+        "auto" => Some(BusyPollMode::Adaptive),
+        "off" => Some(BusyPollMode::Off),
+        _ => {
+            let window = crate::js::units::parse_seconds_str(v)?;
+            Some(if window.is_zero() {
+                BusyPollMode::Off
+            } else {
+                BusyPollMode::Fixed(window)
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,20 +194,22 @@ mod tests {
     }
 
     #[test]
-    fn busy_poll_takes_a_duration_and_zero_turns_it_off() {
-        let window = |arg: &str| p(&[arg, "a.js"]).map(|o| o.busy_poll);
+    fn busy_poll_is_auto_off_or_a_duration() {
+        let mode = |arg: &str| p(&[arg, "a.js"]).map(|o| o.busy_poll.unwrap());
         assert_eq!(
-            window("--busy-poll=1ms").unwrap(),
-            Some(Duration::from_millis(1))
+            mode("--busy-poll=1ms").unwrap(),
+            BusyPollMode::Fixed(Duration::from_millis(1))
         );
         assert_eq!(
-            window("--busy-poll=0.5").unwrap(),
-            Some(Duration::from_millis(500))
+            mode("--busy-poll=0.5").unwrap(),
+            BusyPollMode::Fixed(Duration::from_millis(500))
         );
-        assert_eq!(window("--busy-poll=0").unwrap(), None);
+        assert_eq!(mode("--busy-poll=0").unwrap(), BusyPollMode::Off);
+        assert_eq!(mode("--busy-poll=off").unwrap(), BusyPollMode::Off);
+        assert_eq!(mode("--busy-poll=auto").unwrap(), BusyPollMode::Adaptive);
         assert_eq!(p(&["a.js"]).unwrap().busy_poll, None);
         for bad in ["--busy-poll=soon", "--busy-poll=-1ms", "--busy-poll"] {
-            let e = window(bad).expect_err(bad);
+            let e = mode(bad).expect_err(bad);
             assert!(e.0.contains("--busy-poll"), "{bad}: {}", e.0);
         }
     }

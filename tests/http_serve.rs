@@ -484,30 +484,42 @@ fn ticks_over_half_a_second(pid: u32) -> u64 {
 }
 
 /// `--busy-poll=TIME`: after an event the worker keeps polling (using its CPU) until TIME has
-/// passed without one, then sleeps; it answers as usual throughout.
+/// passed without one, then sleeps; it answers as usual throughout. The default (adaptive,
+/// spinning at most 50 µs past its last event) and `off` leave an idle worker asleep.
 #[test]
 fn busy_poll_spins_after_traffic_and_sleeps_once_idle() {
     let port = free_port();
-    for (window, busy) in [("10s", true), ("50ms", false)] {
-        let arg = format!("--busy-poll={window}");
-        let pipy = Pipy::serve(&script("hello.js"), port, &["--single-process", &arg]);
+    for (arg, busy) in [
+        (Some("--busy-poll=10s"), true),
+        (Some("--busy-poll=50ms"), false),
+        (None, false),
+        (Some("--busy-poll=auto"), false),
+        (Some("--busy-poll=off"), false),
+    ] {
+        let mut args = vec!["--single-process"];
+        args.extend(arg);
+        let pipy = Pipy::serve(&script("hello.js"), port, &args);
         let mut conn = Conn::open(port);
-        assert_bytes_eq(&conn.roundtrip(&get("/")).raw, HELLO_RESPONSE);
+        // A burst of requests, so that an adaptive worker has learnt to spin between them.
+        for _ in 0..200 {
+            assert_bytes_eq(&conn.roundtrip(&get("/")).raw, HELLO_RESPONSE);
+        }
         if !busy {
             // Past the window: the worker must be asleep in the poller.
             thread::sleep(Duration::from_millis(100));
         }
         let ticks = ticks_over_half_a_second(pipy.pid());
         // Clock ticks are 10 ms: spinning for 500 ms gives about 50, sleeping about 0.
+        let name = arg.unwrap_or("default");
         if busy {
             assert!(
                 ticks >= 25,
-                "{window}: {ticks} ticks, expected a spinning worker"
+                "{name}: {ticks} ticks, expected a spinning worker"
             );
         } else {
             assert!(
                 ticks <= 5,
-                "{window}: {ticks} ticks, expected a sleeping worker"
+                "{name}: {ticks} ticks, expected a sleeping worker"
             );
         }
         assert_bytes_eq(&conn.roundtrip(&get("/")).raw, HELLO_RESPONSE);

@@ -1,53 +1,166 @@
-//! Busy polling: for a while after the last I/O event, the worker polls without sleeping.
+//! Busy polling: when it runs out of work, the worker polls a while longer before it sleeps.
 //!
-//! A worker that sleeps in `epoll_wait` gives its CPU back. On a virtual machine (and on CPUs
-//! with deep idle states) waking it for the next packet then takes tens to hundreds of
-//! microseconds, once for the client's request and again for the origin's response: at moderate
-//! load that wake-up, not the proxying, is most of the latency a proxy adds (bench/RESULTS.md,
-//! *latency*). With `--busy-poll=TIME` the worker keeps polling with a zero timeout until TIME
-//! has passed without an event, then sleeps as usual. Unlike HAProxy's `busy-polling`, which
-//! never sleeps, an idle worker still costs nothing; a busy one costs up to one CPU.
+//! A worker that sleeps in `epoll_wait` gives its CPU back, and whoever next sends it a packet
+//! pays to wake it. On a virtual machine that wake-up is an inter-processor interrupt, a trip
+//! through the hypervisor on the sender's CPU and another on the sleeper's: tens of
+//! microseconds of latency, and CPU time taken from the client or origin that sent the packet
+//! (bench/ANALYSIS.md, "hello"). Polling with a zero timeout for a few microseconds more catches
+//! the next packet without that trip, if it comes soon.
+//!
+//! Three policies ([`BusyPollMode`]):
+//! - **adaptive** (the default, except under a cgroup CPU quota: [`default_mode`]) learns from the gaps between events how long spinning pays, in
+//!   the way Linux's `haltpoll` idle governor does for a KVM guest's CPUs: the window doubles
+//!   (from [`ADAPTIVE_START`] up to [`ADAPTIVE_MAX`]) each time the worker slept through a gap
+//!   the longest window would have covered, and drops to zero after a gap longer than that.
+//!   Spinning is paid for by work done (up to [`CREDIT_MAX`] banked), so it at most doubles the
+//!   CPU the worker uses, whatever the spacing of the traffic. A loaded worker spins
+//!   through its short gaps; a lightly loaded one spends at most [`ADAPTIVE_START`] per gap;
+//!   an idle one nothing.
+//! - **fixed** (`--busy-poll=TIME`) spins for TIME after each event, whatever the traffic: the
+//!   latency option, at up to one CPU per busy worker.
+//! - **off** (`--busy-poll=off`) always sleeps, as nginx does.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The window in nanoseconds; 0 is off. Set before workers start (they inherit it).
-static WINDOW_NANOS: AtomicU64 = AtomicU64::new(0);
+/// The longest adaptive window. Long enough for a loaded worker's gaps between batches (a few
+/// microseconds) and for an origin's answer on the same host (tens); a gap longer than this is
+/// the traffic going quiet, not a packet on its way.
+pub const ADAPTIVE_MAX: Duration = Duration::from_micros(50);
 
-/// Sets the window for workers started after this call (`None` or zero: never spin).
-pub fn set_window(window: Option<Duration>) {
-    let nanos = window.map_or(0, |w| u64::try_from(w.as_nanos()).unwrap_or(u64::MAX));
-    WINDOW_NANOS.store(nanos, Ordering::Relaxed);
+/// The first adaptive window after a gap the worker slept through.
+pub const ADAPTIVE_START: Duration = Duration::from_micros(10);
+
+/// How a worker polls once it has nothing to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusyPollMode {
+    /// Sleep at once.
+    Off,
+    /// Spin for a window learnt from the gaps between events.
+    Adaptive,
+    /// Spin for this long after the last event.
+    Fixed(Duration),
+}
+
+/// The mode when the command line names none: adaptive, unless the process runs under a CPU
+/// quota, where time spent spinning is time the quota no longer has for work.
+pub fn default_mode() -> BusyPollMode {
+    match super::cpu_quota::current() {
+        Some(q) => {
+            log::info!(
+                "CPU quota of {:.2} CPUs ({}): busy polling off (--busy-poll=auto turns it on)",
+                q.cpus,
+                q.file.display()
+            );
+            BusyPollMode::Off
+        }
+        None => BusyPollMode::Adaptive,
+    }
+}
+
+/// The mode of workers started from now on. Set before workers start (they inherit it).
+static MODE: Mutex<BusyPollMode> = Mutex::new(BusyPollMode::Adaptive);
+
+/// Sets the mode of workers started after this call.
+pub fn set_mode(mode: BusyPollMode) {
+    match MODE.lock() {
+        Ok(mut m) => *m = mode,
+        Err(poisoned) => *poisoned.into_inner() = mode,
+    }
+}
+
+fn current_mode() -> BusyPollMode {
+    match MODE.lock() {
+        Ok(m) => *m,
+        Err(poisoned) => *poisoned.into_inner(),
+    }
+}
+
+/// The most spinning time a worker may bank from its work, so that a long busy spell does not
+/// pay for spinning through the quiet that follows it.
+pub const CREDIT_MAX: Duration = Duration::from_millis(1);
+
+/// Whether the worker is working through events or waiting for the next.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Since a poll returned events at `since`.
+    Working { since: Instant },
+    /// Out of work since `since`.
+    Idle { since: Instant },
 }
 
 /// A worker's busy-polling state.
 pub struct BusyPoll {
-    window: Option<Duration>,
-    /// When the worker last saw an event.
-    last_event: Instant,
+    mode: BusyPollMode,
+    /// The adaptive window learnt so far (unused by the other modes).
+    window: Duration,
+    /// Spinning time earned by working and not yet spent (adaptive mode): spinning never
+    /// exceeds the work done, so it at most doubles the CPU the worker uses.
+    credit: Duration,
+    phase: Phase,
 }
 
 impl BusyPoll {
-    /// The state of a worker starting now, with the window set by [`set_window`].
+    /// The state of a worker starting now, in the mode set by [`set_mode`].
     pub fn new(now: Instant) -> BusyPoll {
-        let nanos = WINDOW_NANOS.load(Ordering::Relaxed);
+        BusyPoll::with_mode(current_mode(), now)
+    }
+
+    fn with_mode(mode: BusyPollMode, now: Instant) -> BusyPoll {
         BusyPoll {
-            window: (nanos > 0).then(|| Duration::from_nanos(nanos)),
-            last_event: now,
+            mode,
+            window: Duration::ZERO,
+            credit: Duration::ZERO,
+            phase: Phase::Idle { since: now },
         }
     }
 
-    /// Called when a poll returned events.
-    pub fn saw_events(&mut self, now: Instant) {
-        self.last_event = now;
+    /// Called before a poll when the worker has nothing left to do: the timeout to use instead
+    /// of `planned` (the next timer, or `None` to wait for I/O). Zero while within the window
+    /// since the worker ran out of work, `planned` once past it.
+    pub fn timeout(&mut self, now: Instant, planned: Option<Duration>) -> Option<Duration> {
+        let since = match self.phase {
+            Phase::Working { since } => {
+                let worked = now.saturating_duration_since(since);
+                self.credit = (self.credit + worked).min(CREDIT_MAX);
+                self.phase = Phase::Idle { since: now };
+                now
+            }
+            Phase::Idle { since } => since,
+        };
+        let window = match self.mode {
+            BusyPollMode::Off => return planned,
+            BusyPollMode::Adaptive => self.window.min(self.credit),
+            BusyPollMode::Fixed(w) => w,
+        };
+        if now.saturating_duration_since(since) < window {
+            Some(Duration::ZERO)
+        } else {
+            planned
+        }
     }
 
-    /// The poll timeout to use instead of `planned`: zero within the window after the last
-    /// event, `planned` (the next timer, or `None` to wait for I/O) otherwise.
-    pub fn timeout(&self, now: Instant, planned: Option<Duration>) -> Option<Duration> {
-        match self.window {
-            Some(w) if now.saturating_duration_since(self.last_event) < w => Some(Duration::ZERO),
-            _ => planned,
+    /// Called when a poll returned I/O events at `now`: the gap since the worker ran out of
+    /// work tells the adaptive window whether spinning paid.
+    pub fn saw_events(&mut self, now: Instant) {
+        let Phase::Idle { since } = self.phase else {
+            return;
+        };
+        self.phase = Phase::Working { since: now };
+        if self.mode != BusyPollMode::Adaptive {
+            return;
+        }
+        let gap = now.saturating_duration_since(since);
+        let spun = gap.min(self.window.min(self.credit));
+        self.credit = self.credit.saturating_sub(spun);
+        if gap <= self.window {
+            // Caught while spinning (or the credit cut the window short): keep it.
+        } else if gap <= ADAPTIVE_MAX {
+            // Slept through a gap a longer window would have covered.
+            self.window = (self.window * 2).clamp(ADAPTIVE_START, ADAPTIVE_MAX);
+        } else {
+            // The traffic went quiet: spinning would have been wasted.
+            self.window = Duration::ZERO;
         }
     }
 }
@@ -56,14 +169,25 @@ impl BusyPoll {
 mod tests {
     use super::*;
 
+    fn us(n: u64) -> Duration {
+        Duration::from_micros(n)
+    }
+
+    /// Works from `*t` for `work`, then sits out `gap` (polling at its start) until events come.
+    fn turn(b: &mut BusyPoll, t: &mut Instant, work: Duration, gap: Duration) {
+        *t += work;
+        b.timeout(*t, None);
+        *t += gap;
+        b.saw_events(*t);
+    }
+
     #[test]
-    fn spins_only_within_the_window_after_the_last_event() {
+    fn fixed_spins_only_within_the_window_after_running_out_of_work() {
         let start = Instant::now();
         let ms = Duration::from_millis;
-        let mut b = BusyPoll {
-            window: Some(ms(2)),
-            last_event: start,
-        };
+        let mut b = BusyPoll::with_mode(BusyPollMode::Fixed(ms(2)), start);
+        b.saw_events(start);
+        assert_eq!(b.timeout(start, None), Some(Duration::ZERO));
         assert_eq!(b.timeout(start + ms(1), None), Some(Duration::ZERO));
         assert_eq!(b.timeout(start + ms(1), Some(ms(50))), Some(Duration::ZERO));
         assert_eq!(b.timeout(start + ms(2), None), None);
@@ -75,14 +199,102 @@ mod tests {
     #[test]
     fn off_keeps_the_planned_timeout() {
         let now = Instant::now();
-        let b = BusyPoll {
-            window: None,
-            last_event: now,
-        };
+        let mut b = BusyPoll::with_mode(BusyPollMode::Off, now);
         assert_eq!(b.timeout(now, None), None);
+        b.saw_events(now);
         assert_eq!(
             b.timeout(now, Some(Duration::from_secs(1))),
             Some(Duration::from_secs(1))
         );
+    }
+
+    #[test]
+    fn adaptive_starts_asleep_and_grows_through_short_gaps() {
+        let mut t = Instant::now();
+        let mut b = BusyPoll::with_mode(BusyPollMode::Adaptive, t);
+        assert_eq!(b.timeout(t, None), None, "no window before any gap");
+        t += us(5);
+        b.saw_events(t);
+        assert_eq!(b.window, ADAPTIVE_START);
+        for expected in [us(20), us(40), ADAPTIVE_MAX, ADAPTIVE_MAX] {
+            turn(&mut b, &mut t, us(100), ADAPTIVE_MAX);
+            assert_eq!(b.window, expected);
+        }
+        // Within the window after running out of work the worker spins; past it, it sleeps
+        // until the next timer.
+        t += us(100);
+        assert_eq!(b.timeout(t, Some(us(900))), Some(Duration::ZERO));
+        assert_eq!(b.timeout(t + us(49), Some(us(900))), Some(Duration::ZERO));
+        assert_eq!(b.timeout(t + us(50), Some(us(900))), Some(us(900)));
+    }
+
+    #[test]
+    fn adaptive_keeps_a_window_that_catches_the_next_event() {
+        let mut t = Instant::now();
+        let mut b = BusyPoll::with_mode(BusyPollMode::Adaptive, t);
+        b.saw_events(t);
+        turn(&mut b, &mut t, us(100), us(5));
+        turn(&mut b, &mut t, us(100), us(15));
+        assert_eq!(b.window, us(20));
+        for _ in 0..10 {
+            turn(&mut b, &mut t, us(100), us(18));
+        }
+        assert_eq!(b.window, us(20));
+    }
+
+    #[test]
+    fn adaptive_stops_spinning_after_a_long_gap() {
+        let mut t = Instant::now();
+        let mut b = BusyPoll::with_mode(BusyPollMode::Adaptive, t);
+        b.saw_events(t);
+        for _ in 0..3 {
+            turn(&mut b, &mut t, us(100), us(30));
+        }
+        assert_eq!(b.window, us(40));
+        turn(&mut b, &mut t, us(100), us(1000));
+        assert_eq!(b.window, Duration::ZERO);
+        t += us(100);
+        assert_eq!(b.timeout(t, None), None);
+    }
+
+    #[test]
+    fn adaptive_spins_no_longer_than_it_worked() {
+        let mut t = Instant::now();
+        let mut b = BusyPoll::with_mode(BusyPollMode::Adaptive, t);
+        b.saw_events(t);
+        b.window = ADAPTIVE_MAX;
+        // 8 µs of work pays for 8 µs of spinning, spent here in full.
+        t += us(8);
+        assert_eq!(b.timeout(t, None), Some(Duration::ZERO));
+        assert_eq!(b.timeout(t + us(7), None), Some(Duration::ZERO));
+        assert_eq!(b.timeout(t + us(8), None), None);
+        t += us(20);
+        b.saw_events(t);
+        assert_eq!(b.credit, Duration::ZERO);
+        // 3 µs of work, 3 µs of spinning, whatever the window.
+        t += us(3);
+        assert_eq!(b.timeout(t, None), Some(Duration::ZERO));
+        assert_eq!(b.timeout(t + us(2), None), Some(Duration::ZERO));
+        assert_eq!(b.timeout(t + us(3), None), None);
+        // A long busy spell banks at most CREDIT_MAX.
+        b.saw_events(t + us(10));
+        t += us(10) + Duration::from_secs(1);
+        b.timeout(t, None);
+        assert_eq!(b.credit, CREDIT_MAX);
+    }
+
+    #[test]
+    fn sockets_left_to_read_do_not_end_the_work() {
+        let mut t = Instant::now();
+        let mut b = BusyPoll::with_mode(BusyPollMode::Adaptive, t);
+        b.saw_events(t);
+        for _ in 0..4 {
+            turn(&mut b, &mut t, us(100), ADAPTIVE_MAX);
+        }
+        // Events seen; the worker works 30 µs, polls with nothing (not asking BusyPoll, as
+        // sockets were left to read), works 30 µs more: the window counts all 60.
+        b.timeout(t + us(60), None);
+        assert_eq!(b.timeout(t + us(60 + 49), None), Some(Duration::ZERO));
+        assert_eq!(b.timeout(t + us(60 + 50), None), None);
     }
 }

@@ -3,6 +3,7 @@
 pub mod busy_poll;
 pub mod control;
 pub mod core;
+pub mod cpu_quota;
 pub mod heap;
 pub mod timers;
 
@@ -209,10 +210,12 @@ impl Worker {
                 }
             }
             let now = Instant::now();
-            let mut timeout = busy_poll.timeout(now, self.core.timers.next_timeout(now));
-            if !self.core.to_read.is_empty() {
-                timeout = Some(Duration::ZERO);
-            }
+            let timeout = if self.core.to_read.is_empty() {
+                busy_poll.timeout(now, self.core.timers.next_timeout(now))
+            } else {
+                // Sockets left to read: look for new events without waiting, still working.
+                Some(Duration::ZERO)
+            };
             if let Err(e) = self.core.poll.poll(&mut events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
