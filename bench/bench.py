@@ -52,7 +52,7 @@ CLIENT_CPU = "1"
 
 # Ports tried first (each moves up if taken). Everything listens on 127.0.0.1 only.
 PREFERRED_PORTS = {"pipy": 18100, "nginx": 18200, "haproxy": 18300, "backend": 18400,
-                   "pipy-engine": 18500, "pipy-no-spin": 18600}
+                   "pipy-engine": 18500, "pipy-adaptive": 18600}
 
 # Issue 5 targets, checked in the summary.
 TARGETS = {
@@ -681,17 +681,17 @@ class Bench:
 
     # -- scenarios -------------------------------------------------------------------------
 
-    def no_spin(self, scenario):
-        """pipy running `scenario` with `--busy-poll=off`: what the default's adaptive busy
-        polling adds (docs/performance.md)."""
-        return self.servers.pipy(f"pipy-{scenario}-busy-poll-off",
+    def adaptive(self, scenario):
+        """pipy running `scenario` with `--busy-poll=auto`: what adaptive busy polling would
+        add to the default (docs/performance.md)."""
+        return self.servers.pipy(f"pipy-{scenario}-busy-poll-auto",
                                  os.path.join(SCRIPTS_DIR, f"{scenario}.js"),
-                                 options=("--busy-poll=off",), port_role="pipy-no-spin")
+                                 options=("--busy-poll=auto",), port_role="pipy-adaptive")
 
     def hello(self):
         s = self.servers
         self.throughput("hello", [s.pipy_script("hello"), s.nginx("hello"), s.haproxy("hello"),
-                                  self.no_spin("hello")],
+                                  self.adaptive("hello")],
                         "/", b"Hi, there!\n")
 
     def churn(self):
@@ -713,7 +713,7 @@ class Bench:
     def proxy(self):
         s = self.servers
         self.throughput("proxy", [s.pipy_script("proxy"), s.nginx("proxy"), s.haproxy("proxy"),
-                                  self.no_spin("proxy")],
+                                  self.adaptive("proxy")],
                         "/", b"Hi, there!\n", backend=True)
 
     def gateway(self):
@@ -1171,13 +1171,13 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
 
     sections = (
         ("hello", "hello: static response", "pipy-hello", "nginx-hello", "haproxy-hello",
-         ("pipy-hello-busy-poll-off",)),
+         ("pipy-hello-busy-poll-auto",)),
         ("churn", "churn: hello with a new connection per request (`Connection: close`; no "
          "target)", "pipy-hello", "nginx-hello", "haproxy-hello", ()),
         ("route", "route: a script callback per request (URLRouter, reply built from msg.head)",
          "pipy-route", "nginx-route", "haproxy-route", ("pipy-route-engine",)),
         ("proxy", "proxy: 11-byte responses from the nginx origin", "pipy-proxy", "nginx-proxy",
-         "haproxy-proxy", ("pipy-proxy-busy-poll-off",)),
+         "haproxy-proxy", ("pipy-proxy-busy-poll-auto",)),
         ("gateway", "gateway: examples/gateway (router + balancer + fallback) vs plain proxies",
          "pipy-gateway", "nginx-proxy", "haproxy-proxy", ()),
     )
@@ -1191,12 +1191,12 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
                           "engine (docs/performance.md); *pipy-route-engine* is the same script "
                           "run with `--no-native-callbacks`, the callback called in the engine "
                           "on every request.", ""]
-            if any(n.endswith("-busy-poll-off") for n in extra):
-                lines += ["pipy's worker polls a few microseconds longer before it sleeps, "
-                          "learning from the gaps between events how long pays (adaptive busy "
-                          "polling, the default; docs/performance.md); "
-                          f"*{pipy_name}-busy-poll-off* is the same script with "
-                          "`--busy-poll=off`, sleeping at once as nginx does.", ""]
+            if any(n.endswith("-busy-poll-auto") for n in extra):
+                lines += [f"*{pipy_name}-busy-poll-auto* is the same script with "
+                          "`--busy-poll=auto`: once out of work its worker polls a few "
+                          "microseconds longer before it sleeps, learning from the gaps between "
+                          "events how long pays (docs/performance.md); pipy-" + scenario +
+                          " sleeps at once, as nginx does.", ""]
             lines += throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name,
                                       extra=extra)
             lines += client_core_table(results, scenario,

@@ -27,12 +27,12 @@ Options:
   --single-process           Run one worker in this process, without a master (debugging)
   --no-native-callbacks      Run every script callback in the JavaScript engine, including
                              those that would be compiled (docs/performance.md)
-  --busy-poll=auto|off|TIME  How long a worker out of work polls before it sleeps: auto
-                             (default; off under a cgroup CPU quota) learns a window of up to
+  --busy-poll=off|auto|TIME  How long a worker out of work polls before it sleeps: off (or
+                             0, the default) sleeps at once; auto learns a window of up to
                              50us from the gaps between events, at most doubling the CPU used;
                              TIME (e.g. 1ms) always spins that long after an event, lower
-                             latency on VMs for up to one CPU per busy worker; off (or 0)
-                             sleeps at once (docs/performance.md)
+                             latency on VMs for up to one CPU per busy worker
+                             (docs/performance.md)
 ";
 
 /// What the command line asks for.
@@ -60,8 +60,8 @@ pub struct Options {
     pub single_process: bool,
     /// Whether serveHTTP callbacks in the pure subset are compiled ([`crate::js::pure`]).
     pub native_callbacks: bool,
-    /// How workers poll before they sleep ([`crate::worker::busy_poll`]); `None`: the default.
-    pub busy_poll: Option<BusyPollMode>,
+    /// How workers poll before they sleep ([`crate::worker::busy_poll`]).
+    pub busy_poll: BusyPollMode,
 }
 
 /// A command-line error, printed with the usage hint; exit status 2.
@@ -80,7 +80,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
         group: None,
         single_process: false,
         native_callbacks: true,
-        busy_poll: None,
+        busy_poll: BusyPollMode::Off,
     };
     for a in args {
         let (name, value) = match a.split_once('=') {
@@ -122,10 +122,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
             }
             "--busy-poll" => {
                 let v = need(value)?;
-                o.busy_poll = Some(
-                    parse_busy_poll(&v)
-                        .ok_or_else(|| CliError(format!("invalid --busy-poll value: {v}")))?,
-                );
+                o.busy_poll = parse_busy_poll(&v)
+                    .ok_or_else(|| CliError(format!("invalid --busy-poll value: {v}")))?;
             }
             "--user" => o.user = Some(need(value)?),
             "--group" => o.group = Some(need(value)?),
@@ -195,7 +193,7 @@ mod tests {
 
     #[test]
     fn busy_poll_is_auto_off_or_a_duration() {
-        let mode = |arg: &str| p(&[arg, "a.js"]).map(|o| o.busy_poll.unwrap());
+        let mode = |arg: &str| p(&[arg, "a.js"]).map(|o| o.busy_poll);
         assert_eq!(
             mode("--busy-poll=1ms").unwrap(),
             BusyPollMode::Fixed(Duration::from_millis(1))
@@ -207,7 +205,7 @@ mod tests {
         assert_eq!(mode("--busy-poll=0").unwrap(), BusyPollMode::Off);
         assert_eq!(mode("--busy-poll=off").unwrap(), BusyPollMode::Off);
         assert_eq!(mode("--busy-poll=auto").unwrap(), BusyPollMode::Adaptive);
-        assert_eq!(p(&["a.js"]).unwrap().busy_poll, None);
+        assert_eq!(p(&["a.js"]).unwrap().busy_poll, BusyPollMode::Off);
         for bad in ["--busy-poll=soon", "--busy-poll=-1ms", "--busy-poll"] {
             let e = mode(bad).expect_err(bad);
             assert!(e.0.contains("--busy-poll"), "{bad}: {}", e.0);

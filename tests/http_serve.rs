@@ -484,8 +484,8 @@ fn ticks_over_half_a_second(pid: u32) -> u64 {
 }
 
 /// `--busy-poll=TIME`: after an event the worker keeps polling (using its CPU) until TIME has
-/// passed without one, then sleeps; it answers as usual throughout. The default (adaptive,
-/// spinning at most 50 µs past its last event) and `off` leave an idle worker asleep.
+/// passed without one, then sleeps; it answers as usual throughout. The default (`off`) and
+/// `auto` (spinning at most 50 µs past its last event) leave an idle worker asleep.
 #[test]
 fn busy_poll_spins_after_traffic_and_sleeps_once_idle() {
     let port = free_port();

@@ -8,17 +8,21 @@
 //! the next packet without that trip, if it comes soon.
 //!
 //! Three policies ([`BusyPollMode`]):
-//! - **adaptive** (the default, except under a cgroup CPU quota: [`default_mode`]) learns from the gaps between events how long spinning pays, in
-//!   the way Linux's `haltpoll` idle governor does for a KVM guest's CPUs: the window doubles
-//!   (from [`ADAPTIVE_START`] up to [`ADAPTIVE_MAX`]) each time the worker slept through a gap
-//!   the longest window would have covered, and drops to zero after a gap longer than that.
-//!   Spinning is paid for by work done (up to [`CREDIT_MAX`] banked), so it at most doubles the
-//!   CPU the worker uses, whatever the spacing of the traffic. A loaded worker spins
-//!   through its short gaps; a lightly loaded one spends at most [`ADAPTIVE_START`] per gap;
-//!   an idle one nothing.
+//! - **off** (the default, as nginx does) sleeps at once.
+//! - **adaptive** (`--busy-poll=auto`) learns from the gaps between events how long spinning
+//!   pays, in the way Linux's `haltpoll` idle governor does for a KVM guest's CPUs: the window
+//!   doubles (from [`ADAPTIVE_START`] up to [`ADAPTIVE_MAX`]) each time the worker slept
+//!   through a gap the longest window would have covered, and drops to zero after a gap
+//!   longer than that. Spinning is paid for by work done (up to [`CREDIT_MAX`] banked), so it
+//!   at most doubles the CPU the worker uses, whatever the spacing of the traffic. A loaded
+//!   worker spins through its short gaps; an idle one spends nothing.
 //! - **fixed** (`--busy-poll=TIME`) spins for TIME after each event, whatever the traffic: the
 //!   latency option, at up to one CPU per busy worker.
-//! - **off** (`--busy-poll=off`) always sleeps, as nginx does.
+//!
+//! Off stays the default because what spinning saves falls mostly on a sender on the same host
+//! (a local client or origin woken less often), while what it costs, CPU time at moderate load
+//! that shows in `top` and counts against a container's quota, falls everywhere
+//! (docs/performance.md, "Busy polling").
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -42,24 +46,8 @@ pub enum BusyPollMode {
     Fixed(Duration),
 }
 
-/// The mode when the command line names none: adaptive, unless the process runs under a CPU
-/// quota, where time spent spinning is time the quota no longer has for work.
-pub fn default_mode() -> BusyPollMode {
-    match super::cpu_quota::current() {
-        Some(q) => {
-            log::info!(
-                "CPU quota of {:.2} CPUs ({}): busy polling off (--busy-poll=auto turns it on)",
-                q.cpus,
-                q.file.display()
-            );
-            BusyPollMode::Off
-        }
-        None => BusyPollMode::Adaptive,
-    }
-}
-
 /// The mode of workers started from now on. Set before workers start (they inherit it).
-static MODE: Mutex<BusyPollMode> = Mutex::new(BusyPollMode::Adaptive);
+static MODE: Mutex<BusyPollMode> = Mutex::new(BusyPollMode::Off);
 
 /// Sets the mode of workers started after this call.
 pub fn set_mode(mode: BusyPollMode) {

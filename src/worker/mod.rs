@@ -3,7 +3,6 @@
 pub mod busy_poll;
 pub mod control;
 pub mod core;
-pub mod cpu_quota;
 pub mod heap;
 pub mod timers;
 
