@@ -35,6 +35,10 @@ pub const ADAPTIVE_MAX: Duration = Duration::from_micros(50);
 /// The first adaptive window after a gap the worker slept through.
 pub const ADAPTIVE_START: Duration = Duration::from_micros(10);
 
+/// The most spinning time a worker may bank from its work, so that a long busy spell does not
+/// pay for spinning through the quiet that follows it.
+pub const CREDIT_MAX: Duration = Duration::from_millis(1);
+
 /// How a worker polls once it has nothing to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BusyPollMode {
@@ -63,10 +67,6 @@ fn current_mode() -> BusyPollMode {
         Err(poisoned) => *poisoned.into_inner(),
     }
 }
-
-/// The most spinning time a worker may bank from its work, so that a long busy spell does not
-/// pay for spinning through the quiet that follows it.
-pub const CREDIT_MAX: Duration = Duration::from_millis(1);
 
 /// Whether the worker is working through events or waiting for the next.
 #[derive(Debug, Clone, Copy)]
@@ -269,20 +269,5 @@ mod tests {
         t += us(10) + Duration::from_secs(1);
         b.timeout(t, None);
         assert_eq!(b.credit, CREDIT_MAX);
-    }
-
-    #[test]
-    fn sockets_left_to_read_do_not_end_the_work() {
-        let mut t = Instant::now();
-        let mut b = BusyPoll::with_mode(BusyPollMode::Adaptive, t);
-        b.saw_events(t);
-        for _ in 0..4 {
-            turn(&mut b, &mut t, us(100), ADAPTIVE_MAX);
-        }
-        // Events seen; the worker works 30 µs, polls with nothing (not asking BusyPoll, as
-        // sockets were left to read), works 30 µs more: the window counts all 60.
-        b.timeout(t + us(60), None);
-        assert_eq!(b.timeout(t + us(60 + 49), None), Some(Duration::ZERO));
-        assert_eq!(b.timeout(t + us(60 + 50), None), None);
     }
 }
