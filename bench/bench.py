@@ -316,8 +316,12 @@ class Servers:
                          [self.settings.pipy, "--log-level=warn", *options, script],
                          self.ports[port_role], full_env, cwd)
 
-    def pipy_script(self, scenario):
-        return self.pipy(f"pipy-{scenario}", os.path.join(SCRIPTS_DIR, f"{scenario}.js"))
+    def pipy_script(self, scenario, variant="", options=(), port_role="pipy"):
+        """pipy running bench/scripts/SCENARIO.js, named pipy-SCENARIO[-VARIANT]; a variant
+        runs with other options on a port of its own."""
+        name = f"pipy-{scenario}-{variant}" if variant else f"pipy-{scenario}"
+        return self.pipy(name, os.path.join(SCRIPTS_DIR, f"{scenario}.js"), options=options,
+                         port_role=port_role)
 
     def nginx(self, scenario, port_role="nginx", cpu=SERVER_CPU):
         name = f"nginx-{scenario}"
@@ -684,9 +688,8 @@ class Bench:
     def adaptive(self, scenario):
         """pipy running `scenario` with `--busy-poll=auto`: what adaptive busy polling would
         add to the default (docs/performance.md)."""
-        return self.servers.pipy(f"pipy-{scenario}-busy-poll-auto",
-                                 os.path.join(SCRIPTS_DIR, f"{scenario}.js"),
-                                 options=("--busy-poll=auto",), port_role="pipy-adaptive")
+        return self.servers.pipy_script(scenario, "busy-poll-auto", ("--busy-poll=auto",),
+                                        "pipy-adaptive")
 
     def hello(self):
         s = self.servers
@@ -704,8 +707,7 @@ class Bench:
     def route(self):
         s = self.servers
         # The same script with the callback left to the JS engine: what compiling it saves.
-        engine = s.pipy("pipy-route-engine", os.path.join(SCRIPTS_DIR, "route.js"),
-                        options=("--no-native-callbacks",), port_role="pipy-engine")
+        engine = s.pipy_script("route", "engine", ("--no-native-callbacks",), "pipy-engine")
         self.throughput("route", [s.pipy_script("route"), s.nginx("route"), s.haproxy("route"),
                                   engine],
                         "/api/users/42", b"api: GET /api/users/42\n")
@@ -822,9 +824,8 @@ class Bench:
         # The same proxy with --busy-poll (docs/performance.md): it keeps polling for a while
         # after each event instead of sleeping, and sleeps once idle, so it takes nothing from
         # the contenders measured after it. HAProxy's `busy-polling` never sleeps and would.
-        busy = s.pipy("pipy-proxy-busy-poll", os.path.join(SCRIPTS_DIR, "proxy.js"),
-                      options=(f"--busy-poll={self.settings.busy_poll}",),
-                      port_role="pipy-engine")
+        busy = s.pipy_script("proxy", "busy-poll", (f"--busy-poll={self.settings.busy_poll}",),
+                             "pipy-engine")
         proxies = self.start_all(
             [s.pipy_script("proxy"), busy, s.nginx("proxy"), s.haproxy("proxy")], "/",
             b"Hi, there!\n")
@@ -1195,8 +1196,8 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
                 lines += [f"*{pipy_name}-busy-poll-auto* is the same script with "
                           "`--busy-poll=auto`: once out of work its worker polls a few "
                           "microseconds longer before it sleeps, learning from the gaps between "
-                          "events how long pays (docs/performance.md); pipy-" + scenario +
-                          " sleeps at once, as nginx does.", ""]
+                          f"events how long pays (docs/performance.md); {pipy_name} sleeps at "
+                          "once, as nginx does.", ""]
             lines += throughput_table(results, scenario, pipy_name, nginx_name, haproxy_name,
                                       extra=extra)
             lines += client_core_table(results, scenario,

@@ -24,7 +24,7 @@
 //! that shows in `top` and counts against a container's quota, falls everywhere
 //! (docs/performance.md, "Busy polling").
 
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The longest adaptive window. Long enough for a loaded worker's gaps between batches (a few
@@ -55,17 +55,7 @@ static MODE: Mutex<BusyPollMode> = Mutex::new(BusyPollMode::Off);
 
 /// Sets the mode of workers started after this call.
 pub fn set_mode(mode: BusyPollMode) {
-    match MODE.lock() {
-        Ok(mut m) => *m = mode,
-        Err(poisoned) => *poisoned.into_inner() = mode,
-    }
-}
-
-fn current_mode() -> BusyPollMode {
-    match MODE.lock() {
-        Ok(m) => *m,
-        Err(poisoned) => *poisoned.into_inner(),
-    }
+    *MODE.lock().unwrap_or_else(PoisonError::into_inner) = mode;
 }
 
 /// Whether the worker is working through events or waiting for the next.
@@ -77,28 +67,68 @@ enum Phase {
     Idle { since: Instant },
 }
 
+/// A mode with the state it keeps between polls.
+enum Policy {
+    Off,
+    Fixed(Duration),
+    Adaptive(AdaptiveWindow),
+}
+
+/// What the adaptive policy has learnt.
+#[derive(Debug, Default)]
+struct AdaptiveWindow {
+    /// The window learnt from the gaps so far.
+    window: Duration,
+    /// Spinning time earned by working and not yet spent: spinning never exceeds the work
+    /// done, so it at most doubles the CPU the worker uses.
+    credit: Duration,
+}
+
+impl AdaptiveWindow {
+    /// How long to spin now: the learnt window, as far as the credit pays for it.
+    fn current(&self) -> Duration {
+        self.window.min(self.credit)
+    }
+
+    fn worked(&mut self, worked: Duration) {
+        self.credit = (self.credit + worked).min(CREDIT_MAX);
+    }
+
+    /// The worker saw events `gap` after running out of work.
+    fn learn(&mut self, gap: Duration) {
+        self.credit = self.credit.saturating_sub(gap.min(self.current()));
+        if gap <= self.window {
+            // Caught while spinning (or the credit cut the window short): keep it.
+        } else if gap <= ADAPTIVE_MAX {
+            // Slept through a gap a longer window would have covered.
+            self.window = (self.window * 2).clamp(ADAPTIVE_START, ADAPTIVE_MAX);
+        } else {
+            // The traffic went quiet: spinning would have been wasted.
+            self.window = Duration::ZERO;
+        }
+    }
+}
+
 /// A worker's busy-polling state.
 pub struct BusyPoll {
-    mode: BusyPollMode,
-    /// The adaptive window learnt so far (unused by the other modes).
-    window: Duration,
-    /// Spinning time earned by working and not yet spent (adaptive mode): spinning never
-    /// exceeds the work done, so it at most doubles the CPU the worker uses.
-    credit: Duration,
+    policy: Policy,
     phase: Phase,
 }
 
 impl BusyPoll {
     /// The state of a worker starting now, in the mode set by [`set_mode`].
     pub fn new(now: Instant) -> BusyPoll {
-        BusyPoll::with_mode(current_mode(), now)
+        BusyPoll::with_mode(*MODE.lock().unwrap_or_else(PoisonError::into_inner), now)
     }
 
     fn with_mode(mode: BusyPollMode, now: Instant) -> BusyPoll {
+        let policy = match mode {
+            BusyPollMode::Off => Policy::Off,
+            BusyPollMode::Fixed(w) => Policy::Fixed(w),
+            BusyPollMode::Adaptive => Policy::Adaptive(AdaptiveWindow::default()),
+        };
         BusyPoll {
-            mode,
-            window: Duration::ZERO,
-            credit: Duration::ZERO,
+            policy,
             phase: Phase::Idle { since: now },
         }
     }
@@ -109,17 +139,18 @@ impl BusyPoll {
     pub fn timeout(&mut self, now: Instant, planned: Option<Duration>) -> Option<Duration> {
         let since = match self.phase {
             Phase::Working { since } => {
-                let worked = now.saturating_duration_since(since);
-                self.credit = (self.credit + worked).min(CREDIT_MAX);
+                if let Policy::Adaptive(a) = &mut self.policy {
+                    a.worked(now.saturating_duration_since(since));
+                }
                 self.phase = Phase::Idle { since: now };
                 now
             }
             Phase::Idle { since } => since,
         };
-        let window = match self.mode {
-            BusyPollMode::Off => return planned,
-            BusyPollMode::Adaptive => self.window.min(self.credit),
-            BusyPollMode::Fixed(w) => w,
+        let window = match &self.policy {
+            Policy::Off => return planned,
+            Policy::Fixed(w) => *w,
+            Policy::Adaptive(a) => a.current(),
         };
         if now.saturating_duration_since(since) < window {
             Some(Duration::ZERO)
@@ -135,20 +166,8 @@ impl BusyPoll {
             return;
         };
         self.phase = Phase::Working { since: now };
-        if self.mode != BusyPollMode::Adaptive {
-            return;
-        }
-        let gap = now.saturating_duration_since(since);
-        let spun = gap.min(self.window.min(self.credit));
-        self.credit = self.credit.saturating_sub(spun);
-        if gap <= self.window {
-            // Caught while spinning (or the credit cut the window short): keep it.
-        } else if gap <= ADAPTIVE_MAX {
-            // Slept through a gap a longer window would have covered.
-            self.window = (self.window * 2).clamp(ADAPTIVE_START, ADAPTIVE_MAX);
-        } else {
-            // The traffic went quiet: spinning would have been wasted.
-            self.window = Duration::ZERO;
+        if let Policy::Adaptive(a) = &mut self.policy {
+            a.learn(now.saturating_duration_since(since));
         }
     }
 }
@@ -156,6 +175,20 @@ impl BusyPoll {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn learnt(b: &BusyPoll) -> &AdaptiveWindow {
+        match &b.policy {
+            Policy::Adaptive(a) => a,
+            _ => panic!("not adaptive"),
+        }
+    }
+
+    fn learnt_mut(b: &mut BusyPoll) -> &mut AdaptiveWindow {
+        match &mut b.policy {
+            Policy::Adaptive(a) => a,
+            _ => panic!("not adaptive"),
+        }
+    }
 
     fn us(n: u64) -> Duration {
         Duration::from_micros(n)
@@ -203,10 +236,10 @@ mod tests {
         assert_eq!(b.timeout(t, None), None, "no window before any gap");
         t += us(5);
         b.saw_events(t);
-        assert_eq!(b.window, ADAPTIVE_START);
+        assert_eq!(learnt(&b).window, ADAPTIVE_START);
         for expected in [us(20), us(40), ADAPTIVE_MAX, ADAPTIVE_MAX] {
             turn(&mut b, &mut t, us(100), ADAPTIVE_MAX);
-            assert_eq!(b.window, expected);
+            assert_eq!(learnt(&b).window, expected);
         }
         // Within the window after running out of work the worker spins; past it, it sleeps
         // until the next timer.
@@ -223,11 +256,11 @@ mod tests {
         b.saw_events(t);
         turn(&mut b, &mut t, us(100), us(5));
         turn(&mut b, &mut t, us(100), us(15));
-        assert_eq!(b.window, us(20));
+        assert_eq!(learnt(&b).window, us(20));
         for _ in 0..10 {
             turn(&mut b, &mut t, us(100), us(18));
         }
-        assert_eq!(b.window, us(20));
+        assert_eq!(learnt(&b).window, us(20));
     }
 
     #[test]
@@ -238,9 +271,9 @@ mod tests {
         for _ in 0..3 {
             turn(&mut b, &mut t, us(100), us(30));
         }
-        assert_eq!(b.window, us(40));
+        assert_eq!(learnt(&b).window, us(40));
         turn(&mut b, &mut t, us(100), us(1000));
-        assert_eq!(b.window, Duration::ZERO);
+        assert_eq!(learnt(&b).window, Duration::ZERO);
         t += us(100);
         assert_eq!(b.timeout(t, None), None);
     }
@@ -250,7 +283,7 @@ mod tests {
         let mut t = Instant::now();
         let mut b = BusyPoll::with_mode(BusyPollMode::Adaptive, t);
         b.saw_events(t);
-        b.window = ADAPTIVE_MAX;
+        learnt_mut(&mut b).window = ADAPTIVE_MAX;
         // 8 µs of work pays for 8 µs of spinning, spent here in full.
         t += us(8);
         assert_eq!(b.timeout(t, None), Some(Duration::ZERO));
@@ -258,7 +291,7 @@ mod tests {
         assert_eq!(b.timeout(t + us(8), None), None);
         t += us(20);
         b.saw_events(t);
-        assert_eq!(b.credit, Duration::ZERO);
+        assert_eq!(learnt(&b).credit, Duration::ZERO);
         // 3 µs of work, 3 µs of spinning, whatever the window.
         t += us(3);
         assert_eq!(b.timeout(t, None), Some(Duration::ZERO));
@@ -268,6 +301,6 @@ mod tests {
         b.saw_events(t + us(10));
         t += us(10) + Duration::from_secs(1);
         b.timeout(t, None);
-        assert_eq!(b.credit, CREDIT_MAX);
+        assert_eq!(learnt(&b).credit, CREDIT_MAX);
     }
 }
