@@ -90,6 +90,7 @@ impl AdaptiveWindow {
         self.window.min(self.credit)
     }
 
+    /// The worker ran out of work after `worked` of it: that much spinning is paid for.
     fn worked(&mut self, worked: Duration) {
         self.credit = (self.credit + worked).min(CREDIT_MAX);
     }
