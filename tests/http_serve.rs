@@ -29,6 +29,25 @@ fn example_hello_serves_the_same_bytes() {
     assert_bytes_eq(&response.raw, HELLO_RESPONSE);
 }
 
+/// Regression: tests failed now and then with "connection reset" or "connection refused" on
+/// their first request. The free-port check used to listen; a child forked by another test
+/// thread meanwhile kept that listening socket until its `exec`, the next server's readiness
+/// probe was accepted there, and the child's `exec` then reset what was queued on it.
+#[test]
+fn a_port_check_copy_held_by_a_forked_child_neither_accepts_nor_blocks_the_server() {
+    let port = free_port();
+    // What such a child holds until it execs.
+    let copy = port_check_socket(([0, 0, 0, 0], port).into()).expect("the port check binds");
+    let refused = std::net::TcpStream::connect(("127.0.0.1", port))
+        .err()
+        .map(|e| e.kind());
+    assert_eq!(refused, Some(std::io::ErrorKind::ConnectionRefused));
+    let _pipy = Pipy::serve(&script("hello.js"), port, &[]);
+    assert_bytes_eq(&http_get(port, "/").raw, HELLO_RESPONSE);
+    drop(copy);
+    assert_bytes_eq(&http_get(port, "/").raw, HELLO_RESPONSE);
+}
+
 #[test]
 fn callback_sets_status_headers_and_body() {
     let (_pipy, port) = Pipy::serve_script("reply.js");

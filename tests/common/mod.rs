@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -47,7 +47,30 @@ pub fn script(name: &str) -> PathBuf {
 /// while nothing listens. Each test process walks the window from its own offset, and one
 /// process never hands out a port twice.
 pub fn free_port() -> u16 {
-    free_ports_where(1, |port| TcpListener::bind(("0.0.0.0", port)).is_ok())
+    free_ports_where(1, |port| bindable(([0, 0, 0, 0], port).into()))
+}
+
+/// A socket bound to `address` the way [`free_port`] checks it; `None` if the bind fails.
+///
+/// The check binds without listening. Another test thread may fork a child (to exec a server)
+/// while the check's socket is open, and the child holds a copy until its `exec`. A listening
+/// copy would accept the next server's readiness probe and then reset the connections queued
+/// on it when the child execs; a bound copy refuses connections instead, and `SO_REUSEADDR`
+/// lets the server bind the port beside it.
+pub fn port_check_socket(address: SocketAddr) -> Option<socket2::Socket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::STREAM,
+        None,
+    )
+    .ok()?;
+    socket.set_reuse_address(true).ok()?;
+    socket.bind(&address.into()).ok()?;
+    Some(socket)
+}
+
+fn bindable(address: SocketAddr) -> bool {
+    port_check_socket(address).is_some()
 }
 
 /// Two adjacent free ports `(p, p + 1)`, for a script that listens on `PORT` and `PORT + 1`.
@@ -55,13 +78,15 @@ pub fn free_port() -> u16 {
 /// `p + 1` is free and using it would race with another test thread taking `p + 1` next, and
 /// the two servers would share it through `SO_REUSEPORT`.
 pub fn free_port_pair() -> (u16, u16) {
-    let port = free_ports_where(2, |port| TcpListener::bind(("0.0.0.0", port)).is_ok());
+    let port = free_ports_where(2, |port| bindable(([0, 0, 0, 0], port).into()));
     (port, port + 1)
 }
 
 /// A port on the IPv6 loopback that was free a moment ago (see [`free_port`]).
 pub fn free_port_v6() -> u16 {
-    free_ports_where(1, |port| TcpListener::bind(("::1", port)).is_ok())
+    free_ports_where(1, |port| {
+        bindable((std::net::Ipv6Addr::LOCALHOST, port).into())
+    })
 }
 
 /// The first of `count` consecutive ports that are all `free`, reserved for this process.
@@ -440,6 +465,11 @@ impl Drop for Pipy {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.join_readers();
+        if thread::panicking() {
+            // A failing test shows what the server logged: a flaky failure in CI is otherwise
+            // only the client's side of the story.
+            eprintln!("pipy {} stderr:\n{}", self.child.id(), self.stderr());
+        }
     }
 }
 
