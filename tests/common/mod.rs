@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -47,7 +47,7 @@ pub fn script(name: &str) -> PathBuf {
 /// while nothing listens. Each test process walks the window from its own offset, and one
 /// process never hands out a port twice.
 pub fn free_port() -> u16 {
-    free_ports_where(1, |port| bindable(([0, 0, 0, 0], port).into()))
+    free_ports_on(1, Ipv4Addr::UNSPECIFIED.into())
 }
 
 /// A socket bound to `address` the way [`free_port`] checks it; `None` if the bind fails.
@@ -69,28 +69,23 @@ pub fn port_check_socket(address: SocketAddr) -> Option<socket2::Socket> {
     Some(socket)
 }
 
-fn bindable(address: SocketAddr) -> bool {
-    port_check_socket(address).is_some()
-}
-
 /// Two adjacent free ports `(p, p + 1)`, for a script that listens on `PORT` and `PORT + 1`.
 /// Both are reserved in one step: `free_port` hands out consecutive ports, so checking that
 /// `p + 1` is free and using it would race with another test thread taking `p + 1` next, and
 /// the two servers would share it through `SO_REUSEPORT`.
 pub fn free_port_pair() -> (u16, u16) {
-    let port = free_ports_where(2, |port| bindable(([0, 0, 0, 0], port).into()));
+    let port = free_ports_on(2, Ipv4Addr::UNSPECIFIED.into());
     (port, port + 1)
 }
 
 /// A port on the IPv6 loopback that was free a moment ago (see [`free_port`]).
 pub fn free_port_v6() -> u16 {
-    free_ports_where(1, |port| {
-        bindable((std::net::Ipv6Addr::LOCALHOST, port).into())
-    })
+    free_ports_on(1, Ipv6Addr::LOCALHOST.into())
 }
 
-/// The first of `count` consecutive ports that are all `free`, reserved for this process.
-fn free_ports_where(count: u32, free: impl Fn(u16) -> bool) -> u16 {
+/// The first of `count` consecutive ports that [`port_check_socket`] can bind on `ip`, reserved
+/// for this process.
+fn free_ports_on(count: u32, ip: IpAddr) -> u16 {
     /// Ports below this are left to well-known services.
     const LOWEST: u32 = 10_000;
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -111,7 +106,10 @@ fn free_ports_where(count: u32, free: impl Fn(u16) -> bool) -> u16 {
         let ports = (0..count).map(|i| {
             u16::try_from(LOWEST + first + i).expect("ports below the ephemeral range fit u16")
         });
-        if ports.clone().all(&free) {
+        if ports
+            .clone()
+            .all(|port| port_check_socket((ip, port).into()).is_some())
+        {
             return u16::try_from(LOWEST + first).expect("ports below the ephemeral range fit u16");
         }
     }
