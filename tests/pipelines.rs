@@ -293,6 +293,20 @@ fn decode_request_and_encode_request() {
 }
 
 #[test]
+fn a_batch_of_messages_goes_through_the_filters_depth_first() {
+    let (_pipy, port) = Pipy::serve_script("depth-first.js");
+    let mut conn = Conn::open(port);
+    let mut batch = Vec::new();
+    for path in ["/a", "/b", "/c"] {
+        batch.extend_from_slice(&get(path));
+    }
+    conn.send(&batch);
+    for expected in ["1 /a\n", "2 /b\n", "3 /c\n"] {
+        assert_eq!(conn.read_response().text(), expected);
+    }
+}
+
+#[test]
 fn decode_response_and_encode_response() {
     let (_pipy, port) = Pipy::serve_script("codec-response.js");
     let mut conn = Conn::open(port);

@@ -110,8 +110,8 @@ pub struct Core {
     pub sweep_armed: bool,
     slot_layout: Rc<context::SlotLayout>,
     /// Reused across runs to avoid an allocation per delivery.
-    stack_pool: Vec<Vec<(usize, Event)>>,
-    out_pool: Vec<Vec<Event>>,
+    batch_pool: Vec<Vec<Batch>>,
+    pending_pool: Vec<Vec<Event>>,
     /// Emptied filter vectors of destroyed instances: spawning takes one instead of allocating
     /// (the plugin gateway spawns about four instances per request).
     filter_vecs: Vec<Vec<Box<dyn Filter>>>,
@@ -182,8 +182,8 @@ impl Core {
             now: Instant::now(),
             sweep_armed: false,
             slot_layout,
-            stack_pool: Vec::new(),
-            out_pool: Vec::new(),
+            batch_pool: Vec::new(),
+            pending_pool: Vec::new(),
             filter_vecs: Vec::new(),
             recycled: std::iter::repeat_with(RecycledFilters::default)
                 .take(layouts)
@@ -315,34 +315,54 @@ impl Core {
         let sink = inst.sink;
         let mut ended = inst.ended;
         context::set_current(&ctx);
-        let mut stack = self.stack_pool.pop().unwrap_or_default();
-        let mut out: Vec<Event> = self.out_pool.pop().unwrap_or_default();
+        let mut batches = self.batch_pool.pop().unwrap_or_default();
+        let mut pending: Vec<Event> = self.pending_pool.pop().unwrap_or_default();
         loop {
             match entry {
-                Entry::Input(ev) => stack.push((0, ev)),
+                Entry::Input(ev) => {
+                    let start = pending.len();
+                    pending.push(ev);
+                    batches.push(Batch::new(0, start, start + 1));
+                }
                 Entry::Signal(f, sig) => {
                     if let Some(filter) = filters.get_mut(f) {
-                        self.call_filter(p, f, &ctx, &mut out, &mut stack, |cx| {
+                        self.call_filter(p, f, &ctx, &mut pending, &mut batches, |cx| {
                             filter.on_signal(sig, cx)
                         });
                     }
                 }
                 Entry::Drain => {
                     for (f, filter) in filters.iter_mut().enumerate() {
-                        self.call_filter(p, f, &ctx, &mut out, &mut stack, |cx| {
+                        self.call_filter(p, f, &ctx, &mut pending, &mut batches, |cx| {
                             filter.on_drain(cx)
                         });
-                        if !stack.is_empty() {
+                        if !batches.is_empty() {
                             break;
                         }
                     }
                 }
             }
-            while let Some((i, ev)) = stack.pop() {
-                if i >= filters.len() {
-                    self.deliver(sink, ev);
+            // Depth first: an event goes through every filter after the one that output it
+            // before that filter's next output moves, as a chain of direct calls would.
+            while let Some(top) = batches.last_mut() {
+                if top.next == top.end {
+                    // SAFETY: `top.start <= pending.len()`, so what stays is initialised. What
+                    // is cut off was all taken (batches above this one held the rest and finished
+                    // first): `MessageEnd` placeholders, which own nothing, so forgetting them
+                    // leaks nothing and saves `truncate`'s drop loop over them.
+                    unsafe { pending.set_len(top.start) };
+                    batches.pop();
                     continue;
                 }
+                let i = top.filter;
+                // Taken in place (a one-word placeholder left behind): moving events between
+                // queues cost two 56-byte copies per hop, each stalling on store forwarding.
+                let ev = std::mem::replace(&mut pending[top.next], Event::MessageEnd);
+                top.next += 1;
+                let Some(filter) = filters.get_mut(i) else {
+                    self.deliver(sink, ev);
+                    continue;
+                };
                 let bit = if i < 64 { 1u64 << i } else { 0 };
                 if ended & bit != 0 {
                     continue;
@@ -350,8 +370,7 @@ impl Core {
                 if matches!(ev, Event::StreamEnd(_)) {
                     ended |= bit;
                 }
-                let filter = &mut filters[i];
-                self.call_filter(p, i, &ctx, &mut out, &mut stack, |cx| {
+                self.call_filter(p, i, &ctx, &mut pending, &mut batches, |cx| {
                     filter.on_event(ev, cx)
                 });
             }
@@ -365,8 +384,8 @@ impl Core {
             // A delivery above may have run another context's code.
             context::set_current(&ctx);
         }
-        self.stack_pool.push(stack);
-        self.out_pool.push(out);
+        self.batch_pool.push(batches);
+        self.pending_pool.push(pending);
         if let Some(inst) = self
             .instances
             .get_mut(p.index as usize)
@@ -380,29 +399,28 @@ impl Core {
         }
     }
 
-    /// Calls filter `f` of `p` through `call` and stacks what it output for the filter after it
-    /// (reversed, so that the first output is delivered first).
+    /// Calls filter `f` of `p` through `call`; what it outputs is appended to `pending` and
+    /// becomes a batch for the filter after it.
     #[inline]
     fn call_filter(
         &mut self,
         p: PipelineId,
         f: usize,
         ctx: &ContextRef,
-        out: &mut Vec<Event>,
-        stack: &mut Vec<(usize, Event)>,
+        pending: &mut Vec<Event>,
+        batches: &mut Vec<Batch>,
         call: impl FnOnce(&mut Cx),
     ) {
+        let start = pending.len();
         call(&mut Cx {
             core: self,
             pipeline: p,
             filter: f,
             context: ctx,
-            out,
+            out: pending,
         });
-        // Popping from the back stacks the last output first, so the first is delivered first;
-        // a `drain(..).rev()` here cost ~30 instructions per call just to drop the iterator.
-        while let Some(e) = out.pop() {
-            stack.push((f + 1, e));
+        if pending.len() > start {
+            batches.push(Batch::new(f + 1, start, pending.len()));
         }
     }
 
@@ -963,6 +981,26 @@ enum Entry {
     Input(Event),
     Signal(usize, Signal),
     Drain,
+}
+
+/// Events one filter output, waiting in `pending[start..end]` to go to filter `filter` (or to
+/// the pipeline's sink past the last filter). `pending[start..next]` have been taken.
+struct Batch {
+    filter: usize,
+    start: usize,
+    next: usize,
+    end: usize,
+}
+
+impl Batch {
+    fn new(filter: usize, start: usize, end: usize) -> Batch {
+        Batch {
+            filter,
+            start,
+            next: start,
+            end,
+        }
+    }
 }
 
 /// Which timeout, if any, has expired at `now`.
