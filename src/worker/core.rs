@@ -355,8 +355,9 @@ impl Core {
                     continue;
                 }
                 let i = top.filter;
-                // Taken in place (a one-word placeholder left behind): moving events between
-                // queues cost two 56-byte copies per hop, each stalling on store forwarding.
+                // Taken in place, a one-word placeholder left behind, so an event is copied once
+                // per hop: copies through a second vector stalled on store forwarding
+                // (bench/ANALYSIS.md, eighteenth session).
                 let ev = std::mem::replace(&mut pending[top.next], Event::MessageEnd);
                 top.next += 1;
                 let Some(filter) = filters.get_mut(i) else {
