@@ -1136,8 +1136,9 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
         f"the proxies share CPU {CLIENT_CPU}. Within a scenario all contenders run at once (idle "
         "ones cost nothing) and are measured in interleaved rounds after a 1 s warm-up; tables "
         "show the median round. Logging is off or at warn level everywhere; nginx and HAProxy keep "
-        "upstream connections alive (one request per connection at a time); pipy spreads client "
-        "connections over 4 pipelined upstream sessions (`muxHTTP` keyed by `__inbound.id % 4`). "
+        "upstream connections alive (one request per connection at a time); pipy's proxy is "
+        "Pipy's tutorial 03: every request goes through one pipelined upstream session "
+        "(`muxHTTP` with a constant key). "
         "Configurations: bench/conf/, bench/scripts/.",
         "",
         "*CPU µs / request* is the serving process's CPU time over a round (/proc/PID/schedstat) "
