@@ -1067,9 +1067,9 @@ def target_rows(settings, results):
 
     def ratio_row(label, target, scenario, pipy_name, other, key="rps", load=""):
         """`other` is (scenario, contender) of the denominator."""
-        value = ratio(value_of(results, scenario, pipy_name, key), value_of(results, *other, key))
-        most = ratio(client_core_ceiling(results, scenario, pipy_name, key),
-                     value_of(results, *other, key))
+        theirs = value_of(results, *other, key)
+        value = ratio(value_of(results, scenario, pipy_name, key), theirs)
+        most = ratio(client_core_ceiling(results, scenario, pipy_name, key), theirs)
         check(label, f"≥ {target}×", fmt_ratio(value) if value else None,
               value is not None and value >= target, load, fmt_ratio(most) if most else "")
 
