@@ -346,6 +346,9 @@ impl Core {
             // before that filter's next output moves, as a chain of direct calls would.
             while let Some(top) = batches.last_mut() {
                 if top.next == top.end {
+                    // The SAFETY argument below, checked wherever the tests run: batches above
+                    // this one were cut back to where they began, which is where this one ends.
+                    debug_assert_eq!(pending.len(), top.end, "a finished batch ends `pending`");
                     // SAFETY: `top.start <= pending.len()`, so what stays is initialised. What
                     // is cut off was all taken (batches above this one held the rest and finished
                     // first): `MessageEnd` placeholders, which own nothing, so forgetting them
