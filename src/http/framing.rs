@@ -137,10 +137,11 @@ pub fn response_framing(
     request_was_connect: bool,
 ) -> Result<BodyFraming, ParseError> {
     let status = head.status;
-    if (100..200).contains(&status) || status == 204 || status == 304 || request_was_head {
-        return Ok(BodyFraming::None);
-    }
-    if request_was_connect && (200..300).contains(&status) {
+    let bodiless = (100..200).contains(&status) || status == 204 || status == 304;
+    if bodiless || request_was_head || (request_was_connect && (200..300).contains(&status)) {
+        // No body whatever the fields say, but a Content-Length is still checked: it is
+        // forwarded, and a sender must not forward one that is invalid (RFC 9110 §8.6).
+        content_length(&head.headers)?;
         return Ok(BodyFraming::None);
     }
     let te = transfer_coding(&head.headers)?;
@@ -372,6 +373,22 @@ mod tests {
         let ok = response(200, &[("content-length", "10")]);
         assert_eq!(response_framing(&ok, true, false), Ok(BodyFraming::None));
         assert_eq!(response_framing(&ok, false, true), Ok(BodyFraming::None));
+        // Not used for framing, still not forwarded when invalid.
+        for status in [101, 204, 304] {
+            assert!(
+                malformed(res(status, &[("content-length", "x2")])),
+                "{status}"
+            );
+            assert!(
+                malformed(res(status, &[("content-length", "1, 2")])),
+                "{status}"
+            );
+        }
+        assert!(malformed(response_framing(
+            &response(200, &[("content-length", "-1")]),
+            true,
+            false
+        )));
         let denied = response(407, &[("content-length", "10")]);
         assert_eq!(
             response_framing(&denied, false, true),

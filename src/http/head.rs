@@ -466,6 +466,12 @@ pub fn parse_response_head(buf: &Bytes) -> Result<Parsed<ResponseHead>, ParseErr
     let Some(status) = res.code else {
         return Err(ParseError::Malformed("incomplete status line"));
     };
+    // The first digit is the class (RFC 9110 §15); below 100 there is none, so neither the
+    // framing rules nor a client can tell what the answer means. 600-999 are invalid too,
+    // but a client takes them as 5xx (§15), so they pass, as through nginx.
+    if status < 100 {
+        return Err(ParseError::Malformed("invalid status code"));
+    }
     let head = ResponseHead {
         version: version_from_minor(res.version)?,
         status,
@@ -765,6 +771,8 @@ mod tests {
         let cases: &[&[u8]] = &[
             b"HTTP/1.1 20 OK\r\n\r\n",
             b"HTTP/1.1 2000 OK\r\n\r\n",
+            b"HTTP/1.1 000 OK\r\n\r\n",
+            b"HTTP/1.1 099 OK\r\n\r\n",
             b"HTTP/2 200 OK\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nx: a\r\n\tfolded\r\n\r\n",
         ];
@@ -775,6 +783,16 @@ mod tests {
                 String::from_utf8_lossy(case),
                 res(case)
             );
+        }
+    }
+
+    #[test]
+    fn status_codes_without_a_standard_class_pass() {
+        for (line, status) in [
+            (&b"HTTP/1.1 100 Continue\r\n\r\n"[..], 100),
+            (b"HTTP/1.1 999 X\r\n\r\n", 999),
+        ] {
+            assert_eq!(complete_res(line).0.status, status);
         }
     }
 
