@@ -652,3 +652,55 @@ fn mutated_requests_through_a_shared_upstream_session_leave_other_clients_in_ste
     }
     assert_no_panic(&pipy);
 }
+
+/// Mutated requests to a callback that reads every field of the head (method, path, protocol,
+/// each header) into the response, and echoes the path in a header: what the parser accepts
+/// the script layer must take in (non-UTF-8 bytes included) and the encoder must put out.
+#[test]
+fn mutated_requests_to_a_script_that_reads_every_head_field() {
+    let dir = TempDir::new("garbage-heads");
+    let main = dir.write(
+        "heads.js",
+        "pipy()\n\
+         .listen(+os.env.PORT)\n\
+         .serveHTTP(\n\
+         \x20 msg => new Message(\n\
+         \x20   { status: 200, headers: { 'x-path': msg.head.path, 'x-method': msg.head.method } },\n\
+         \x20   JSON.stringify([msg.head, Object.keys(msg.head.headers), msg.body.size])\n\
+         \x20 )\n\
+         )\n",
+    );
+    let port = free_port();
+    let pipy = Pipy::serve(&main, port, &[]);
+    let mut healthy = Conn::open(port);
+    let expected = healthy.roundtrip(&get("/healthy")).raw;
+    assert!(find(&expected, b"x-path: /healthy\r\n").is_some());
+    let seeds = request_seeds();
+    let (first, count) = (first_seed(), cases(REQUEST_CASES) / 2);
+    for case in first..first + count {
+        let mut rng = Rng::new(case ^ 0x4ead_0000_0000_0000);
+        let bytes = mutate(&seeds[rng.below(seeds.len())], &mut rng);
+        let name = format!(
+            "script request case {case} ({:?})",
+            String::from_utf8_lossy(&bytes)
+        );
+        let mut stream = connect(port);
+        write_in_pieces(&mut stream, &bytes, &mut rng);
+        let _ = stream.shutdown(Shutdown::Write);
+        let got = read_until_closed(&mut stream, &name);
+        let parsed = parse_responses(&got).unwrap_or_else(|e| {
+            panic!(
+                "{name}: {e}; the client got {:?}",
+                String::from_utf8_lossy(&got)
+            )
+        });
+        assert!(
+            !parsed.truncated && !parsed.statuses.contains(&500),
+            "{name}: {:?}\nstderr:\n{}",
+            String::from_utf8_lossy(&got),
+            pipy.stderr()
+        );
+        assert_healthy(&pipy, &mut healthy, &expected, &name);
+    }
+    assert_no_panic(&pipy);
+}
