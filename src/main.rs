@@ -79,6 +79,7 @@ fn run(opts: cli::Options) -> i32 {
         eprintln!("pipy: cannot enter {}: {e}", dir.display());
         return 1;
     }
+    pipy::daemon::fd_limit::raise_soft_to_hard();
     if opts.single_process {
         return match pipy::program::evaluate(&script) {
             Ok(loaded) => pipy::program::run_single_process(loaded),

@@ -354,3 +354,126 @@ fn chunk_extensions_and_trailers_are_accepted() {
         "next"
     );
 }
+
+/// Sends a GET for `/` on a new connection and waits for hello.js's whole answer until
+/// `give_up` says to stop; returns the connection and whether the answer came.
+fn hello_unless(port: u16, mut give_up: impl FnMut() -> bool) -> (std::net::TcpStream, bool) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .expect("read timeout");
+    stream.write_all(&get("/")).expect("write request");
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 256];
+    poll_until(IO_TIMEOUT, || {
+        if let Ok(n) = stream.read(&mut chunk) {
+            got.extend_from_slice(&chunk[..n]);
+        }
+        got.len() >= HELLO_RESPONSE.len() || give_up()
+    });
+    let answered = got.len() >= HELLO_RESPONSE.len();
+    if answered {
+        assert_bytes_eq(&got, HELLO_RESPONSE);
+    }
+    (stream, answered)
+}
+
+/// Out of descriptors, `accept` fails (EMFILE) and connections wait in the listen queue. Once
+/// some close, the waiting ones must be taken without a new connection arriving: the listener
+/// is edge-triggered, and the readiness that reported them was spent on the failed `accept`.
+#[test]
+fn connections_queued_while_out_of_descriptors_are_served_once_some_close() {
+    const FD_LIMIT: u64 = 48;
+    let port = free_port();
+    let port_text = port.to_string();
+    let main = script("hello.js");
+    let mut pipy = Pipy::spawn_with_fd_limit(
+        &[&main.to_string_lossy()],
+        &[("PORT", &port_text)],
+        Some((FD_LIMIT, FD_LIMIT)),
+    );
+    pipy.wait_port(port);
+    // Connections until the worker runs out of descriptors and says so.
+    let out_of_descriptors = || pipy.stderr().contains("Too many open files");
+    let mut served = Vec::new();
+    let mut waiting = Vec::new();
+    for _ in 0..FD_LIMIT {
+        let (stream, answered) = hello_unless(port, out_of_descriptors);
+        if answered {
+            served.push(stream);
+        } else {
+            waiting.push(stream);
+            break;
+        }
+    }
+    assert_eq!(
+        waiting.len(),
+        1,
+        "{FD_LIMIT} connections all served:\n{}",
+        pipy.stderr()
+    );
+    // Two more arrive while descriptors are short: their readiness is spent too.
+    for _ in 0..2 {
+        let deadline = Instant::now() + Duration::from_millis(100);
+        let (stream, answered) = hello_unless(port, || Instant::now() > deadline);
+        assert!(!answered, "served while out of descriptors");
+        waiting.push(stream);
+    }
+    served.truncate(served.len() - 5);
+    for (i, stream) in waiting.iter_mut().enumerate() {
+        use std::io::Read;
+        stream
+            .set_read_timeout(Some(IO_TIMEOUT))
+            .expect("read timeout");
+        let mut got = vec![0u8; HELLO_RESPONSE.len()];
+        stream
+            .read_exact(&mut got)
+            .unwrap_or_else(|e| panic!("waiting connection {i} not served: {e}"));
+        assert_bytes_eq(&got, HELLO_RESPONSE);
+    }
+    // One line when the spell starts and one when it ends, however many attempts failed.
+    assert!(
+        pipy.stderr_contains("again after", Duration::from_secs(5)),
+        "{}",
+        pipy.stderr()
+    );
+    let stderr = pipy.stderr();
+    assert_eq!(stderr.matches("Too many open files").count(), 1, "{stderr}");
+}
+
+/// The soft limit on open descriptors is raised to the hard one at start (the usual soft 1 024
+/// would cap a worker near a thousand connections), and the workers inherit it.
+#[test]
+fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
+    let port = free_port();
+    let port_text = port.to_string();
+    let main = script("hello.js");
+    let mut pipy = Pipy::spawn_with_fd_limit(
+        &[&main.to_string_lossy()],
+        &[("PORT", &port_text)],
+        Some((256, 4096)),
+    );
+    pipy.wait_port(port);
+    assert!(
+        pipy.stderr_contains("open files limit raised from 256 to 4096", IO_TIMEOUT),
+        "{}",
+        pipy.stderr()
+    );
+    let children =
+        std::fs::read_to_string(format!("/proc/{}/task/{}/children", pipy.pid(), pipy.pid()))
+            .expect("read the master's children");
+    let worker = children
+        .split_whitespace()
+        .next()
+        .unwrap_or_else(|| panic!("no worker:\n{}", pipy.stderr()));
+    let limits = std::fs::read_to_string(format!("/proc/{worker}/limits")).expect("read limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files line");
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>(),
+        ["Max", "open", "files", "4096", "4096", "files"]
+    );
+}

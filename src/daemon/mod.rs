@@ -5,6 +5,7 @@
 
 pub mod backoff;
 pub mod control;
+pub mod fd_limit;
 pub mod listeners;
 pub mod logging;
 pub mod master;

@@ -22,6 +22,55 @@ pub struct Listener {
     pub socket_options: Rc<SocketOptions>,
     pub active: usize,
     pub accepting: Accepting,
+    /// Since when `accept` has failed for want of descriptors or memory; `None` while it
+    /// works.
+    pub starved_since: Option<std::time::Instant>,
+    /// A timer will call `accept` again ([`ACCEPT_RETRY`]).
+    pub retry_armed: bool,
+}
+
+/// How long a listener whose `accept` failed for want of descriptors or memory waits before
+/// trying again. Its connections stay queued meanwhile, and nothing else would wake it: the
+/// readiness that reported them was spent on the failed `accept`. nginx waits 500 ms
+/// (`accept_mutex_delay`); a shorter wait serves the queue sooner once descriptors free up,
+/// at ten failed `accept`s a second while they do not.
+pub const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// What a failed `accept` means for the connections behind it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcceptFailure {
+    /// This connection is gone (aborted in the queue, or a network error that Linux passes on
+    /// from the new socket, accept(2) "Error handling"): take the next one.
+    ConnectionLost,
+    /// The process or the system is out of descriptors or memory: nothing can be taken until
+    /// some are freed.
+    OutOfResources,
+    /// Anything else: try again later rather than leave the queue stuck.
+    Other,
+}
+
+impl AcceptFailure {
+    pub fn of(e: &std::io::Error) -> AcceptFailure {
+        match e.raw_os_error() {
+            Some(
+                libc::ECONNABORTED
+                | libc::EPROTO
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+                | libc::ETIMEDOUT
+                | libc::ECONNRESET,
+            ) => AcceptFailure::ConnectionLost,
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                AcceptFailure::OutOfResources
+            }
+            _ => AcceptFailure::Other,
+        }
+    }
 }
 
 /// Whether a listener takes new connections.
@@ -71,7 +120,17 @@ pub fn queued_connections(_fd: std::os::fd::RawFd) -> Option<usize> {
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    use super::queued_connections;
+    use super::{AcceptFailure, queued_connections};
+
+    #[test]
+    fn accept_failures_are_told_apart() {
+        let of = |errno| AcceptFailure::of(&std::io::Error::from_raw_os_error(errno));
+        assert_eq!(of(libc::ECONNABORTED), AcceptFailure::ConnectionLost);
+        assert_eq!(of(libc::EHOSTUNREACH), AcceptFailure::ConnectionLost);
+        assert_eq!(of(libc::EMFILE), AcceptFailure::OutOfResources);
+        assert_eq!(of(libc::ENFILE), AcceptFailure::OutOfResources);
+        assert_eq!(of(libc::EBADF), AcceptFailure::Other);
+    }
     use std::os::fd::AsRawFd;
 
     #[test]

@@ -16,7 +16,7 @@ use crate::engine::head::Head;
 use crate::engine::pipeline::{PipelineId, Sink};
 use crate::js::runtime::JsRuntime;
 use crate::net::conn::{Conn, ConnState, ReadTarget, Role};
-use crate::net::listener::{Accepting, Listener, queued_connections};
+use crate::net::listener::{ACCEPT_RETRY, AcceptFailure, Accepting, Listener, queued_connections};
 use crate::net::options::{READ_BUDGET, READ_CHUNK};
 use crate::net::recv_lowat;
 use mio::{Events, Interest, Token};
@@ -95,6 +95,8 @@ impl Worker {
                 socket_options: Rc::new(spec.options.socket.clone()),
                 active: 0,
                 accepting: Accepting::Open,
+                starved_since: None,
+                retry_armed: false,
             });
         }
         let w = Worker {
@@ -331,12 +333,24 @@ impl Worker {
                 Ok(x) => x,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // EMFILE and friends: log and retry on the next readiness.
-                    log::error!("accept on {} failed: {e}", l.addr);
-                    return;
-                }
+                Err(e) => match AcceptFailure::of(&e) {
+                    AcceptFailure::ConnectionLost => {
+                        log::debug!("accept on {}: {e}", l.addr);
+                        continue;
+                    }
+                    AcceptFailure::OutOfResources | AcceptFailure::Other => {
+                        self.accept_later(li, &e);
+                        return;
+                    }
+                },
             };
+            if let Some(since) = l.starved_since.take() {
+                log::warn!(
+                    "accepting on {} again after {} ms",
+                    l.addr,
+                    since.elapsed().as_millis()
+                );
+            }
             if !NODELAY_INHERITED {
                 let _ = stream.set_nodelay(true);
             }
@@ -401,6 +415,26 @@ impl Worker {
             // accepted, so reading now would mostly return EAGAIN (one wasted syscall per
             // connection under churn). Registering an edge-triggered socket that already has
             // data queued reports it at the next poll, so nothing is missed either way.
+        }
+    }
+
+    /// `accept` on listener `li` failed with `e` in a way that leaves its queue as it was:
+    /// try again after [`ACCEPT_RETRY`]. Logged once per spell, not per attempt.
+    fn accept_later(&mut self, li: usize, e: &std::io::Error) {
+        let Some(l) = self.core.listeners.get_mut(li) else {
+            return;
+        };
+        if l.starved_since.is_none() {
+            log::error!(
+                "accept on {} failed: {e}; trying again every {} ms",
+                l.addr,
+                ACCEPT_RETRY.as_millis()
+            );
+            l.starved_since = Some(Instant::now());
+        }
+        if !l.retry_armed {
+            l.retry_armed = true;
+            self.core.timers.arm(ACCEPT_RETRY, TimerTarget::Accept(li));
         }
     }
 
@@ -609,6 +643,16 @@ impl Worker {
             }
             TimerTarget::Shared(id, tag) => self.core.shared_timer(id, tag),
             TimerTarget::RecvLowat { socket, id } => self.recv_lowat_backstop(socket, id),
+            TimerTarget::Accept(li) => {
+                let Some(l) = self.core.listeners.get_mut(li) else {
+                    return;
+                };
+                l.retry_armed = false;
+                if l.starved_since.is_some() {
+                    // Still short, and `accept_later` arms the timer again.
+                    self.accept(li);
+                }
+            }
         }
     }
 

@@ -23,6 +23,8 @@ pub enum TimerTarget {
     Sweep,
     /// A shared receiver's timer: `(receiver id, tag)`.
     Shared(u64, u64),
+    /// Listener `0` tries `accept` again after running out of descriptors.
+    Accept(usize),
     /// The backstop of socket `socket`'s receive low-water mark (`id` tells the connection
     /// from a later one in the same slot).
     RecvLowat { socket: usize, id: u64 },

@@ -252,6 +252,16 @@ pub struct Pipy {
 impl Pipy {
     /// Spawns `pipy args...` with extra environment variables, in its own process group.
     pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Pipy {
+        Pipy::spawn_with_fd_limit(args, envs, None)
+    }
+
+    /// [`Pipy::spawn`], with the soft and hard limits on open descriptors (`RLIMIT_NOFILE`)
+    /// set to `fd_limit` = `(soft, hard)` when given, as `ulimit -Sn` and `ulimit -Hn` would.
+    pub fn spawn_with_fd_limit(
+        args: &[&str],
+        envs: &[(&str, &str)],
+        fd_limit: Option<(u64, u64)>,
+    ) -> Pipy {
         use std::os::unix::process::CommandExt;
         let mut command = Command::new(PIPY);
         command
@@ -262,6 +272,22 @@ impl Pipy {
             .process_group(0);
         for (name, value) in envs {
             command.env(name, value);
+        }
+        if let Some((soft, hard)) = fd_limit {
+            // SAFETY: setrlimit is async-signal-safe and touches only the child's limits.
+            unsafe {
+                command.pre_exec(move || {
+                    let rlimit = libc::rlimit {
+                        rlim_cur: soft as libc::rlim_t,
+                        rlim_max: hard as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
         }
         let mut child = command
             .spawn()
