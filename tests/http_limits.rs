@@ -357,22 +357,14 @@ fn chunk_extensions_and_trailers_are_accepted() {
 
 /// Sends a GET for `/` on a new connection and waits for hello.js's whole answer until
 /// `give_up` says to stop; returns the connection and whether the answer came.
-fn hello_unless(port: u16, mut give_up: impl FnMut() -> bool) -> (std::net::TcpStream, bool) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_millis(20)))
-        .expect("read timeout");
-    stream.write_all(&get("/")).expect("write request");
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 256];
-    poll_until(IO_TIMEOUT, || {
-        if let Ok(n) = stream.read(&mut chunk) {
-            got.extend_from_slice(&chunk[..n]);
-        }
-        got.len() >= HELLO_RESPONSE.len() || give_up()
-    });
-    let answered = got.len() >= HELLO_RESPONSE.len();
+fn hello_unless(port: u16, give_up: impl FnMut() -> bool) -> (std::net::TcpStream, bool) {
+    let (stream, got) = request_unless(
+        port,
+        &get("/"),
+        |got| got.len() >= HELLO_RESPONSE.len(),
+        give_up,
+    );
+    let answered = !got.is_empty();
     if answered {
         assert_bytes_eq(&got, HELLO_RESPONSE);
     }

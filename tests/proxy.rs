@@ -1147,3 +1147,85 @@ fn low_water_mark_applies_only_when_connect_ends_the_upstream_pipeline() {
         );
     }
 }
+
+/// A worker out of descriptors cannot open the upstream connection a request needs: that
+/// request gets a 502 at once, the failure is logged as a warning naming its cause, and the
+/// requests it already serves are not disturbed.
+#[test]
+fn upstream_connect_out_of_descriptors_is_a_logged_502() {
+    const FD_LIMIT: u64 = 48;
+    let origin = Backend::start(Service::Hi);
+    let dir = TempDir::new("connect-emfile");
+    let main = dir.write(
+        "proxy.js",
+        "pipy()\n\
+         .listen(+os.env.PORT).demuxHTTP('forward')\n\
+         .pipeline('forward').muxHTTP('connection', () => __inbound.id)\n\
+         .pipeline('connection').connect('127.0.0.1:' + os.env.UPSTREAM)\n",
+    );
+    let port = free_port();
+    let (port_text, upstream) = (port.to_string(), origin.port().to_string());
+    let mut pipy = Pipy::spawn_with_fd_limit(
+        &[&main.to_string_lossy()],
+        &[("PORT", &port_text), ("UPSTREAM", &upstream)],
+        Some((FD_LIMIT, FD_LIMIT)),
+    );
+    pipy.wait_port(port);
+    let complete = |got: &[u8]| find(got, b"Hi, there!\n").is_some();
+    let connect_failed = format!("connect to 127.0.0.1:{upstream} failed: Too many open files");
+    // Each client holds two descriptors (its own and its session's upstream), so they run out
+    // at an accept or at a connect, depending on how many the worker started with.
+    let mut served = Vec::new();
+    loop {
+        assert!(
+            served.len() < FD_LIMIT as usize,
+            "never ran out:\n{}",
+            pipy.stderr()
+        );
+        let (stream, got) = request_unless(port, &get("/"), complete, || {
+            pipy.stderr().contains("Too many open files")
+        });
+        if complete(&got) {
+            served.push(stream);
+            continue;
+        }
+        if got.is_empty() {
+            // The accept failed: one client leaving frees one descriptor (its session keeps
+            // the upstream connection for `maxIdle`), so the retried accept takes this client
+            // and then its connect fails.
+            served.pop();
+        }
+        let (mut stream, mut got) = (stream, got);
+        let response = loop {
+            if let Some(end) = find(&got, b"\r\n\r\n") {
+                break got[..end + 4].to_vec();
+            }
+            let mut chunk = [0u8; 1024];
+            let n = std::io::Read::read(&mut stream, &mut chunk)
+                .unwrap_or_else(|e| panic!("no answer ({e}):\n{}", pipy.stderr()));
+            assert!(n > 0, "closed without an answer:\n{}", pipy.stderr());
+            got.extend_from_slice(&chunk[..n]);
+        };
+        assert_bytes_eq(
+            &response,
+            b"HTTP/1.1 502 Connection Refused\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n",
+        );
+        break;
+    }
+    assert!(
+        pipy.stderr_contains(&connect_failed, IO_TIMEOUT),
+        "{}",
+        pipy.stderr()
+    );
+    // The clients it holds are still served.
+    let stream = served.last_mut().expect("a served client");
+    std::io::Write::write_all(stream, &get("/")).expect("write");
+    let mut again = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !complete(&again) {
+        let n = std::io::Read::read(stream, &mut chunk).expect("read");
+        assert!(n > 0, "closed:\n{}", pipy.stderr());
+        again.extend_from_slice(&chunk[..n]);
+    }
+    assert!(again.starts_with(b"HTTP/1.1 200 OK\r\n"));
+}

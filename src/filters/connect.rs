@@ -141,7 +141,10 @@ impl Connect {
         match cx.core.connect(addr, self.opts.clone(), reader) {
             Ok(s) => self.state = State::Connecting(s),
             Err(e) => {
-                log::debug!("connect to {addr} failed: {e}");
+                // A non-blocking connect reports refusals later; failing at once means this
+                // side is short of something (descriptors, memory, local ports), which an
+                // operator needs to see.
+                log::warn!("connect to {addr} failed: {e}");
                 self.failed_attempt(StreamError::ConnectionRefused, cx);
             }
         }

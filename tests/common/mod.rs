@@ -1019,6 +1019,34 @@ pub fn assert_bytes_eq(actual: &[u8], expected: &[u8]) {
     );
 }
 
+/// Sends `request` on a new connection and reads until the bytes satisfy `complete` or
+/// `give_up` says to stop (checked between reads of at most 20 ms), for at most [`IO_TIMEOUT`].
+/// Returns the connection and what it got.
+pub fn request_unless(
+    port: u16,
+    request: &[u8],
+    complete: impl Fn(&[u8]) -> bool,
+    mut give_up: impl FnMut() -> bool,
+) -> (TcpStream, Vec<u8>) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .expect("read timeout");
+    stream.write_all(request).expect("write request");
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    poll_until(IO_TIMEOUT, || {
+        if let Ok(n) = stream.read(&mut chunk) {
+            got.extend_from_slice(&chunk[..n]);
+        }
+        complete(&got) || give_up()
+    });
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .expect("read timeout");
+    (stream, got)
+}
+
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
 pub fn poll_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
