@@ -469,3 +469,79 @@ fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
         ["Max", "open", "files", "4096", "4096", "files"]
     );
 }
+
+/// `serveHTTP` holds a request's body whole for its handler, so a body over `maxBodySize`
+/// is refused with 413: at once when its length is announced (before a client that asked
+/// `Expect: 100-continue` sends it), else once the bytes pass the limit. The rest of the body is
+/// read and dropped, and only then does the connection close, so that the client reads the 413
+/// rather than a reset.
+#[test]
+fn request_bodies_over_max_body_size_get_413() {
+    let (pipy, port) = Pipy::serve_script("echo-limited.js");
+    let too_large = error_response(413, "Content Too Large");
+    let exactly = pattern_bytes(1024, 1);
+
+    // At the limit: echoed, and the connection stays open.
+    let mut conn = Conn::open(port);
+    let response = conn.roundtrip(&request("POST", "/", &[], &exactly));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, exactly);
+
+    // One byte over, announced: 413 before the body, which is then read to its end.
+    let mut head_only = request("POST", "/", &[], &pattern_bytes(1025, 2));
+    head_only.truncate(head_only.len() - 1025);
+    conn.send(&head_only);
+    assert_bytes_eq(&conn.read_exact_bytes(too_large.len()), &too_large);
+    conn.send(&pattern_bytes(1025, 2));
+    conn.expect_closed();
+
+    // With `Expect: 100-continue` the client is told 413 instead of 100.
+    let mut conn = Conn::open(port);
+    let mut expecting = request(
+        "PUT",
+        "/",
+        &[("Expect", "100-continue")],
+        &pattern_bytes(5000, 3),
+    );
+    expecting.truncate(expecting.len() - 5000);
+    conn.send(&expecting);
+    assert_bytes_eq(&conn.read_exact_bytes(too_large.len()), &too_large);
+
+    // A body larger than the sockets' buffers, sent without waiting: every byte of it is taken
+    // (had the server closed after its 413, writing the rest would fail with a reset), then
+    // the 413 is read whole and the connection closes.
+    let mut conn = Conn::open(port);
+    conn.send(&request("POST", "/", &[], &pattern_bytes(16 << 20, 4)));
+    assert_bytes_eq(&conn.read_to_close(), &too_large);
+
+    // Chunked: refused once the chunks pass the limit; the close follows the last chunk.
+    let mut conn = Conn::open(port);
+    let mut chunked_request =
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    chunked_request.extend_from_slice(&chunked(&pattern_bytes(3000, 5), &[700]));
+    conn.send(&chunked_request);
+    assert_bytes_eq(&conn.read_to_close(), &too_large);
+
+    // Others are served throughout.
+    let mut conn = Conn::open(port);
+    let small = conn.roundtrip(&request("POST", "/", &[], b"small"));
+    assert_eq!(small.body, b"small");
+    assert!(pipy.stderr_contains("over maxBodySize 1024: 413", IO_TIMEOUT));
+}
+
+/// The default `maxBodySize` is 64 MiB: an announced body one byte over it is refused before
+/// any of it is sent.
+#[test]
+fn request_bodies_over_64_mib_get_413_by_default() {
+    let (_pipy, port) = Pipy::serve_script("echo.js");
+    let mut conn = Conn::open(port);
+    conn.send(
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            (64 << 20) + 1
+        )
+        .as_bytes(),
+    );
+    let too_large = error_response(413, "Content Too Large");
+    assert_bytes_eq(&conn.read_exact_bytes(too_large.len()), &too_large);
+}

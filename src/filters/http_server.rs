@@ -3,6 +3,8 @@
 //!
 //! Both answer malformed input with 400/431/501 and close, honour keep-alive per RFC 9112 §9.3,
 //! answer `Expect: 100-continue`, and turn a failed script into a 500 (Pipy hangs there).
+//! `serveHTTP` holds each request's body until it is whole, so it refuses one over its
+//! `maxBodySize` with 413 (Pipy holds any size, until the worker runs out of memory).
 
 use super::http_codec::gateway_error_head;
 use super::{Callback, FilterArgs};
@@ -28,6 +30,11 @@ use std::collections::VecDeque;
 const OUTPUT_BUDGET: usize = 256 * 1024;
 /// Pipelined requests of one connection in flight at once under demuxHTTP.
 const MAX_IN_FLIGHT: usize = 32;
+/// The largest request body `serveHTTP` holds by default (its `maxBodySize` option; 0 means no
+/// limit). Each is held whole until the handler runs, so without a limit one upload could
+/// take the worker, and every connection on it, down. nginx's `client_max_body_size` is 1 MiB;
+/// this is larger so that scripts written for Pipy, which has no limit, keep working.
+const DEFAULT_MAX_BODY: u64 = 64 << 20;
 
 /// What a request needs to be answered correctly.
 #[derive(Clone, Copy, Debug)]
@@ -126,12 +133,20 @@ fn error_bytes(e: ParseError) -> Data {
 // ===================================================================== serveHTTP
 
 pub fn build_serve_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
+    let max_body = match a.size_option(1, "maxBodySize")? {
+        None => DEFAULT_MAX_BODY,
+        Some(0) => u64::MAX,
+        Some(n) => n as u64,
+    };
     // A reply callback is compiled as a whole reply, not as a filter callback.
     if let Some(f) = a.func(0) {
         let cb = super::Callback::engine_only(f, a.module, a.ctx);
         let pure = crate::js::pure::compile_reply(&cb.f, a.module, &a.location, a.ctx);
         return Ok(Box::new(ServeFactory {
-            handler: Handler::Func(std::rc::Rc::new((cb, pure))),
+            setup: std::rc::Rc::new(ServeSetup {
+                answer: Answer::Func(Box::new((cb, pure))),
+                max_body,
+            }),
         }));
     }
     let v = a.arg(0);
@@ -154,12 +169,15 @@ pub fn build_serve_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, St
         out.to_bytes()
     };
     Ok(Box::new(ServeFactory {
-        handler: Handler::Static(std::rc::Rc::new(StaticResponse {
-            keep_alive: encode(true, false),
-            close: encode(false, false),
-            head_keep_alive: encode(true, true),
-            head_close: encode(false, true),
-        })),
+        setup: std::rc::Rc::new(ServeSetup {
+            answer: Answer::Static(StaticResponse {
+                keep_alive: encode(true, false),
+                close: encode(false, false),
+                head_keep_alive: encode(true, true),
+                head_close: encode(false, true),
+            }),
+            max_body,
+        }),
     }))
 }
 
@@ -171,17 +189,24 @@ struct StaticResponse {
     head_close: Bytes,
 }
 
-/// Shared by every connection: an idle connection holds one pointer (of the 1 KiB an idle
-/// connection may cost), not four buffers or a callback.
-#[derive(Clone)]
-enum Handler {
-    Static(std::rc::Rc<StaticResponse>),
-    /// A script callback, and its native form when it has one ([`crate::js::pure`]).
-    Func(std::rc::Rc<(Callback, Option<PureReply>)>),
+/// How a `serveHTTP` answers.
+enum Answer {
+    Static(StaticResponse),
+    /// A script callback, and its native form when it has one ([`crate::js::pure`]). Boxed:
+    /// the native form is large.
+    Func(Box<(Callback, Option<PureReply>)>),
+}
+
+/// What every connection of one `serveHTTP` shares: an idle connection holds one pointer to
+/// it (of the 1 KiB an idle connection may cost), not four buffers or a callback.
+struct ServeSetup {
+    answer: Answer,
+    /// The largest request body held for the handler (`u64::MAX`: no limit).
+    max_body: u64,
 }
 
 struct ServeFactory {
-    handler: Handler,
+    setup: std::rc::Rc<ServeSetup>,
 }
 
 impl FilterFactory for ServeFactory {
@@ -190,7 +215,7 @@ impl FilterFactory for ServeFactory {
     }
     fn create(&self) -> Box<dyn Filter> {
         Box::new(Serve {
-            handler: self.handler.clone(),
+            setup: self.setup.clone(),
             input: RequestReader::new(),
             current: None,
             phase: ConnPhase::Open,
@@ -203,12 +228,17 @@ impl FilterFactory for ServeFactory {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ConnPhase {
     Open,
+    /// A request's body is over the limit and it was answered 413: the rest of the body is
+    /// read and dropped, then the connection closes. Closing at once would leave the body's
+    /// bytes unread, and the kernel would reset the connection, perhaps before the client
+    /// read the 413.
+    Refusing,
     /// The last response has been decided (close requested, error, drain): ignore further input.
     Closing,
 }
 
 struct Serve {
-    handler: Handler,
+    setup: std::rc::Rc<ServeSetup>,
     /// Requests, held back while the client is not reading the responses.
     input: RequestReader,
     /// The request being received: head, facts, body so far.
@@ -231,8 +261,8 @@ impl Serve {
     ) -> usize {
         let keep_alive = info.keep_alive && !draining;
         let mut out = Data::new();
-        match &self.handler {
-            Handler::Static(s) => {
+        match &self.setup.answer {
+            Answer::Static(s) => {
                 let b = match (keep_alive, info.head_method) {
                     (true, false) => &s.keep_alive,
                     (false, false) => &s.close,
@@ -241,7 +271,7 @@ impl Serve {
                 };
                 out.push_bytes(b.clone());
             }
-            Handler::Func(func) => {
+            Answer::Func(func) => {
                 let (cb, pure) = &**func;
                 let epoch = cx.core.js.epoch();
                 let native = pure.as_ref().and_then(|p| p.reply(&head, &body, epoch));
@@ -270,6 +300,24 @@ impl Serve {
             cx.output(Event::StreamEnd(StreamError::None));
         }
         n
+    }
+}
+
+impl Serve {
+    /// Answers the request being received 413 and drops the rest of its body
+    /// ([`ConnPhase::Refusing`]).
+    fn refuse_body(&mut self, length: Option<u64>, cx: &mut Cx) {
+        log::warn!(
+            "serveHTTP: request body of {} over maxBodySize {}: 413",
+            length.map_or("more bytes".to_string(), |n| format!("{n} bytes")),
+            self.setup.max_body
+        );
+        self.current = None;
+        self.answered = true;
+        self.phase = ConnPhase::Refusing;
+        let mut b = BytesMut::with_capacity(96);
+        write_error_response(&mut b, 413);
+        cx.output(Event::Data(Data::from(b.freeze())));
     }
 }
 
@@ -309,7 +357,7 @@ impl Serve {
     /// Acts on decoded input until it runs out or the responses exceed the output budget.
     fn pump(&mut self, cx: &mut Cx) {
         let mut produced = 0;
-        while self.phase == ConnPhase::Open {
+        while matches!(self.phase, ConnPhase::Open | ConnPhase::Refusing) {
             if produced > OUTPUT_BUDGET {
                 // Let the responses reach the socket; go on unless that paused our input.
                 cx.wake_self(0);
@@ -318,8 +366,22 @@ impl Serve {
             let Some(x) = self.input.pop() else {
                 break;
             };
+            if self.phase == ConnPhase::Refusing {
+                if matches!(x, Decoded::End) {
+                    self.phase = ConnPhase::Closing;
+                    cx.output(Event::StreamEnd(StreamError::None));
+                }
+                continue;
+            }
             match x {
                 Decoded::Request(h, framing) => {
+                    if let BodyFraming::Length(n) = framing
+                        && n > self.setup.max_body
+                    {
+                        // Refused before the body is sent, if the client waits for a 100.
+                        self.refuse_body(Some(n), cx);
+                        continue;
+                    }
                     let info = request_info(&h);
                     if expects_continue(&h)
                         && !matches!(framing, BodyFraming::None | BodyFraming::Length(0))
@@ -330,6 +392,10 @@ impl Serve {
                 }
                 Decoded::Body(b) => {
                     if let Some((_, _, body)) = &mut self.current {
+                        if (body.len() + b.len()) as u64 > self.setup.max_body {
+                            self.refuse_body(None, cx);
+                            continue;
+                        }
                         body.push_bytes(b);
                     }
                 }
@@ -343,7 +409,7 @@ impl Serve {
             }
         }
         self.input.release_buffers();
-        if self.phase == ConnPhase::Open
+        if matches!(self.phase, ConnPhase::Open | ConnPhase::Refusing)
             && let Some(e) = self.input.take_error()
         {
             self.phase = ConnPhase::Closing;
@@ -730,8 +796,8 @@ impl Filter for Demux {
 pub static SPECS: &[crate::filters::FilterSpec] = crate::filter_specs![
     (
         "serveHTTP",
-        "handler: Message | (request: Message) => Message",
-        "HTTP/1.x server answering each request with the handler's message",
+        "handler: Message | (request: Message) => Message, options?: { maxBodySize = '64m' (0: no limit) }",
+        "HTTP/1.x server answering each request with the handler's message; a request body over maxBodySize gets 413",
         build_serve_http
     ),
     (
