@@ -522,6 +522,11 @@ fn request_bodies_over_max_body_size_get_413() {
     conn.send(&chunked_request);
     assert_bytes_eq(&conn.read_to_close(), &too_large);
 
+    // Announcing more than the 64 MiB it would read and drop: closed right after the 413.
+    let mut conn = Conn::open(port);
+    conn.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 67108865\r\n\r\n");
+    assert_bytes_eq(&conn.read_to_close(), &too_large);
+
     // Others are served throughout.
     let mut conn = Conn::open(port);
     let small = conn.roundtrip(&request("POST", "/", &[], b"small"));

@@ -35,6 +35,10 @@ const MAX_IN_FLIGHT: usize = 32;
 /// take the worker, and every connection on it, down. nginx's `client_max_body_size` is 1 MiB;
 /// this is larger so that scripts written for Pipy, which has no limit, keep working.
 const DEFAULT_MAX_BODY: u64 = 64 << 20;
+/// The longest refused body read and dropped before the close ([`ConnPhase::Refusing`]). A
+/// client announcing more is cut off right after the 413 (nginx bounds the same wait by time,
+/// `lingering_time`).
+const MAX_DISCARD: u64 = 64 << 20;
 
 /// What a request needs to be answered correctly.
 #[derive(Clone, Copy, Debug)]
@@ -228,10 +232,10 @@ impl FilterFactory for ServeFactory {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ConnPhase {
     Open,
-    /// A request's body is over the limit and it was answered 413: the rest of the body is
-    /// read and dropped, then the connection closes. Closing at once would leave the body's
-    /// bytes unread, and the kernel would reset the connection, perhaps before the client
-    /// read the 413.
+    /// A request's body is over the limit and it was answered 413: the rest of the body (up
+    /// to [`MAX_DISCARD`] when announced) is read and dropped, then the connection closes.
+    /// Closing at once would leave the body's bytes unread, and the kernel would reset the
+    /// connection, perhaps before the client read the 413.
     Refusing,
     /// The last response has been decided (close requested, error, drain): ignore further input.
     Closing,
@@ -250,6 +254,27 @@ struct Serve {
 }
 
 impl Serve {
+    /// Answers the request being received 413 and drops the rest of its body
+    /// ([`ConnPhase::Refusing`]).
+    fn refuse_body(&mut self, length: Option<u64>, cx: &mut Cx) {
+        log::warn!(
+            "serveHTTP: request body of {} over maxBodySize {}: 413",
+            length.map_or("more bytes".to_string(), |n| format!("{n} bytes")),
+            self.setup.max_body
+        );
+        self.current = None;
+        self.answered = true;
+        let mut b = BytesMut::with_capacity(96);
+        write_error_response(&mut b, 413);
+        cx.output(Event::Data(Data::from(b.freeze())));
+        if length.is_some_and(|n| n > MAX_DISCARD) {
+            self.phase = ConnPhase::Closing;
+            cx.output(Event::StreamEnd(StreamError::None));
+        } else {
+            self.phase = ConnPhase::Refusing;
+        }
+    }
+
     /// Answers one request; returns the bytes written.
     fn respond(
         &mut self,
@@ -300,24 +325,6 @@ impl Serve {
             cx.output(Event::StreamEnd(StreamError::None));
         }
         n
-    }
-}
-
-impl Serve {
-    /// Answers the request being received 413 and drops the rest of its body
-    /// ([`ConnPhase::Refusing`]).
-    fn refuse_body(&mut self, length: Option<u64>, cx: &mut Cx) {
-        log::warn!(
-            "serveHTTP: request body of {} over maxBodySize {}: 413",
-            length.map_or("more bytes".to_string(), |n| format!("{n} bytes")),
-            self.setup.max_body
-        );
-        self.current = None;
-        self.answered = true;
-        self.phase = ConnPhase::Refusing;
-        let mut b = BytesMut::with_capacity(96);
-        write_error_response(&mut b, 413);
-        cx.output(Event::Data(Data::from(b.freeze())));
     }
 }
 
