@@ -128,3 +128,37 @@ fn an_untouched_head_passes_through_unchanged() {
     assert_eq!((r.status, r.reason.as_str()), (200, "OK"));
     assert_eq!(r.text(), "GET /plain host,x-test,content-length,connection");
 }
+
+/// A status a script gives that is not a three-digit code is not written to the wire (the
+/// client could not read that status line): the response keeps its status, and the worker
+/// says why.
+#[test]
+fn a_status_that_is_not_a_code_is_ignored_with_a_warning() {
+    let dir = TempDir::new("heads");
+    let (pipy, port, _) = start(
+        &dir,
+        "pipy().listen(+os.env.PORT2).serveHTTP(new Message('unused'))
+         .listen(+os.env.PORT).serveHTTP(msg => new Message(
+           { status: Number(msg.head.headers['x-status']) }, 'body'))",
+    );
+    for (given, logged) in [("99", "99"), ("1000", "1000"), ("-5", "-5"), ("abc", "NaN")] {
+        let response = get(
+            port,
+            &format!("GET / HTTP/1.1\r\nHost: a\r\nx-status: {given}\r\n\r\n"),
+        );
+        assert_eq!(response.status, 200, "{given}");
+        assert_eq!(response.text(), "body");
+        assert!(
+            pipy.stderr_contains(
+                &format!("ignoring response status {logged}: not a status code"),
+                IO_TIMEOUT
+            ),
+            "{given}:\n{}",
+            pipy.stderr()
+        );
+    }
+    assert_eq!(
+        get(port, "GET / HTTP/1.1\r\nHost: a\r\nx-status: 404\r\n\r\n").status,
+        404
+    );
+}

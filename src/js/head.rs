@@ -104,9 +104,14 @@ fn get_bytes(o: &JsObject, key: JsString, ctx: &mut Context) -> JsResult<Option<
     Ok(Some(utf8_bytes(&v.to_string(ctx)?)))
 }
 
-/// A status code a script gave, if it is one (anything else leaves the status as it was).
+/// A status code a script gave, if it is one (anything else leaves the status as it was, and
+/// is logged: Pipy would write it as it is, giving the client a status line it cannot read).
 pub(super) fn status_code(n: f64) -> Option<u16> {
-    (n.is_finite() && (100.0..1000.0).contains(&n)).then_some(n as u16)
+    let code = (n.is_finite() && (100.0..1000.0).contains(&n)).then_some(n as u16);
+    if code.is_none() {
+        log::warn!("[pjs] ignoring response status {n}: not a status code (100-999)");
+    }
+    code
 }
 
 /// Headers from a script's `headers` object (anything else means none).
