@@ -308,15 +308,36 @@ fn read_until_closed(stream: &mut TcpStream, case: &str) -> Vec<u8> {
 }
 
 fn connect(port: u16) -> TcpStream {
-    let stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port)))
-        .unwrap_or_else(|e| panic!("connect {port}: {e}"));
-    stream
-        .set_read_timeout(Some(IO_TIMEOUT))
-        .expect("set read timeout");
-    stream
-        .set_write_timeout(Some(IO_TIMEOUT))
-        .expect("set write timeout");
-    stream
+    connect_stream(SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// Sends request case `case` (a seed mutated, drawn with `salt`) on a new connection in pieces,
+/// half-closes, and reads until the server closes. Returns the case's name (`label`, number
+/// and bytes, for failure messages) and the responses, which must be well-formed.
+fn exchange_mutated_request(
+    port: u16,
+    seeds: &[Vec<u8>],
+    case: u64,
+    salt: u64,
+    label: &str,
+) -> (String, Vec<u8>, Responses) {
+    let mut rng = Rng::new(case ^ salt);
+    let bytes = mutate(&seeds[rng.below(seeds.len())], &mut rng);
+    let name = format!(
+        "{label} case {case} ({:?})",
+        String::from_utf8_lossy(&bytes)
+    );
+    let mut stream = connect(port);
+    write_in_pieces(&mut stream, &bytes, &mut rng);
+    let _ = stream.shutdown(Shutdown::Write);
+    let got = read_until_closed(&mut stream, &name);
+    let parsed = parse_responses(&got).unwrap_or_else(|e| {
+        panic!(
+            "{name}: {e}; the client got {:?}",
+            String::from_utf8_lossy(&got)
+        )
+    });
+    (name, got, parsed)
 }
 
 /// Checks, after `case`, that the keep-alive connection opened before the garbage is still
@@ -374,23 +395,7 @@ fn mutated_requests_get_well_formed_answers_or_a_close() {
     let mut answered = 0u64;
     let (first, count) = (first_seed(), cases(REQUEST_CASES));
     for case in first..first + count {
-        let mut rng = Rng::new(case);
-        let seed = &seeds[rng.below(seeds.len())];
-        let bytes = mutate(seed, &mut rng);
-        let name = format!(
-            "request case {case} ({:?})",
-            String::from_utf8_lossy(&bytes)
-        );
-        let mut stream = connect(port);
-        write_in_pieces(&mut stream, &bytes, &mut rng);
-        let _ = stream.shutdown(Shutdown::Write);
-        let got = read_until_closed(&mut stream, &name);
-        let parsed = parse_responses(&got).unwrap_or_else(|e| {
-            panic!(
-                "{name}: {e}; the server sent {:?}",
-                String::from_utf8_lossy(&got)
-            )
-        });
+        let (name, got, parsed) = exchange_mutated_request(port, &seeds, case, 0, "request");
         assert!(
             !parsed.truncated,
             "{name}: the server cut its own response short: {:?}",
@@ -619,22 +624,8 @@ fn mutated_requests_through_a_shared_upstream_session_leave_other_clients_in_ste
     let seeds = request_seeds();
     let (first, count) = (first_seed(), cases(REQUEST_CASES) / 2);
     for case in first..first + count {
-        let mut rng = Rng::new(case ^ 0x0bad_0000_0000_0000);
-        let bytes = mutate(&seeds[rng.below(seeds.len())], &mut rng);
-        let name = format!(
-            "proxied request case {case} ({:?})",
-            String::from_utf8_lossy(&bytes)
-        );
-        let mut stream = connect(port);
-        write_in_pieces(&mut stream, &bytes, &mut rng);
-        let _ = stream.shutdown(Shutdown::Write);
-        let got = read_until_closed(&mut stream, &name);
-        let parsed = parse_responses(&got).unwrap_or_else(|e| {
-            panic!(
-                "{name}: {e}; the client got {:?}",
-                String::from_utf8_lossy(&got)
-            )
-        });
+        let (name, got, parsed) =
+            exchange_mutated_request(port, &seeds, case, 0x0bad_0000_0000_0000, "proxied request");
         assert!(
             !parsed.truncated,
             "{name}: the response was cut short: {:?}",
@@ -678,22 +669,8 @@ fn mutated_requests_to_a_script_that_reads_every_head_field() {
     let seeds = request_seeds();
     let (first, count) = (first_seed(), cases(REQUEST_CASES) / 2);
     for case in first..first + count {
-        let mut rng = Rng::new(case ^ 0x4ead_0000_0000_0000);
-        let bytes = mutate(&seeds[rng.below(seeds.len())], &mut rng);
-        let name = format!(
-            "script request case {case} ({:?})",
-            String::from_utf8_lossy(&bytes)
-        );
-        let mut stream = connect(port);
-        write_in_pieces(&mut stream, &bytes, &mut rng);
-        let _ = stream.shutdown(Shutdown::Write);
-        let got = read_until_closed(&mut stream, &name);
-        let parsed = parse_responses(&got).unwrap_or_else(|e| {
-            panic!(
-                "{name}: {e}; the client got {:?}",
-                String::from_utf8_lossy(&got)
-            )
-        });
+        let (name, got, parsed) =
+            exchange_mutated_request(port, &seeds, case, 0x4ead_0000_0000_0000, "script request");
         assert!(
             !parsed.truncated && !parsed.statuses.contains(&500),
             "{name}: {:?}\nstderr:\n{}",

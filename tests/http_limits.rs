@@ -378,14 +378,7 @@ fn hello_unless(port: u16, give_up: impl FnMut() -> bool) -> (std::net::TcpStrea
 fn connections_queued_while_out_of_descriptors_are_served_once_some_close() {
     const FD_LIMIT: u64 = 48;
     let port = free_port();
-    let port_text = port.to_string();
-    let main = script("hello.js");
-    let mut pipy = Pipy::spawn_with_fd_limit(
-        &[&main.to_string_lossy()],
-        &[("PORT", &port_text)],
-        Some((FD_LIMIT, FD_LIMIT)),
-    );
-    pipy.wait_port(port);
+    let pipy = Pipy::serve_with_fd_limit(&script("hello.js"), port, &[], (FD_LIMIT, FD_LIMIT));
     // Connections until the worker runs out of descriptors and says so.
     let out_of_descriptors = || pipy.stderr().contains("Too many open files");
     let mut served = Vec::new();
@@ -438,15 +431,7 @@ fn connections_queued_while_out_of_descriptors_are_served_once_some_close() {
 /// would cap a worker near a thousand connections), and the workers inherit it.
 #[test]
 fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
-    let port = free_port();
-    let port_text = port.to_string();
-    let main = script("hello.js");
-    let mut pipy = Pipy::spawn_with_fd_limit(
-        &[&main.to_string_lossy()],
-        &[("PORT", &port_text)],
-        Some((256, 4096)),
-    );
-    pipy.wait_port(port);
+    let pipy = Pipy::serve_with_fd_limit(&script("hello.js"), free_port(), &[], (256, 4096));
     assert!(
         pipy.stderr_contains("open files limit raised from 256 to 4096", IO_TIMEOUT),
         "{}",

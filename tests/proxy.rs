@@ -1164,13 +1164,13 @@ fn upstream_connect_out_of_descriptors_is_a_logged_502() {
          .pipeline('connection').connect('127.0.0.1:' + os.env.UPSTREAM)\n",
     );
     let port = free_port();
-    let (port_text, upstream) = (port.to_string(), origin.port().to_string());
-    let mut pipy = Pipy::spawn_with_fd_limit(
-        &[&main.to_string_lossy()],
-        &[("PORT", &port_text), ("UPSTREAM", &upstream)],
-        Some((FD_LIMIT, FD_LIMIT)),
+    let upstream = origin.port().to_string();
+    let pipy = Pipy::serve_with_fd_limit(
+        &main,
+        port,
+        &[("UPSTREAM", &upstream)],
+        (FD_LIMIT, FD_LIMIT),
     );
-    pipy.wait_port(port);
     let complete = |got: &[u8]| find(got, b"Hi, there!\n").is_some();
     let connect_failed = format!("connect to 127.0.0.1:{upstream} failed: Too many open files");
     // Each client holds two descriptors (its own and its session's upstream), so they run out

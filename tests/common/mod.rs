@@ -323,13 +323,34 @@ impl Pipy {
         extra_args: &[&str],
         envs: &[(&str, &str)],
     ) -> Pipy {
+        Pipy::serve_limited(script, port, extra_args, envs, None)
+    }
+
+    /// [`Pipy::serve_with`] with no extra arguments and the limits on open descriptors set to
+    /// `(soft, hard)`, as `ulimit -Sn` and `ulimit -Hn` would.
+    pub fn serve_with_fd_limit(
+        script: &Path,
+        port: u16,
+        envs: &[(&str, &str)],
+        fd_limit: (u64, u64),
+    ) -> Pipy {
+        Pipy::serve_limited(script, port, &[], envs, Some(fd_limit))
+    }
+
+    fn serve_limited(
+        script: &Path,
+        port: u16,
+        extra_args: &[&str],
+        envs: &[(&str, &str)],
+        fd_limit: Option<(u64, u64)>,
+    ) -> Pipy {
         let port_text = port.to_string();
         let script_text = script.to_string_lossy().into_owned();
         let mut args: Vec<&str> = extra_args.to_vec();
         args.push(&script_text);
         let mut all_envs = vec![("PORT", port_text.as_str())];
         all_envs.extend_from_slice(envs);
-        let mut pipy = Pipy::spawn(&args, &all_envs);
+        let mut pipy = Pipy::spawn_with_fd_limit(&args, &all_envs, fd_limit);
         pipy.wait_port(port);
         pipy
     }
@@ -669,14 +690,7 @@ impl Conn {
 
     /// Connects to `addr` with [`IO_TIMEOUT`] on reads and writes.
     pub fn open_addr(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        stream
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .expect("set read timeout");
-        stream
-            .set_write_timeout(Some(IO_TIMEOUT))
-            .expect("set write timeout");
+        let stream = connect_stream(addr);
         stream.set_nodelay(true).expect("set nodelay");
         Conn {
             stream,
@@ -934,6 +948,19 @@ impl Conn {
         self.send(request);
         self.read_response()
     }
+}
+
+/// A plain TCP connection to `addr` with [`IO_TIMEOUT`] on connecting, reads and writes.
+pub fn connect_stream(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .expect("set read timeout");
+    stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .expect("set write timeout");
+    stream
 }
 
 /// Position of `needle` in `haystack`.
