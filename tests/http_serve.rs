@@ -574,3 +574,78 @@ fn a_burst_of_connections_is_accepted_and_served() {
         assert_eq!(response.text(), "Hi, there!\n", "connection {i}");
     }
 }
+
+/// The hello response with `connection: close`.
+const HELLO_CLOSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\nHi, there!\n";
+
+/// A client whose last request asks to close has more bytes on the way (here 8 MiB, more than
+/// the sockets buffer). Closing with them unread would reset the connection: the client's
+/// writes would fail and the reset could destroy the response before it is read. The server
+/// shuts its side, reads and drops the rest, and closes once the client does (RFC 9112 §9.6).
+#[test]
+fn a_closing_connection_lingers_while_the_client_still_sends() {
+    let (pipy, port) = Pipy::serve_script("hello.js");
+    let mut conn = Conn::open(port);
+    let mut bytes = request("GET", "/", &[("Connection", "close")], b"");
+    bytes.extend(std::iter::repeat_n(b'x', 8 << 20));
+    let mut writer = conn.try_clone_stream();
+    let sender = thread::spawn(move || {
+        let written = std::io::Write::write_all(&mut writer, &bytes);
+        let _ = writer.shutdown(std::net::Shutdown::Write);
+        written
+    });
+    assert_bytes_eq(&conn.read_to_close(), HELLO_CLOSE);
+    sender
+        .join()
+        .expect("writer thread")
+        .unwrap_or_else(|e| panic!("the server reset the connection: {e}\n{}", pipy.stderr()));
+}
+
+/// Writes to `stream` every poll interval until one fails (the peer has closed and reset);
+/// returns how long after `since` that was, or `None` if it stayed open for 6 s.
+fn reset_after(stream: &mut std::net::TcpStream, since: std::time::Instant) -> Option<Duration> {
+    let mut failed = None;
+    poll_until(Duration::from_secs(6), || {
+        match std::io::Write::write_all(stream, b"more") {
+            Ok(()) => false,
+            Err(_) => {
+                failed = Some(since.elapsed());
+                true
+            }
+        }
+    });
+    failed
+}
+
+/// A client that pipelined more after a request asking to close: the server answers that
+/// request, half-closes, and reads on, so what the client sends even after seeing the close
+/// is taken (and dropped) for two seconds; then the connection closes, and a write from then
+/// on meets a reset. A client that sent only its request and waits is closed at once.
+#[test]
+fn a_lingering_connection_is_closed_two_seconds_after_the_last_response() {
+    let (pipy, port) = Pipy::serve_script("hello.js");
+    let close = request("GET", "/", &[("Connection", "close")], b"");
+
+    let mut conn = Conn::open(port);
+    let mut pipelined = close.clone();
+    pipelined.extend_from_slice(b"GET /never-answered HTTP/1.1\r\n");
+    conn.send(&pipelined);
+    assert_bytes_eq(&conn.read_to_close(), HELLO_CLOSE);
+    let lingered = reset_after(&mut conn.try_clone_stream(), std::time::Instant::now())
+        .unwrap_or_else(|| panic!("still open after 6 s:\n{}", pipy.stderr()));
+    assert!(
+        lingered >= Duration::from_millis(1900),
+        "closed {lingered:?} after the response"
+    );
+
+    let mut conn = Conn::open(port);
+    conn.send(&close);
+    assert_bytes_eq(&conn.read_to_close(), HELLO_CLOSE);
+    let at_once = reset_after(&mut conn.try_clone_stream(), std::time::Instant::now())
+        .unwrap_or_else(|| panic!("still open after 6 s:\n{}", pipy.stderr()));
+    assert!(
+        at_once < Duration::from_secs(1),
+        "a client with nothing more to send was kept for {at_once:?}"
+    );
+}

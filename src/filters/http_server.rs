@@ -321,6 +321,9 @@ impl Serve {
         self.answered = true;
         cx.output(Event::Data(out));
         if !keep_alive {
+            if !self.input.is_idle() {
+                cx.core.note_unanswered_input();
+            }
             self.phase = ConnPhase::Closing;
             cx.output(Event::StreamEnd(StreamError::None));
         }
@@ -419,6 +422,8 @@ impl Serve {
         if matches!(self.phase, ConnPhase::Open | ConnPhase::Refusing)
             && let Some(e) = self.input.take_error()
         {
+            // Whatever followed the malformed bytes goes unanswered.
+            cx.core.note_unanswered_input();
             self.phase = ConnPhase::Closing;
             cx.output(Event::Data(error_bytes(e)));
             cx.output(Event::StreamEnd(StreamError::None));

@@ -12,8 +12,32 @@ use std::time::Instant;
 /// Accepted from a listener, or opened by `connect`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    Inbound { listener: usize },
+    Inbound {
+        listener: usize,
+    },
     Outbound,
+    /// Was inbound; its pipeline has ended and its last response is written. The write side is
+    /// shut and what the client still sends is read and dropped, until it closes or [`LINGER`]
+    /// passes. Closing with bytes unread would make the kernel reset the connection, and a
+    /// reset can destroy the response before the client reads it (RFC 9112 §9.6; nginx's
+    /// `lingering_close`).
+    Lingering,
+}
+
+/// How long a lingering connection is read after its last write before it is closed anyway
+/// (nginx: `lingering_timeout` 5 s, `lingering_time` 30 s; a client still sending after two
+/// seconds has had its answer long enough).
+pub const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Bytes received on socket `fd` and not yet read (`FIONREAD`); 0 when unknown.
+pub fn unread_bytes(fd: std::os::fd::RawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer.
+    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } == 0 {
+        usize::try_from(n).unwrap_or(0)
+    } else {
+        0
+    }
 }
 
 /// Where bytes read from the socket go.
@@ -73,6 +97,9 @@ pub struct Conn {
     recv_lowat: u32,
     /// A `recv_lowat::BACKSTOP` timer is armed for this connection.
     pub lowat_backstop: bool,
+    /// Inbound: the client sent bytes its pipeline will not answer (read after the pipeline
+    /// ended, or left over when it chose to close), so closing lingers ([`Role::Lingering`]).
+    pub unanswered_input: bool,
 }
 
 impl Conn {
@@ -104,6 +131,7 @@ impl Conn {
             peer,
             recv_lowat: super::recv_lowat::OFF as u32,
             lowat_backstop: false,
+            unanswered_input: false,
         }
     }
 

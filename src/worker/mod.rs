@@ -486,6 +486,23 @@ impl Worker {
             }
             let reader = c.reader;
             let res = c.read_once(&mut self.core.read_buf, READ_CHUNK, self.core.now);
+            if c.state == ConnState::CloseAfterFlush
+                && matches!(&res, Ok(Some((b, _))) if !b.is_empty())
+            {
+                // Its pipeline has ended: nothing will answer these bytes.
+                c.unanswered_input = true;
+            }
+            if c.role == Role::Lingering {
+                // Read and dropped until the client closes (see `Role::Lingering`).
+                match res {
+                    Ok(Some((b, _))) if !b.is_empty() => {
+                        budget = budget.saturating_sub(b.len());
+                        continue;
+                    }
+                    Ok(None) => return,
+                    Ok(Some(_)) | Err(_) => return self.core.close_conn(s, StreamError::None),
+                }
+            }
             match res {
                 Ok(None) => return,
                 Ok(Some((b, _))) if b.is_empty() => {
