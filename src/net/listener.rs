@@ -121,6 +121,7 @@ pub fn queued_connections(_fd: std::os::fd::RawFd) -> Option<usize> {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::{AcceptFailure, queued_connections};
+    use std::os::fd::AsRawFd;
 
     #[test]
     fn accept_failures_are_told_apart() {
@@ -131,7 +132,6 @@ mod tests {
         assert_eq!(of(libc::ENFILE), AcceptFailure::OutOfResources);
         assert_eq!(of(libc::EBADF), AcceptFailure::Other);
     }
-    use std::os::fd::AsRawFd;
 
     #[test]
     fn counts_connections_waiting_to_be_accepted() {
