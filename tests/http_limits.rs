@@ -535,3 +535,35 @@ fn request_bodies_over_64_mib_get_413_by_default() {
     let too_large = error_response(413, "Content Too Large");
     assert_bytes_eq(&conn.read_exact_bytes(too_large.len()), &too_large);
 }
+
+/// A static `serveHTTP` answer never reads the request body, so the body is counted against
+/// `maxBodySize` but not held: a 40 MiB upload in progress leaves the worker's memory as it
+/// was, and the answer follows the body's last byte.
+#[test]
+fn static_answers_do_not_hold_request_bodies() {
+    let (pipy, port) = Pipy::serve_script("hello.js");
+    let mut conn = Conn::open(port);
+    assert_eq!(conn.roundtrip(&get("/")).status, 200);
+    let before = group_rss_kib(pipy.pid());
+
+    const TOTAL: usize = 48 << 20;
+    const SENT_FIRST: usize = 40 << 20;
+    conn.send(format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {TOTAL}\r\n\r\n").as_bytes());
+    let piece = pattern_bytes(1 << 20, 7);
+    for _ in 0..SENT_FIRST >> 20 {
+        conn.send(&piece);
+    }
+    // The sockets' buffers hold a few MiB at most: the worker has read well over 32 MiB.
+    let during = group_rss_kib(pipy.pid());
+    assert!(
+        during < before + (16 << 10),
+        "RSS grew from {before} to {during} KiB while the body arrived"
+    );
+    for _ in SENT_FIRST >> 20..TOTAL >> 20 {
+        conn.send(&piece);
+    }
+    let response = conn.read_response();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"Hi, there!\n");
+    assert_eq!(conn.roundtrip(&get("/")).status, 200);
+}

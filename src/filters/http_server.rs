@@ -3,8 +3,9 @@
 //!
 //! Both answer malformed input with 400/431/501 and close, honour keep-alive per RFC 9112 §9.3,
 //! answer `Expect: 100-continue`, and turn a failed script into a 500 (Pipy hangs there).
-//! `serveHTTP` holds each request's body until it is whole, so it refuses one over its
-//! `maxBodySize` with 413 (Pipy holds any size, until the worker runs out of memory).
+//! `serveHTTP` holds each request's body until it is whole (unless its answer is a static
+//! message, which never reads it), so it refuses one over its `maxBodySize` with 413 (Pipy
+//! holds any size, until the worker runs out of memory).
 
 use super::http_codec::gateway_error_head;
 use super::{Callback, FilterArgs};
@@ -205,7 +206,7 @@ enum Answer {
 /// it (of the 1 KiB an idle connection may cost), not four buffers or a callback.
 struct ServeSetup {
     answer: Answer,
-    /// The largest request body held for the handler (`u64::MAX`: no limit).
+    /// The largest request body accepted (`u64::MAX`: no limit).
     max_body: u64,
 }
 
@@ -245,12 +246,22 @@ struct Serve {
     setup: std::rc::Rc<ServeSetup>,
     /// Requests, held back while the client is not reading the responses.
     input: RequestReader,
-    /// The request being received: head, facts, body so far.
-    current: Option<(Head, RequestInfo, Data)>,
+    /// The request being received.
+    current: Option<Receiving>,
     phase: ConnPhase,
     /// A response has been sent: a connection that has not had one yet is not idle (its
     /// request may be on the way), so draining does not close it.
     answered: bool,
+}
+
+/// A request whose body is still arriving.
+struct Receiving {
+    head: Head,
+    info: RequestInfo,
+    /// The body so far; stays empty for a static answer, which never reads it.
+    body: Data,
+    /// Body bytes received, held or not: what `maxBodySize` limits.
+    length: u64,
 }
 
 impl Serve {
@@ -398,21 +409,29 @@ impl Serve {
                     {
                         cx.output(Event::Data(Data::from_static(CONTINUE_100)));
                     }
-                    self.current = Some((Head::request(h), info, Data::new()));
+                    self.current = Some(Receiving {
+                        head: Head::request(h),
+                        info,
+                        body: Data::new(),
+                        length: 0,
+                    });
                 }
                 Decoded::Body(b) => {
-                    if let Some((_, _, body)) = &mut self.current {
-                        if (body.len() + b.len()) as u64 > self.setup.max_body {
+                    if let Some(r) = &mut self.current {
+                        r.length += b.len() as u64;
+                        if r.length > self.setup.max_body {
                             self.refuse_body(None, cx);
                             continue;
                         }
-                        body.push_bytes(b);
+                        if matches!(self.setup.answer, Answer::Func(_)) {
+                            r.body.push_bytes(b);
+                        }
                     }
                 }
                 Decoded::End => {
-                    if let Some((h, info, body)) = self.current.take() {
+                    if let Some(r) = self.current.take() {
                         let draining = cx.core.is_draining();
-                        produced += self.respond(h, info, body, draining, cx);
+                        produced += self.respond(r.head, r.info, r.body, draining, cx);
                     }
                 }
                 Decoded::Response(_) => {}
