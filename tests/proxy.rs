@@ -809,6 +809,108 @@ fn big_response_to_a_slow_reader_is_held_back_not_buffered() {
     );
 }
 
+/// Tutorial 03 (every client on one upstream session) in front of an origin whose `/big`
+/// answer is `body`, sent once the next request has reached it; returns the proxy, its port,
+/// the origin, and the worker's pid and RSS after a first request. Logs at debug level, where
+/// a session that has fallen behind says so.
+fn start_shared_session_proxy(body: Arc<Vec<u8>>) -> (Pipy, u16, Backend, u32, u64) {
+    let origin = Backend::start(Service::BigWhenNext(body));
+    let (pipy, port) = start_with(
+        &tutorial("03-proxy.js"),
+        &[("UPSTREAM", origin.port().to_string())],
+        &["--log-level=debug"],
+    );
+    let worker = worker_pid(pipy.pid());
+    assert_eq!(http_get(port, "/warm-up").text(), "small\n");
+    let idle = rss_bytes(worker).expect("worker RSS");
+    (pipy, port, origin, worker, idle)
+}
+
+/// On a session every client shares, a client that does not read its 7 MiB response does not
+/// hold up the request another client pipelined behind it: the session reads on for it (up to
+/// 8 MiB queued) instead of pausing the upstream at the usual 1 MiB. Having fallen behind, the
+/// session takes no new requests: the next one opens a second upstream connection. (The kernel
+/// takes part of the response into the proxy's send buffer, which it grows up to `tcp_wmem`'s
+/// 4 MiB: about 3.7 MiB on an idle host, less under load; 1 MiB or more stays in the proxy.)
+#[test]
+fn a_client_not_reading_does_not_hold_up_requests_behind_it_on_a_shared_session() {
+    let big = Arc::new(pattern_bytes(7 << 20, 91));
+    let (_pipy, port, origin, _worker, _idle) = start_shared_session_proxy(big.clone());
+    let mut slow = Conn::open_with_receive_buffer(port, 16 << 10);
+    slow.send(&get("/big"));
+    assert!(poll_until(IO_TIMEOUT, || origin.requests() == 2));
+    // Pipelined behind /big on the one upstream connection; the origin answers /big now.
+    let mut other = Conn::open(port);
+    assert_eq!(other.roundtrip(&get("/small")).text(), "small\n");
+    assert_eq!(origin.connections(), 1);
+    assert_eq!(other.roundtrip(&get("/later")).text(), "small\n");
+    assert_eq!(
+        origin.connections(),
+        2,
+        "a new session after falling behind"
+    );
+    let response = slow.read_response();
+    assert_eq!(response.status, 200);
+    assert!(response.body == *big, "the slow client's response changed");
+}
+
+/// A response larger than the read-ahead, to a client that does not read: the session stops
+/// reading the upstream once 8 MiB are queued (memory stays bounded), so the request pipelined
+/// behind it waits until the client catches up; requests sent meanwhile go to a new session
+/// and are answered at once.
+#[test]
+fn a_client_not_reading_a_large_response_holds_the_shared_upstream_within_bounds() {
+    let big = Arc::new(pattern_bytes(48 << 20, 92));
+    let (pipy, port, origin, worker, idle) = start_shared_session_proxy(big.clone());
+    let watch = RssWatch::start(worker);
+    let mut slow = Conn::open_with_receive_buffer(port, 16 << 10);
+    slow.send(&get("/big"));
+    assert!(poll_until(IO_TIMEOUT, || origin.requests() == 2));
+    // The origin answers /big once this has reached it, pipelined behind.
+    let mut behind = Conn::open(port);
+    behind.send(&get("/behind"));
+    assert!(pipy.stderr_contains("new requests go to a new session", IO_TIMEOUT));
+    assert_eq!(http_get(port, "/meanwhile").text(), "small\n");
+    assert_eq!(origin.connections(), 2);
+    // Reading on for the slow client would take the worker past the bound within this time.
+    thread::sleep(Duration::from_millis(500));
+    let response = slow.read_response();
+    assert!(response.body == *big, "the slow client's response changed");
+    assert_eq!(behind.read_response().text(), "small\n");
+    let peak = watch.finish();
+    assert!(
+        peak < idle + STREAMING_HEADROOM,
+        "worker RSS peaked at {} MiB, idle was {} MiB: the response was buffered for a slow client",
+        peak >> 20,
+        idle >> 20
+    );
+}
+
+/// On a session every client shares, a request is not pipelined behind a body that is still
+/// arriving: the client sending it could take any time. It goes to a new upstream connection
+/// and is answered at once; the upload is answered when its last byte arrives.
+#[test]
+fn a_slow_upload_does_not_hold_up_other_clients_on_a_shared_session() {
+    let echo = Backend::start(Service::Echo);
+    let (_pipy, port) = start(
+        &tutorial("03-proxy.js"),
+        &[("UPSTREAM", echo.port().to_string())],
+    );
+    assert_eq!(http_get(port, "/warm-up").status, 200);
+    // More than muxHTTP's 4 KiB `bufferSize` arrives first, so the request goes out at once.
+    let body = pattern_bytes(100 << 10, 93);
+    let upload = request("POST", "/upload", &[], &body);
+    let (first, rest) = upload.split_at(upload.len() - (50 << 10));
+    let mut uploader = Conn::open(port);
+    uploader.send(first);
+    assert!(poll_until(IO_TIMEOUT, || echo.heads() == 2));
+    let other = http_get(port, "/other");
+    assert_eq!((other.status, other.body.len()), (200, 0));
+    assert_eq!(echo.connections(), 2);
+    uploader.send(rest);
+    assert_eq!(uploader.read_response().body, body);
+}
+
 #[test]
 fn big_upload_to_a_slow_upstream_is_held_back_not_buffered() {
     let upload = pattern_bytes(BIG, 47);

@@ -132,10 +132,17 @@ impl Merge {
         let key = SessionKey::new(&self.key.eval(cx).ok()?);
         let layout = self.layout?;
         let (table, max_idle) = (self.table.clone(), self.max_idle);
-        let s = find_or_open(&self.table, key, layout, cx, |key| MergeSession {
-            base: SessionBase::new(key, table, max_idle),
-            state: SessionState::Open,
-        });
+        let s = find_or_open(
+            &self.table,
+            key,
+            layout,
+            cx,
+            |_| true,
+            |key| MergeSession {
+                base: SessionBase::new(key, table, max_idle),
+                state: SessionState::Open,
+            },
+        );
         self.session = Some(s.clone());
         Some(s)
     }

@@ -3,6 +3,13 @@
 //! in order (pipelining), responses matched in order.
 //!
 //! Unlike Pipy 0.30, every request waiting on a session that fails gets its own 502/504.
+//!
+//! One slow client must not hold up the others sharing its session. Pipy buffers every request
+//! whole before sending it and every response without limit; here bodies stream, with
+//! back-pressure, and so a session takes no new request while a request body is still arriving
+//! or while a client reads its response slower than the upstream sends it: the next request
+//! opens a new session. Other clients' requests already pipelined behind such a response are
+//! not held up until [`SHARED_READ_AHEAD`] bytes are queued for the slow client.
 
 use super::http_codec::gateway_error_head;
 use super::session::{
@@ -17,7 +24,7 @@ use crate::engine::pipeline::PipelineId;
 use crate::http::decoder::{Decoded, MessageDecoder, RequestFacts, Side};
 use crate::http::encoder::{MessageEncoder, OutHead};
 use crate::http::framing::is_keep_alive;
-use crate::worker::core::{Core, InputAt, SharedSink};
+use crate::worker::core::{Backpressure, Core, InputAt, SharedSink};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -25,6 +32,15 @@ use std::time::Duration;
 
 /// How long a closing session may take to end its pipeline before it is destroyed.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// How many bytes a client reading slower than the upstream sends may have queued before the
+/// session stops reading the upstream for it, when requests of other clients wait behind its
+/// response. Otherwise a client is held to the usual `WRITE_HIGH_WATER` (1 MiB). Responses up
+/// to about this size (plus what the kernel's socket buffers take, up to `tcp_wmem`'s 4 MiB)
+/// then pass a slow client without holding up the requests pipelined behind them; larger ones
+/// still do, until the client catches up. It bounds what a slow client costs the worker: 8 MiB
+/// for as long as it keeps others waiting.
+pub const SHARED_READ_AHEAD: usize = 8 << 20;
 
 pub fn build_mux_http(a: &mut FilterArgs) -> Result<Box<dyn FilterFactory>, String> {
     let sub = a.sub(0)?;
@@ -93,6 +109,9 @@ struct Waiter {
     /// The requesting filter; `None` once it is gone (its response is read and dropped).
     addr: Option<(PipelineId, usize)>,
     got_head: bool,
+    /// The socket the request came in on (`None` when no socket's input produced it): tells
+    /// whose requests wait behind a slowly read response.
+    client: Option<usize>,
 }
 
 /// Bytes of one request, written when the requests before it are fully written.
@@ -106,7 +125,9 @@ struct WriteSlot {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SessionState {
     Open,
-    /// No new requests (upstream said `connection: close`, or a request was cut short).
+    /// No new requests: upstream said `connection: close`, a request was cut short, or a
+    /// request would wait behind a slow client (one still sending a body, or reading a response
+    /// slower than the upstream sends it); the key's next request opens a new session.
     NoReuse,
     /// StreamEnd sent into the pipeline; waiting for it to end.
     Closing,
@@ -151,6 +172,21 @@ impl MuxSession {
             }
             self.writes.pop_front();
         }
+    }
+
+    /// Whether a new request may be pipelined here. Not behind a request whose body is still
+    /// arriving: it would wait for the client sending it, however slow. The session then takes
+    /// no more requests, and the key's next one opens a new session.
+    fn takes_more(&mut self) -> bool {
+        if self.writes.back().is_some_and(|w| !w.complete) {
+            log::debug!(
+                "muxHTTP session: a request body is still arriving; new requests go to a new session"
+            );
+            self.state = SessionState::NoReuse;
+            self.base.forget();
+            return false;
+        }
+        true
     }
 
     /// Stops taking requests and ends the pipeline.
@@ -271,6 +307,38 @@ impl SharedSink for MuxSession {
         }
     }
 
+    /// A client (socket `congested`) reads its response slower than the upstream sends it.
+    /// Requests that came after it go to a new session from now on: pipelined here, they would
+    /// wait for that client. Those of other clients already pipelined wait only while its
+    /// queue is over [`SHARED_READ_AHEAD`].
+    fn on_backpressure(
+        &mut self,
+        _id: u64,
+        congested: usize,
+        queued: usize,
+        _core: &mut Core,
+    ) -> Backpressure {
+        if self.state == SessionState::Open {
+            log::debug!(
+                "muxHTTP session: a client reads slower than the upstream sends; new requests go to a new session"
+            );
+            self.state = SessionState::NoReuse;
+            self.base.forget();
+        }
+        // What was read is delivered later (queued work), so the congested client's response
+        // may have been read whole already: pausing then would hold up only the others. And
+        // reading on helps only other clients: a client's own pipelined requests are answered
+        // in order anyway.
+        let congested = Some(congested);
+        let still_reading_for_it = self.waiting.iter().any(|w| w.client == congested);
+        let others_waiting = self.waiting.iter().any(|w| w.client != congested);
+        if !still_reading_for_it || (others_waiting && queued <= SHARED_READ_AHEAD) {
+            Backpressure::KeepReading
+        } else {
+            Backpressure::Pause
+        }
+    }
+
     fn on_drain(&mut self, _id: u64, core: &mut Core) {
         if self.waiting.is_empty() {
             self.close(core);
@@ -309,16 +377,24 @@ impl Mux {
         }
         let key = SessionKey::new(&self.key.eval(cx)?);
         let layout = self.layout.ok_or(())?;
+
         let (table, max_idle) = (self.table.clone(), self.max_idle);
-        let s = find_or_open(&self.table, key, layout, cx, |key| MuxSession {
-            base: SessionBase::new(key, table, max_idle),
-            decoder: MessageDecoder::new(Side::Response),
-            waiting: VecDeque::new(),
-            writes: VecDeque::new(),
-            state: SessionState::Open,
-            next_req: 0,
-            decoded: Vec::new(),
-        });
+        let s = find_or_open(
+            &self.table,
+            key,
+            layout,
+            cx,
+            MuxSession::takes_more,
+            |key| MuxSession {
+                base: SessionBase::new(key, table, max_idle),
+                decoder: MessageDecoder::new(Side::Response),
+                waiting: VecDeque::new(),
+                writes: VecDeque::new(),
+                state: SessionState::Open,
+                next_req: 0,
+                decoded: Vec::new(),
+            },
+        );
         self.session = Some(s.clone());
         Ok(s)
     }
@@ -361,6 +437,7 @@ impl Filter for Mux {
                     req: self.req,
                     addr: Some(addr),
                     got_head: false,
+                    client: cx.core.current_origin(),
                 });
                 s.writes.push_back(WriteSlot {
                     req: self.req,

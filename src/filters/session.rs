@@ -146,15 +146,24 @@ pub trait Session: SharedSink + Sized + 'static {
 }
 
 /// The session for `key`, or a new one made by `make`: registered as a shared sink and running
-/// an instance of `layout` whose context is cloned from the calling stream's.
+/// an instance of `layout` whose context is cloned from the calling stream's. A session found
+/// for the key is taken only if `takes_more` says it takes another stream (it may take itself
+/// out of the table when it says no); otherwise a new one replaces it there.
 pub fn find_or_open<S: Session>(
     table: &SharedTable<S>,
     key: SessionKey,
     layout: LayoutId,
     cx: &mut Cx,
+    takes_more: impl FnOnce(&mut S) -> bool,
     make: impl FnOnce(SessionKey) -> S,
 ) -> Rc<RefCell<S>> {
-    let existing = table.borrow().sessions.get(&key).map(|(_, s)| s.clone());
+    let found = table.borrow().sessions.get(&key).map(|(_, s)| s.clone());
+    // Apart from the lookup: `takes_more` may take the session out of the table.
+    let existing = found.filter(|s| match s.try_borrow_mut() {
+        Ok(mut s) => takes_more(&mut s),
+        // Not borrowed here today (sessions queue their work); were it, it would be kept.
+        Err(_) => true,
+    });
     let s = match existing {
         Some(s) => s,
         None => {

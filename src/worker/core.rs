@@ -63,6 +63,32 @@ pub trait SharedSink {
     /// The worker is about to exit (drain): end the owned pipeline so what it holds is
     /// delivered, then unregister once it has ended.
     fn on_drain(&mut self, _id: u64, _core: &mut Core) {}
+
+    /// What this sink passed on has filled the write queue of socket `congested` to `queued`
+    /// bytes, over `WRITE_HIGH_WATER`, while the socket read by the owned pipeline was being
+    /// processed. Called again at each further write while the queue stays over the mark. The
+    /// default, [`Backpressure::Pause`], stops reading that socket until the queue drains; a
+    /// sink whose socket also carries other streams may keep it going, and answers for the
+    /// memory.
+    fn on_backpressure(
+        &mut self,
+        _id: u64,
+        _congested: usize,
+        _queued: usize,
+        _core: &mut Core,
+    ) -> Backpressure {
+        Backpressure::Pause
+    }
+}
+
+/// What to do with a socket whose input has filled another socket's write queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backpressure {
+    /// Stop reading it until the congested queue is back under `WRITE_LOW_WATER`.
+    Pause,
+    /// Go on reading it: stopping would hold up streams that have nothing to do with the
+    /// congested one.
+    KeepReading,
 }
 
 /// A unit of deferred work.
@@ -668,6 +694,7 @@ impl Core {
                     }
                     if queued > WRITE_HIGH_WATER
                         && let Some(src) = origin
+                        && self.source_backpressure(src, s, queued) == Backpressure::Pause
                     {
                         self.block_source(src, s);
                     }
@@ -785,6 +812,28 @@ impl Core {
             self.to_read.push(s);
             self.nudge(s);
         }
+    }
+
+    /// Whether socket `src`, whose input has filled socket `congested`'s write queue to
+    /// `queued` bytes, should be paused: the shared receiver its pipeline feeds, if any, decides.
+    fn source_backpressure(&mut self, src: usize, congested: usize, queued: usize) -> Backpressure {
+        let Some(c) = self.conn(src).filter(|c| !c.paused) else {
+            return Backpressure::Pause;
+        };
+        let ReadTarget::Filter { pipeline, .. } = c.reader else {
+            return Backpressure::Pause;
+        };
+        let Some(Sink::Shared(id)) = self.instance(pipeline).map(|i| i.sink) else {
+            return Backpressure::Pause;
+        };
+        let Some(sink) = self.shared.get(&id).cloned() else {
+            return Backpressure::Pause;
+        };
+        // Busy: the sink is the one writing (it queues its work, so this does not happen today).
+        let Ok(mut sink) = sink.try_borrow_mut() else {
+            return Backpressure::Pause;
+        };
+        sink.on_backpressure(id, congested, queued, self)
     }
 
     /// Pauses reading on `src` until `congested` drains.

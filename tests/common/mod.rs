@@ -698,6 +698,31 @@ impl Conn {
         }
     }
 
+    /// [`Conn::open`] with the socket's receive buffer set to `bytes` before it connects (the
+    /// kernel doubles it): a client that does not read then leaves the server's bytes queued
+    /// at the server, not in its own buffers, which autotuning grows to megabytes.
+    pub fn open_with_receive_buffer(port: u16, bytes: usize) -> Conn {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        socket
+            .connect_timeout(&addr.into(), IO_TIMEOUT)
+            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        let stream = TcpStream::from(socket);
+        stream
+            .set_read_timeout(Some(IO_TIMEOUT))
+            .expect("set read timeout");
+        stream
+            .set_write_timeout(Some(IO_TIMEOUT))
+            .expect("set write timeout");
+        stream.set_nodelay(true).expect("set nodelay");
+        Conn {
+            stream,
+            buffer: Vec::new(),
+        }
+    }
+
     /// The local (client-side) address of the connection.
     pub fn local_addr(&self) -> SocketAddr {
         self.stream.local_addr().expect("local addr")

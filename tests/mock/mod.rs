@@ -54,6 +54,9 @@ pub enum Service {
     /// A 200 with this body, `delay` after the request arrived (it counts as received, in
     /// [`Backend::requests`], before the wait): a request stays in flight that long.
     Late(Duration, &'static str),
+    /// `/big`: a 200 with this body, sent only once the next request has arrived on the same
+    /// connection (so that request is certainly pipelined behind it); other paths: `small\n`.
+    BigWhenNext(Arc<Vec<u8>>),
 }
 
 /// One request as the backend received it.
@@ -90,6 +93,8 @@ struct Stats {
     connections: AtomicUsize,
     closed: AtomicUsize,
     requests: AtomicUsize,
+    /// Request heads read, counted before the body is (requests still arriving included).
+    heads: AtomicUsize,
     records: Mutex<Vec<Recorded>>,
     /// A handle on each open connection, so drop can cut them; removed when one ends.
     open: Mutex<HashMap<usize, TcpStream>>,
@@ -148,6 +153,11 @@ impl Backend {
     /// Complete requests received so far.
     pub fn requests(&self) -> usize {
         self.stats.requests.load(Ordering::SeqCst)
+    }
+
+    /// Request heads received so far, whether or not their bodies have all arrived.
+    pub fn heads(&self) -> usize {
+        self.stats.heads.load(Ordering::SeqCst)
     }
 
     /// A copy of every request received so far.
@@ -361,6 +371,7 @@ fn serve_connection(stream: TcpStream, connection: usize, service: Service, stat
         buffer: Vec::new(),
     };
     while let Some(head) = reader.head() {
+        stats.heads.fetch_add(1, Ordering::SeqCst);
         if let Service::SlowDigest = service {
             thread::sleep(SLOW_START);
         }
@@ -391,7 +402,9 @@ fn serve_connection(stream: TcpStream, connection: usize, service: Service, stat
             Service::HiThenClose | Service::HiUntilClose => Some(b"Hi, there!\n".to_vec()),
             Service::Reset => None,
             Service::Late(_, body) => Some(body.as_bytes().to_vec()),
+            Service::BigWhenNext(_) => Some(b"small\n".to_vec()),
         };
+        let big = matches!(service, Service::BigWhenNext(_)) && head.path == "/big";
         let head_only = head.method == "HEAD";
         let record = Recorded {
             connection,
@@ -419,8 +432,16 @@ fn serve_connection(stream: TcpStream, connection: usize, service: Service, stat
         if let Service::Late(delay, _) = service {
             thread::sleep(delay);
         }
+        if big {
+            while reader.buffer.is_empty() {
+                if !matches!(reader.fill(), Ok(1..)) {
+                    return;
+                }
+            }
+        }
         let payload: &[u8] = match &service {
             Service::Blob(blob) => blob,
+            Service::BigWhenNext(blob) if big => blob,
             _ => &answer,
         };
 
