@@ -878,6 +878,11 @@ fn a_client_not_reading_a_large_response_holds_the_shared_upstream_within_bounds
     assert!(response.body == *big, "the slow client's response changed");
     assert_eq!(behind.read_response().text(), "small\n");
     let peak = watch.finish();
+    eprintln!(
+        "worker RSS: idle {} KiB, peak {} KiB",
+        idle >> 10,
+        peak >> 10
+    );
     assert!(
         peak < idle + STREAMING_HEADROOM,
         "worker RSS peaked at {} MiB, idle was {} MiB: the response was buffered for a slow client",
