@@ -328,11 +328,12 @@ impl SharedSink for MuxSession {
         // What was read is delivered later (queued work), so the congested client's response
         // may have been read whole already: pausing then would hold up only the others. And
         // reading on helps only other clients: a client's own pipelined requests are answered
-        // in order anyway.
+        // in order anyway. Past the limit the upstream pauses whatever the reason: memory
+        // stays bounded even for a congested socket that is no client of this session.
         let congested = Some(congested);
         let still_reading_for_it = self.waiting.iter().any(|w| w.client == congested);
         let others_waiting = self.waiting.iter().any(|w| w.client != congested);
-        if !still_reading_for_it || (others_waiting && queued <= SHARED_READ_AHEAD) {
+        if queued <= SHARED_READ_AHEAD && (others_waiting || !still_reading_for_it) {
             Backpressure::KeepReading
         } else {
             Backpressure::Pause
@@ -377,7 +378,6 @@ impl Mux {
         }
         let key = SessionKey::new(&self.key.eval(cx)?);
         let layout = self.layout.ok_or(())?;
-
         let (table, max_idle) = (self.table.clone(), self.max_idle);
         let s = find_or_open(
             &self.table,

@@ -709,13 +709,7 @@ impl Conn {
         socket
             .connect_timeout(&addr.into(), IO_TIMEOUT)
             .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        let stream = TcpStream::from(socket);
-        stream
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .expect("set read timeout");
-        stream
-            .set_write_timeout(Some(IO_TIMEOUT))
-            .expect("set write timeout");
+        let stream = with_io_timeouts(TcpStream::from(socket));
         stream.set_nodelay(true).expect("set nodelay");
         Conn {
             stream,
@@ -979,6 +973,11 @@ impl Conn {
 pub fn connect_stream(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
         .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    with_io_timeouts(stream)
+}
+
+/// `stream` with [`IO_TIMEOUT`] on reads and writes.
+fn with_io_timeouts(stream: TcpStream) -> TcpStream {
     stream
         .set_read_timeout(Some(IO_TIMEOUT))
         .expect("set read timeout");
