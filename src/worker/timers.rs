@@ -23,7 +23,8 @@ pub enum TimerTarget {
     Sweep,
     /// A shared receiver's timer: `(receiver id, tag)`.
     Shared(u64, u64),
-    /// Listener `0` tries `accept` again after running out of descriptors.
+    /// The listener at this index tries `accept` again after running out of descriptors or
+    /// memory.
     Accept(usize),
     /// The backstop of socket `socket`'s receive low-water mark (`id` tells the connection
     /// from a later one in the same slot).
