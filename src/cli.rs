@@ -27,6 +27,8 @@ Options:
   --single-process           Run one worker in this process, without a master (debugging)
   --no-native-callbacks      Run every script callback in the JavaScript engine, including
                              those that would be compiled (docs/performance.md)
+  --no-splice                Copy bulk bodies through user space instead of splicing them
+                             socket to socket through kernel pipes (docs/performance.md)
   --busy-poll=off|auto|TIME  How long a worker out of work polls before it sleeps: off (or
                              0, the default) sleeps at once; auto learns a window of up to
                              50us from the gaps between events, at most doubling the CPU used;
@@ -62,6 +64,8 @@ pub struct Options {
     pub native_callbacks: bool,
     /// How workers poll before they sleep ([`crate::worker::busy_poll`]).
     pub busy_poll: BusyPollMode,
+    /// Whether bulk bodies are spliced through kernel pipes ([`crate::net::pipe`]).
+    pub splice: bool,
 }
 
 /// A command-line error, printed with the usage hint; exit status 2.
@@ -81,6 +85,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
         single_process: false,
         native_callbacks: true,
         busy_poll: BusyPollMode::Off,
+        splice: true,
     };
     for a in args {
         let (name, value) = match a.split_once('=') {
@@ -98,6 +103,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
             "--reuse-port" => {}
             "--single-process" => o.single_process = true,
             "--no-native-callbacks" => o.native_callbacks = false,
+            "--no-splice" => o.splice = false,
             "--log-level" => {
                 o.log_level = match need(value)?.as_str() {
                     "debug" => log::LevelFilter::Debug,

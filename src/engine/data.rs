@@ -1,8 +1,68 @@
-//! `Data`: a rope of `bytes::Bytes` chunks. Splitting a read buffer into body pieces and passing them
-//! through filters never copies the bytes.
+//! `Data`: a rope of byte pieces. Splitting a read buffer into body pieces and passing them
+//! through filters never copies the bytes; nor does relaying a bulk body, whose pieces may
+//! wait in a kernel pipe until a socket splices them out (`net::pipe`).
 
+use crate::net::pipe::PipedBytes;
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
+
+/// One piece of a `Data`.
+#[derive(Debug)]
+pub enum Piece {
+    Mem(Bytes),
+    /// Body bytes spliced from a socket into a pipe; boxed to keep a piece at the size of a
+    /// `Bytes`.
+    Piped(Box<PipedBytes>),
+}
+
+impl Piece {
+    pub fn len(&self) -> usize {
+        match self {
+            Piece::Mem(b) => b.len(),
+            Piece::Piped(p) => p.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the bytes still wait in a pipe (nothing has looked at them).
+    pub fn in_pipe(&self) -> bool {
+        matches!(self, Piece::Piped(p) if p.in_pipe())
+    }
+
+    /// The bytes; a piped piece copies them out of its pipe the first time.
+    pub fn bytes(&self) -> &Bytes {
+        match self {
+            Piece::Mem(b) => b,
+            Piece::Piped(p) => p.bytes(),
+        }
+    }
+
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            Piece::Mem(b) => b,
+            Piece::Piped(p) => p.bytes().clone(),
+        }
+    }
+}
+
+impl Default for Piece {
+    fn default() -> Piece {
+        NONE
+    }
+}
+
+impl Clone for Piece {
+    /// A copy of a piped piece shares its bytes in memory: a pipe has one reader.
+    fn clone(&self) -> Piece {
+        Piece::Mem(self.bytes().clone())
+    }
+}
+
+/// The empty piece standing for no piece.
+const NONE: Piece = Piece::Mem(Bytes::new());
 
 /// A byte string made of shared chunks. An empty `Data` is the flush marker of the event stream.
 ///
@@ -12,10 +72,11 @@ use std::collections::VecDeque;
 /// instead of 72).
 #[derive(Clone, Default, Debug)]
 pub struct Data {
-    first: Option<Bytes>,
+    /// `NONE` (an empty piece) when the rope is empty: an `Option` would not fit the size.
+    first: Piece,
     // The box is the point: it keeps the deque's 32-byte header out of every event.
     #[allow(clippy::box_collection)]
-    rest: Option<Box<VecDeque<Bytes>>>,
+    rest: Option<Box<VecDeque<Piece>>>,
     len: usize,
 }
 
@@ -38,25 +99,30 @@ impl Data {
 
     /// Appends a chunk without copying.
     pub fn push_bytes(&mut self, b: Bytes) {
-        if b.is_empty() {
+        self.push_piece(Piece::Mem(b));
+    }
+
+    /// Appends a piece without copying.
+    pub fn push_piece(&mut self, p: Piece) {
+        if p.is_empty() {
             return;
         }
-        self.len += b.len();
-        if self.first.is_none() {
-            self.first = Some(b);
+        self.len += p.len();
+        if self.first.is_empty() {
+            self.first = p;
         } else {
-            self.rest.get_or_insert_default().push_back(b);
+            self.rest.get_or_insert_default().push_back(p);
         }
     }
 
-    /// Appends all chunks of `other` without copying.
+    /// Appends all pieces of `other` without copying.
     pub fn push_data(&mut self, other: Data) {
         if self.is_empty() {
             *self = other;
             return;
         }
-        for c in other.into_chunks() {
-            self.push_bytes(c);
+        for p in other.into_pieces() {
+            self.push_piece(p);
         }
     }
 
@@ -64,74 +130,129 @@ impl Data {
         self.push_bytes(Bytes::copy_from_slice(s));
     }
 
-    fn pop_front(&mut self) -> Option<Bytes> {
-        let f = self.first.take()?;
-        self.first = self.rest.as_mut().and_then(|r| r.pop_front());
+    fn pop_front(&mut self) -> Option<Piece> {
+        if self.first.is_empty() {
+            return None;
+        }
+        let next = self.rest.as_mut().and_then(|r| r.pop_front());
+        let f = std::mem::replace(&mut self.first, next.unwrap_or(NONE));
         self.len -= f.len();
-        if self.first.is_none() {
+        if self.first.is_empty() {
             // Long-lived queues (socket write buffers) keep no memory while empty.
             self.rest = None;
         }
         Some(f)
     }
 
-    fn push_front(&mut self, b: Bytes) {
-        self.len += b.len();
-        if let Some(f) = self.first.replace(b) {
+    fn push_front(&mut self, p: Piece) {
+        self.len += p.len();
+        let f = std::mem::replace(&mut self.first, p);
+        if !f.is_empty() {
             self.rest.get_or_insert_default().push_front(f);
         }
     }
 
-    /// Removes and returns the first `n` bytes (or all, when shorter).
+    /// Removes and returns the first `n` bytes (or all, when shorter). A piped piece cut in
+    /// two is copied out of its pipe first.
     pub fn shift(&mut self, n: usize) -> Data {
         let mut out = Data::new();
         let mut left = n.min(self.len);
         while left > 0 {
-            let Some(mut front) = self.pop_front() else {
+            let Some(front) = self.pop_front() else {
                 break;
             };
             if front.len() <= left {
                 left -= front.len();
-                out.push_bytes(front);
+                out.push_piece(front);
             } else {
-                let head = front.split_to(left);
+                let mut rest = front.into_bytes();
+                let head = rest.split_to(left);
                 left = 0;
                 out.push_bytes(head);
-                self.push_front(front);
+                self.push_front(Piece::Mem(rest));
             }
         }
         out
     }
 
     pub fn clear(&mut self) {
-        self.first = None;
+        self.first = NONE;
         if let Some(r) = &mut self.rest {
             r.clear();
         }
         self.len = 0;
     }
 
-    pub fn chunks(&self) -> impl Iterator<Item = &Bytes> {
-        self.first
-            .iter()
+    pub fn pieces(&self) -> impl Iterator<Item = &Piece> {
+        Some(&self.first)
+            .filter(|f| !f.is_empty())
+            .into_iter()
             .chain(self.rest.iter().flat_map(|r| r.iter()))
     }
 
-    pub fn into_chunks(self) -> impl Iterator<Item = Bytes> {
-        self.first
+    pub fn into_pieces(self) -> impl Iterator<Item = Piece> {
+        Some(self.first)
+            .filter(|f| !f.is_empty())
             .into_iter()
             .chain(self.rest.into_iter().flat_map(|r| *r))
     }
 
+    /// The bytes piece by piece; piped pieces are copied out of their pipes.
+    pub fn chunks(&self) -> impl Iterator<Item = &Bytes> {
+        self.pieces().map(Piece::bytes)
+    }
+
+    /// The bytes piece by piece; piped pieces are copied out of their pipes.
+    pub fn into_chunks(self) -> impl Iterator<Item = Bytes> {
+        self.into_pieces().map(Piece::into_bytes)
+    }
+
     pub fn chunk_count(&self) -> usize {
-        self.first.is_some() as usize + self.rest.as_ref().map_or(0, |r| r.len())
+        !self.first.is_empty() as usize + self.rest.as_ref().map_or(0, |r| r.len())
+    }
+
+    /// Copies piped pieces out of their pipes, for holders that keep bytes for long (a
+    /// script's `Data`): a pipe is two descriptors, and a worker has few of them.
+    pub fn materialize(&mut self) {
+        let rest = self.rest.iter_mut().flat_map(|r| r.iter_mut());
+        for p in std::iter::once(&mut self.first).chain(rest) {
+            if let Piece::Piped(_) = p {
+                *p = Piece::Mem(p.bytes().clone());
+            }
+        }
+    }
+
+    /// The first piece, when its bytes still wait in a pipe: a writer splices it out and
+    /// reports what left with [`Self::spliced`].
+    pub fn front_in_pipe(&mut self) -> Option<&mut PipedBytes> {
+        match &mut self.first {
+            Piece::Piped(p) if p.in_pipe() => Some(p),
+            _ => None,
+        }
+    }
+
+    /// `n` bytes of the first piece left its pipe (see [`Self::front_in_pipe`]).
+    pub fn spliced(&mut self, n: usize) {
+        self.len -= n;
+        if self.first.is_empty() {
+            let next = self.rest.as_mut().and_then(|r| r.pop_front());
+            self.first = next.unwrap_or(NONE);
+            if self.first.is_empty() {
+                self.rest = None;
+            }
+        }
+    }
+
+    /// The leading bytes in memory: every piece before the first one still in a pipe.
+    pub fn leading_bytes(&self) -> impl Iterator<Item = &Bytes> {
+        self.pieces().take_while(|p| !p.in_pipe()).map(Piece::bytes)
     }
 
     /// The bytes as one contiguous buffer; free when there is a single chunk.
     pub fn to_bytes(&self) -> Bytes {
         match (&self.first, self.rest.as_ref().is_none_or(|r| r.is_empty())) {
-            (None, _) => Bytes::new(),
-            (Some(f), true) => f.clone(),
+            (f, _) if f.is_empty() => Bytes::new(),
+            (f, true) => f.bytes().clone(),
             _ => {
                 let mut b = BytesMut::with_capacity(self.len);
                 for c in self.chunks() {
@@ -155,17 +276,24 @@ impl Data {
         String::from_utf8_lossy(&self.to_bytes()).into_owned()
     }
 
-    /// Removes `n` leading bytes (after a partial `writev`).
+    /// Removes `n` leading bytes (after a partial write). A piped piece cut in two is copied
+    /// out of its pipe first; a writer that spliced uses [`Self::spliced`] instead.
     pub fn consume(&mut self, mut n: usize) {
         while n > 0 {
-            let Some(front) = self.first.as_mut() else {
+            let front = &mut self.first;
+            if front.is_empty() {
                 return;
-            };
+            }
             if front.len() <= n {
                 n -= front.len();
                 let _ = self.pop_front();
             } else {
-                front.advance(n);
+                if let Piece::Piped(_) = front {
+                    *front = Piece::Mem(front.bytes().clone());
+                }
+                if let Piece::Mem(b) = front {
+                    b.advance(n);
+                }
                 self.len -= n;
                 n = 0;
             }
@@ -235,6 +363,79 @@ mod tests {
         // Events are moved through queues and stacks at every pipeline hop.
         assert_eq!(std::mem::size_of::<Data>(), 48);
         assert!(std::mem::size_of::<crate::engine::event::Event>() <= 56);
+    }
+
+    fn piped(bytes: &[u8]) -> Piece {
+        Piece::Piped(Box::new(crate::net::pipe::piped(bytes)))
+    }
+
+    #[test]
+    fn piped_pieces_pass_whole_and_are_copied_out_only_when_looked_at() {
+        let mut d = Data::from("head ");
+        d.push_piece(piped(b"piped body"));
+        d.push_slice(b" tail");
+        assert_eq!(d.len(), 20);
+        assert_eq!(d.chunk_count(), 3);
+        // Moving whole pieces keeps the bytes in the pipe.
+        let head = d.shift(5);
+        assert_eq!(head.to_vec(), b"head ");
+        assert!(d.front_in_pipe().is_some());
+        let mut moved = Data::new();
+        moved.push_data(d);
+        assert!(moved.front_in_pipe().is_some());
+        assert_eq!(moved.leading_bytes().count(), 0);
+        // Looking copies them out, once; the rope's length does not change.
+        assert_eq!(moved.to_vec(), b"piped body tail");
+        assert!(moved.front_in_pipe().is_none());
+        assert_eq!(moved.len(), 15);
+        assert_eq!(moved.leading_bytes().count(), 2);
+    }
+
+    #[test]
+    fn cutting_or_cloning_a_piped_piece_copies_it_out() {
+        let mut d = Data::new();
+        d.push_piece(piped(b"0123456789"));
+        let copy = d.clone();
+        assert!(
+            d.front_in_pipe().is_none(),
+            "a clone shares the copied bytes"
+        );
+        assert_eq!(copy.to_vec(), b"0123456789");
+        let mut e = Data::new();
+        e.push_piece(piped(b"abcdefgh"));
+        let front = e.shift(3);
+        assert_eq!(front.to_vec(), b"abc");
+        assert_eq!(e.to_vec(), b"defgh");
+        let mut f = Data::new();
+        f.push_piece(piped(b"abcdefgh"));
+        f.push_slice(b"ij");
+        f.consume(5);
+        assert_eq!(f.to_vec(), b"fghij");
+        assert_eq!(f.len(), 5);
+    }
+
+    #[test]
+    fn a_writer_splices_the_front_piece_out_in_steps() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let out = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut sink, _) = l.accept().unwrap();
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let mut d = Data::new();
+        d.push_piece(piped(b"spliced"));
+        d.push_slice(b"!");
+        let Some(p) = d.front_in_pipe() else {
+            panic!("not in a pipe")
+        };
+        let n = p.splice_to(out.as_raw_fd(), true).unwrap();
+        d.spliced(n);
+        assert_eq!(n, 7);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d.chunk_count(), 1);
+        assert_eq!(d.to_vec(), b"!");
+        let mut got = [0u8; 7];
+        sink.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"spliced");
     }
 
     #[test]

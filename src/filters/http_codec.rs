@@ -16,7 +16,7 @@ pub fn decoded_to_event(d: Decoded) -> Event {
     match d {
         Decoded::Request(h, _) => Event::MessageStart(Head::request(h)),
         Decoded::Response(h) => Event::MessageStart(Head::response(h)),
-        Decoded::Body(b) => Event::Data(Data::from(b)),
+        Decoded::Body(b) => Event::Data(b),
         Decoded::End => Event::MessageEnd,
     }
 }

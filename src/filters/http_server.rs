@@ -424,7 +424,7 @@ impl Serve {
                             continue;
                         }
                         if matches!(self.setup.answer, Answer::Func(_)) {
-                            r.body.push_bytes(b);
+                            r.body.push_data(b);
                         }
                     }
                 }
@@ -743,7 +743,7 @@ impl Demux {
                 Decoded::Request(h, framing) => self.start_request(h, framing, cx),
                 Decoded::Body(b) => {
                     if let Some(p) = self.receiving {
-                        cx.send(p, Event::Data(Data::from(b)));
+                        cx.send(p, Event::Data(b));
                     }
                 }
                 Decoded::End => {

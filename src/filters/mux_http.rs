@@ -250,7 +250,7 @@ impl MuxSession {
                 }
                 Decoded::Body(b) => {
                     let addr = front.addr;
-                    Self::send_to(core, addr, Event::Data(Data::from(b)));
+                    Self::send_to(core, addr, Event::Data(b));
                 }
                 Decoded::End => {
                     let addr = front.addr;

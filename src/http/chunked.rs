@@ -112,6 +112,19 @@ impl ChunkedDecoder {
         }
     }
 
+    /// `n` data bytes of the current chunk went past without being decoded (at most
+    /// [`Self::data_remaining`]).
+    pub fn skip_data(&mut self, n: u64) {
+        if let State::Data { remaining } = self.state {
+            let remaining = remaining.saturating_sub(n);
+            self.state = if remaining == 0 {
+                State::DataCr
+            } else {
+                State::Data { remaining }
+            };
+        }
+    }
+
     /// Whether the last chunk and trailer section have been consumed.
     pub fn is_done(&self) -> bool {
         self.state == State::Done

@@ -5,7 +5,7 @@ use super::framing::{BodyFraming, request_framing, response_framing};
 use super::head::{
     ParseError, Parsed, RequestHead, ResponseHead, parse_request_head, parse_response_head,
 };
-use crate::engine::data::Data;
+use crate::engine::data::{Data, Piece};
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 
@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 pub enum Decoded {
     Request(RequestHead, BodyFraming),
     Response(ResponseHead),
-    Body(Bytes),
+    Body(Data),
     End,
 }
 
@@ -104,16 +104,52 @@ impl MessageDecoder {
         }
     }
 
-    /// Decodes every chunk of `data`; on an error, what came before it has been emitted.
+    /// Decodes every piece of `data`; on an error, what came before it has been emitted.
+    /// A piece still in a pipe that lies within the body's framing is passed on as it is.
     pub fn feed_data(
         &mut self,
         data: Data,
         out: &mut impl FnMut(Decoded),
     ) -> Result<(), ParseError> {
-        for chunk in data.into_chunks() {
-            self.feed(chunk, out)?;
+        for piece in data.into_pieces() {
+            match piece {
+                Piece::Mem(b) => self.feed(b, out)?,
+                p => {
+                    if let Some(p) = self.pass_body(p, out) {
+                        self.feed(p.into_bytes(), out)?;
+                    }
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Emits a piped piece as body without looking at it when the framing promises at least
+    /// its length (as the receive low-water mark that made it ensures); returns it otherwise.
+    fn pass_body(&mut self, p: Piece, out: &mut impl FnMut(Decoded)) -> Option<Piece> {
+        let n = p.len() as u64;
+        let within = match &mut self.phase {
+            Phase::Length(rem) if *rem >= n => {
+                *rem -= n;
+                true
+            }
+            Phase::Chunked(dec) if dec.data_remaining().is_some_and(|r| r >= n) => {
+                dec.skip_data(n);
+                true
+            }
+            _ => false,
+        };
+        if !within {
+            return Some(p);
+        }
+        let mut d = Data::new();
+        d.push_piece(p);
+        out(Decoded::Body(d));
+        if matches!(self.phase, Phase::Length(0)) {
+            self.phase = Phase::Head;
+            out(Decoded::End);
+        }
+        None
     }
 
     /// Decodes one chunk of input.
@@ -147,7 +183,7 @@ impl MessageDecoder {
                 }
                 Phase::Length(rem) => {
                     let k = (*rem).min(input.len() as u64) as usize;
-                    out(Decoded::Body(input.split_to(k)));
+                    out(Decoded::Body(Data::from(input.split_to(k))));
                     *rem -= k as u64;
                     if *rem == 0 {
                         self.phase = Phase::Head;
@@ -155,20 +191,21 @@ impl MessageDecoder {
                     }
                 }
                 Phase::Chunked(dec) => {
-                    let done = match dec.decode(&mut input, &mut |b| out(Decoded::Body(b))) {
-                        Ok(d) => d,
-                        Err(e) => {
-                            self.phase = Phase::Failed;
-                            return Err(e);
-                        }
-                    };
+                    let done =
+                        match dec.decode(&mut input, &mut |b| out(Decoded::Body(Data::from(b)))) {
+                            Ok(d) => d,
+                            Err(e) => {
+                                self.phase = Phase::Failed;
+                                return Err(e);
+                            }
+                        };
                     if done {
                         self.phase = Phase::Head;
                         out(Decoded::End);
                     }
                 }
                 Phase::UntilClose => {
-                    out(Decoded::Body(std::mem::take(&mut input)));
+                    out(Decoded::Body(Data::from(std::mem::take(&mut input))));
                 }
             }
         }
@@ -274,6 +311,65 @@ mod tests {
         assert_eq!(d.body_remaining(), None, "between chunks");
         response(&mut d, b"0\r\n\r\n");
         assert_eq!(d.body_remaining(), None, "between messages");
+    }
+
+    fn piped(bytes: &[u8]) -> Data {
+        let mut d = Data::new();
+        d.push_piece(Piece::Piped(Box::new(crate::net::pipe::piped(bytes))));
+        d
+    }
+
+    fn feed(decoder: &mut MessageDecoder, data: Data) -> Vec<Decoded> {
+        let mut out = Vec::new();
+        decoder
+            .feed_data(data, &mut |d| out.push(d))
+            .expect("valid");
+        out
+    }
+
+    #[test]
+    fn a_piped_piece_within_the_body_passes_unread() {
+        let mut d = MessageDecoder::new(Side::Response);
+        d.expect_response(RequestFacts::default());
+        response(&mut d, b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n");
+        let out = feed(&mut d, piped(b"0123456789"));
+        let [Decoded::Body(mut body)] = <[Decoded; 1]>::try_from(out).expect("one piece") else {
+            panic!("not a body")
+        };
+        assert!(body.front_in_pipe().is_some(), "the decoder looked at it");
+        assert_eq!(d.body_remaining(), Some(2));
+        let out = feed(&mut d, piped(b"ab"));
+        assert!(matches!(out.as_slice(), [Decoded::Body(_), Decoded::End]));
+        assert_eq!(d.body_remaining(), None);
+    }
+
+    #[test]
+    fn a_piped_piece_past_the_body_is_read_and_split() {
+        let mut d = MessageDecoder::new(Side::Response);
+        d.expect_response(RequestFacts::default());
+        d.expect_response(RequestFacts::default());
+        response(&mut d, b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n");
+        let out = feed(&mut d, piped(b"abcHTTP/1.1 204 No Content\r\n\r\n"));
+        assert_eq!(out.len(), 4, "{out:?}");
+        assert!(matches!(&out[0], Decoded::Body(b) if b.to_vec() == b"abc"));
+        assert!(matches!(out[1], Decoded::End));
+        assert!(matches!(&out[2], Decoded::Response(h) if h.status == 204));
+        assert!(matches!(out[3], Decoded::End));
+    }
+
+    #[test]
+    fn a_piped_piece_within_a_chunk_passes_unread() {
+        let mut d = MessageDecoder::new(Side::Response);
+        d.expect_response(RequestFacts::default());
+        response(
+            &mut d,
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n8\r\n",
+        );
+        let out = feed(&mut d, piped(b"01234567"));
+        assert!(matches!(&out[..], [Decoded::Body(b)] if b.len() == 8));
+        assert_eq!(d.body_remaining(), None, "after the chunk's data");
+        let out = feed(&mut d, Data::from("\r\n0\r\n\r\n"));
+        assert!(matches!(out.as_slice(), [Decoded::End]));
     }
 
     #[test]

@@ -73,7 +73,9 @@ pub fn to_data(v: &JsValue, ctx: &mut Context) -> JsResult<Option<Data>> {
     Ok(Some(Data::from(utf8_bytes(&v.to_string(ctx)?))))
 }
 
-pub fn data_to_js(data: Data, ctx: &mut Context) -> JsResult<JsValue> {
+pub fn data_to_js(mut data: Data, ctx: &mut Context) -> JsResult<JsValue> {
+    // A script may keep it for as long as it likes; a pipe is too scarce for that.
+    data.materialize();
     Ok(JsDataObj::from_data(JsDataObj { data }, ctx)?.into())
 }
 
@@ -276,7 +278,11 @@ impl Finalize for JsMessage {
 }
 
 impl JsMessage {
-    pub fn new_object(head: Head, body: Option<Data>, ctx: &mut Context) -> JsResult<JsValue> {
+    pub fn new_object(head: Head, mut body: Option<Data>, ctx: &mut Context) -> JsResult<JsValue> {
+        if let Some(b) = &mut body {
+            // As in `data_to_js`: a script may keep it.
+            b.materialize();
+        }
         let m = JsMessage {
             head: HeldHead::new(head),
             body,

@@ -1,11 +1,12 @@
 //! One TCP connection on the reactor: its write queue, read state and deadlines.
 
 use super::options::SocketOptions;
-use crate::engine::data::Data;
+use super::pipe::SpliceRead;
+use crate::engine::data::{Data, Piece};
 use crate::engine::pipeline::PipelineId;
-use bytes::{Bytes, BytesMut};
-use std::io::{self, IoSlice, Write};
-use std::os::fd::AsRawFd;
+use bytes::BytesMut;
+use std::io::{self, IoSlice};
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -100,6 +101,8 @@ pub struct Conn {
     /// Inbound: the client sent bytes its pipeline will not answer (read after the pipeline
     /// ended, or left over when it chose to close), so closing lingers ([`Role::Lingering`]).
     pub unanswered_input: bool,
+    /// The current bulk body is being spliced through pipes (logged once per body).
+    splicing: bool,
 }
 
 impl Conn {
@@ -132,6 +135,7 @@ impl Conn {
             recv_lowat: super::recv_lowat::OFF as u32,
             lowat_backstop: false,
             unanswered_input: false,
+            splicing: false,
         }
     }
 
@@ -142,7 +146,12 @@ impl Conn {
             return;
         };
         match super::recv_lowat::set(self.stream.as_raw_fd(), bytes) {
-            Ok(()) => self.recv_lowat = mark,
+            Ok(()) => {
+                self.recv_lowat = mark;
+                if bytes == super::recv_lowat::OFF {
+                    self.splicing = false;
+                }
+            }
             Err(e) => log::debug!("socket #{}: SO_RCVLOWAT {bytes}: {e}", self.id),
         }
     }
@@ -154,15 +163,35 @@ impl Conn {
 
     /// Reads once into `buf`'s spare capacity. `Ok(None)` = would block, `Ok(Some((empty, _)))`
     /// = EOF; otherwise the bytes and whether the read filled the space offered (more may wait).
+    /// With a low-water mark up, the bytes are a bulk body its consumer has promised to take
+    /// whole: they are spliced into a pipe instead, up to the mark (`net::pipe`).
     pub fn read_once(
         &mut self,
         buf: &mut BytesMut,
         chunk: usize,
         now: Instant,
-    ) -> io::Result<Option<(Bytes, bool)>> {
+    ) -> io::Result<Option<(Data, bool)>> {
         // With a low-water mark set, at least that much is queued when we are woken: offer room
         // for all of it, so it leaves in one read (and one write downstream).
         let mark = self.recv_lowat();
+        if mark > super::recv_lowat::OFF {
+            match super::pipe::splice_from(self.stream.as_raw_fd(), mark)? {
+                SpliceRead::Got(p) => {
+                    if !self.splicing {
+                        self.splicing = true;
+                        log::debug!("socket #{}: bulk input spliced through a pipe", self.id);
+                    }
+                    self.last_read = now;
+                    let full = p.len() == mark;
+                    let mut d = Data::new();
+                    d.push_piece(Piece::Piped(Box::new(p)));
+                    return Ok(Some((d, full)));
+                }
+                SpliceRead::Eof => return Ok(Some((Data::new(), false))),
+                SpliceRead::WouldBlock => return Ok(None),
+                SpliceRead::Unavailable => {}
+            }
+        }
         let (floor, size) = if mark > super::recv_lowat::OFF {
             (mark, mark)
         } else {
@@ -194,32 +223,68 @@ impl Conn {
         // SAFETY: the kernel initialised `n` bytes.
         unsafe { buf.set_len(buf.len() + n) };
         self.last_read = now;
-        Ok(Some((buf.split().freeze(), full)))
+        Ok(Some((Data::from(buf.split().freeze()), full)))
     }
 
-    /// Writes as much of the queue as the socket takes, with one `writev` per round.
-    /// Returns `Ok(true)` when the queue is empty.
+    /// Writes as much of the queue as the socket takes: the bytes in memory with one `writev`
+    /// per round, a piece waiting in a pipe with `splice`. Returns `Ok(true)` when the queue
+    /// is empty.
     pub fn flush(&mut self, now: Instant) -> io::Result<bool> {
         const MAX_IOV: usize = 64;
+        let fd = self.stream.as_raw_fd();
         while !self.wbuf.is_empty() {
-            let mut slices: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
-            let mut n = 0;
-            for c in self.wbuf.chunks().take(MAX_IOV) {
-                slices[n] = IoSlice::new(c);
-                n += 1;
-            }
-            match self.stream.write_vectored(&slices[..n]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(w) => {
-                    self.wbuf.consume(w);
-                    self.last_write = now;
+            let more = self.wbuf.chunk_count() > 1;
+            let written = if let Some(p) = self.wbuf.front_in_pipe() {
+                p.splice_to(fd, more).inspect(|&n| self.wbuf.spliced(n))
+            } else {
+                let mut slices: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
+                let mut n = 0;
+                let mut bytes = 0;
+                for c in self.wbuf.leading_bytes().take(MAX_IOV) {
+                    slices[n] = IoSlice::new(c);
+                    n += 1;
+                    bytes += c.len();
                 }
+                // A piped piece right behind (a chunk-size line before its body, say) joins
+                // these bytes in one segment: `MSG_MORE` holds a short one back.
+                let piped_next = bytes < self.wbuf.len() && n < MAX_IOV;
+                send_vectored(fd, &slices[..n], piped_next).inspect(|&w| self.wbuf.consume(w))
+            };
+            match written {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => self.last_write = now,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
         }
         Ok(true)
+    }
+}
+
+/// `writev`, or `sendmsg` with `MSG_MORE` when `more` bytes follow at once.
+fn send_vectored(fd: RawFd, slices: &[IoSlice<'_>], more: bool) -> io::Result<usize> {
+    let n = if more {
+        // SAFETY: `msghdr` is plain data; every field the kernel reads is set below.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = slices.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = slices.len() as _;
+        // SAFETY: `IoSlice` is ABI-compatible with `iovec`; the slices outlive the call.
+        unsafe { libc::sendmsg(fd, &msg, libc::MSG_MORE | libc::MSG_NOSIGNAL) }
+    } else {
+        // SAFETY: as above; `writev` reads `slices.len()` iovecs.
+        unsafe {
+            libc::writev(
+                fd,
+                slices.as_ptr() as *const libc::iovec,
+                slices.len() as libc::c_int,
+            )
+        }
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
     }
 }
 

@@ -546,7 +546,7 @@ impl Worker {
                 Ok(Some((b, full))) => {
                     let n = b.len();
                     budget = budget.saturating_sub(n);
-                    let ev = Event::Data(b.into());
+                    let ev = Event::Data(b);
                     match reader {
                         ReadTarget::Pipeline(p) => {
                             self.core.input_now(p, ev, Some(s));

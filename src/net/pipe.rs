@@ -1,0 +1,407 @@
+//! Zero-copy forwarding of bulk bodies through kernel pipes (`splice(2)`).
+//!
+//! A proxy relaying a large body would otherwise copy every byte twice: from the upstream
+//! socket into user space, and from there into the client's socket (40% of the worker's CPU
+//! on the bench's `large` scenario). When a socket's consumer has promised that the next bytes
+//! are body bytes (the receive low-water mark is up, see [`super::recv_lowat`]), the worker
+//! instead splices them into a pipe and passes the pipe along the pipeline as one piece of a
+//! `Data` ([`PipedBytes`]). The socket that finally writes it splices the pipe out: the pages
+//! move by reference, and nothing is copied in this process.
+//!
+//! Whatever looks at the bytes on the way (a script, a compressor, a second reader) gets them
+//! copied out of the pipe on first access ([`PipedBytes::bytes`]), which costs what the plain
+//! read would have. Pipes are pooled per worker thread and their number is bounded
+//! ([`MAX_PIPES`]); past it, and wherever `splice` fails, the worker reads as before.
+
+use bytes::{Bytes, BytesMut};
+use std::cell::{Cell, OnceCell, RefCell};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Most pipes (each two descriptors) a worker holds at once, in use or pooled. Bounds what
+/// bodies buffered by a script can pin; the bench's 50 clients need a dozen.
+pub const MAX_PIPES: usize = 128;
+/// Idle pipes kept for reuse; the rest are closed.
+const POOLED: usize = 32;
+/// Capacity asked of a new pipe: a full low-water mark's worth (`recv_lowat::MAX`), so one
+/// splice takes what one read would have. The kernel's default is 64 KiB; unprivileged users
+/// may be refused more (`pipe-user-pages-soft`), which only makes pieces smaller.
+const PIPE_SIZE: libc::c_int = 256 << 10;
+
+/// Smaller pipes (what a user over the kernel's soft limit gets) are not worth a splice.
+const MIN_PIPE_SIZE: libc::c_int = 64 << 10;
+
+/// Off with `--no-splice`, or once the kernel refused `splice` on a socket.
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns zero-copy forwarding on or off for this process (`--no-splice`).
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl Pipe {
+    fn open() -> io::Result<Pipe> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` has room for the two descriptors `pipe2` writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: both descriptors were just created and are owned by nobody else.
+        let pipe = unsafe {
+            Pipe {
+                read: OwnedFd::from_raw_fd(fds[0]),
+                write: OwnedFd::from_raw_fd(fds[1]),
+            }
+        };
+        let fd = pipe.write.as_raw_fd();
+        // SAFETY: plain fcntls on a descriptor we own; a refused size leaves the default.
+        let size = unsafe {
+            libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE);
+            libc::fcntl(fd, libc::F_GETPIPE_SZ)
+        };
+        if size < MIN_PIPE_SIZE {
+            // A user over `pipe-user-pages-soft` gets two-page pipes: more splices than reads.
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("the kernel gives this user pipes of {size} bytes"),
+            ));
+        }
+        Ok(pipe)
+    }
+}
+
+/// The worker's pipes: idle ones for reuse and a count of all it holds.
+#[derive(Default)]
+struct PipePool {
+    idle: Vec<Pipe>,
+    held: usize,
+}
+
+thread_local! {
+    static POOL: RefCell<PipePool> = RefCell::default();
+}
+
+fn take_pipe() -> Option<Pipe> {
+    POOL.with_borrow_mut(|pool| {
+        if let Some(p) = pool.idle.pop() {
+            return Some(p);
+        }
+        if pool.held >= MAX_PIPES {
+            return None;
+        }
+        match Pipe::open() {
+            Ok(p) => {
+                pool.held += 1;
+                Some(p)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+                log::warn!("{e}; bulk bodies are copied from now on");
+                set_enabled(false);
+                None
+            }
+            Err(e) => {
+                log::debug!("pipe for splicing: {e}");
+                None
+            }
+        }
+    })
+}
+
+/// Returns an empty pipe to the pool, or closes it.
+fn give_back(pipe: Pipe, empty: bool) {
+    POOL.with_borrow_mut(|pool| {
+        if empty && pool.idle.len() < POOLED {
+            pool.idle.push(pipe);
+        } else {
+            pool.held -= 1;
+        }
+    });
+}
+
+/// What splicing from a socket gave.
+pub enum SpliceRead {
+    Got(PipedBytes),
+    Eof,
+    WouldBlock,
+    /// No pipe to spare or no `splice` for this socket: read it the usual way.
+    Unavailable,
+}
+
+/// Moves up to `max` bytes queued on socket `fd` into a pipe.
+pub fn splice_from(fd: RawFd, max: usize) -> io::Result<SpliceRead> {
+    if !enabled() {
+        return Ok(SpliceRead::Unavailable);
+    }
+    let Some(pipe) = take_pipe() else {
+        return Ok(SpliceRead::Unavailable);
+    };
+    // SAFETY: plain splice between descriptors we hold; no user memory is involved.
+    let n = unsafe {
+        libc::splice(
+            fd,
+            std::ptr::null_mut(),
+            pipe.write.as_raw_fd(),
+            std::ptr::null_mut(),
+            max,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    if n > 0 {
+        return Ok(SpliceRead::Got(PipedBytes {
+            pipe: Some(pipe),
+            len: Cell::new(n as usize),
+            copy: OnceCell::new(),
+        }));
+    }
+    give_back(pipe, true);
+    if n == 0 {
+        return Ok(SpliceRead::Eof);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(SpliceRead::WouldBlock),
+        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) => {
+            log::warn!("splice is not available here ({e}); bodies are copied");
+            set_enabled(false);
+            Ok(SpliceRead::Unavailable)
+        }
+        _ => Err(e),
+    }
+}
+
+/// Body bytes waiting in a pipe: one piece of a `Data`.
+///
+/// Its bytes are either still in the pipe (to be spliced out to a socket) or, once something
+/// looked at them, copied out into [`Self::bytes`]; then they are written like any others.
+pub struct PipedBytes {
+    pipe: Option<Pipe>,
+    /// Bytes in the pipe (before they are copied out).
+    len: Cell<usize>,
+    copy: OnceCell<Bytes>,
+}
+
+impl PipedBytes {
+    pub fn len(&self) -> usize {
+        match self.copy.get() {
+            Some(b) => b.len(),
+            None => self.len.get(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the bytes are still in the pipe, to be spliced.
+    pub fn in_pipe(&self) -> bool {
+        self.copy.get().is_none()
+    }
+
+    /// The bytes, copied out of the pipe on first use.
+    pub fn bytes(&self) -> &Bytes {
+        self.copy.get_or_init(|| {
+            let want = self.len.get();
+            let mut buf = BytesMut::with_capacity(want);
+            if let Some(pipe) = &self.pipe {
+                while buf.len() < want {
+                    let spare = buf.spare_capacity_mut();
+                    // SAFETY: `read(2)` writes at most `spare.len()` bytes into the spare
+                    // capacity; the length is extended only by what it reports.
+                    let n = unsafe {
+                        libc::read(
+                            pipe.read.as_raw_fd(),
+                            spare.as_mut_ptr() as *mut libc::c_void,
+                            want - buf.len(),
+                        )
+                    };
+                    if n <= 0 {
+                        break;
+                    }
+                    // SAFETY: the kernel initialised `n` bytes.
+                    unsafe { buf.set_len(buf.len() + n as usize) };
+                }
+            }
+            if buf.len() < want {
+                // Cannot happen: the bytes were spliced in and nothing else reads the pipe.
+                // Keep the length every holder has counted with.
+                log::error!(
+                    "pipe held {} of {want} spliced bytes; the rest is zeros",
+                    buf.len()
+                );
+                buf.resize(want, 0);
+            }
+            self.len.set(0);
+            buf.freeze()
+        })
+    }
+
+    /// Splices the bytes still in the pipe to socket `fd`; `more`: further bytes follow at
+    /// once (a chunk's end), so the kernel may hold a partial segment back. Returns how many
+    /// bytes left the pipe; `WouldBlock` when the socket is full.
+    pub fn splice_to(&mut self, fd: RawFd, more: bool) -> io::Result<usize> {
+        let Some(pipe) = &self.pipe else {
+            return Ok(0);
+        };
+        let flags = libc::SPLICE_F_MOVE
+            | libc::SPLICE_F_NONBLOCK
+            | if more { libc::SPLICE_F_MORE } else { 0 };
+        // SAFETY: plain splice between descriptors we hold.
+        let n = unsafe {
+            libc::splice(
+                pipe.read.as_raw_fd(),
+                std::ptr::null_mut(),
+                fd,
+                std::ptr::null_mut(),
+                self.len.get(),
+                flags,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.len.set(self.len.get() - n as usize);
+        Ok(n as usize)
+    }
+}
+
+impl Drop for PipedBytes {
+    fn drop(&mut self) {
+        if let Some(pipe) = self.pipe.take() {
+            // A pipe with bytes left in it is closed rather than drained.
+            give_back(pipe, self.len.get() == 0);
+        }
+    }
+}
+
+impl std::fmt::Debug for PipedBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PipedBytes({} bytes{})",
+            self.len(),
+            if self.in_pipe() { " in a pipe" } else { "" }
+        )
+    }
+}
+
+/// Pipes this thread holds (in use or idle); for tests.
+pub fn pipes_held() -> usize {
+    POOL.with_borrow(|p| p.held)
+}
+
+/// `bytes` spliced into a pipe through a loopback connection; for tests.
+#[cfg(test)]
+pub fn piped(bytes: &[u8]) -> PipedBytes {
+    use std::io::Write;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut tx = std::net::TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+    let (rx, _) = l.accept().expect("accept");
+    tx.write_all(bytes).expect("write");
+    let mut got: Option<PipedBytes> = None;
+    while got.as_ref().map_or(0, |p| p.len()) < bytes.len() {
+        let left = bytes.len() - got.as_ref().map_or(0, |p| p.len());
+        match (splice_from(rx.as_raw_fd(), left), &mut got) {
+            (Ok(SpliceRead::Got(p)), None) => got = Some(p),
+            (Ok(SpliceRead::Got(more)), Some(p)) => {
+                // A second splice into the first pipe's writer would be simpler, but pieces
+                // are one splice each: move the extra bytes across.
+                let n = more.len();
+                // SAFETY: both descriptors are valid pipes held by the two pieces.
+                let moved = unsafe {
+                    libc::splice(
+                        more.pipe.as_ref().map_or(-1, |x| x.read.as_raw_fd()),
+                        std::ptr::null_mut(),
+                        p.pipe.as_ref().map_or(-1, |x| x.write.as_raw_fd()),
+                        std::ptr::null_mut(),
+                        n,
+                        0,
+                    )
+                };
+                assert_eq!(moved, n as isize);
+                more.len.set(0);
+                p.len.set(p.len.get() + n);
+            }
+            (Ok(_), _) => std::thread::yield_now(),
+            (Err(e), _) => panic!("splice: {e}"),
+        }
+    }
+    got.expect("spliced")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (b, _) = l.accept().unwrap();
+        (a, b)
+    }
+
+    fn spliced(from: &TcpStream, want: usize) -> PipedBytes {
+        loop {
+            match splice_from(from.as_raw_fd(), want).unwrap() {
+                SpliceRead::Got(p) => return p,
+                SpliceRead::WouldBlock => std::thread::yield_now(),
+                SpliceRead::Eof => panic!("eof"),
+                SpliceRead::Unavailable => panic!("splice unavailable"),
+            }
+        }
+    }
+
+    #[test]
+    fn bytes_move_socket_to_socket_through_a_pipe() {
+        let (mut tx, rx) = pair();
+        let (out, mut sink) = pair();
+        rx.set_nonblocking(true).unwrap();
+        tx.write_all(b"hello, pipe").unwrap();
+        let mut p = spliced(&rx, 5);
+        assert_eq!(p.len(), 5);
+        assert!(p.in_pipe());
+        assert_eq!(p.splice_to(out.as_raw_fd(), false).unwrap(), 5);
+        assert!(p.is_empty());
+        let mut got = [0u8; 5];
+        sink.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hello");
+    }
+
+    #[test]
+    fn looking_at_the_bytes_copies_them_out_once() {
+        let (mut tx, rx) = pair();
+        rx.set_nonblocking(true).unwrap();
+        tx.write_all(b"abcdef").unwrap();
+        let p = spliced(&rx, 6);
+        let held = pipes_held();
+        assert_eq!(p.bytes().as_ref(), b"abcdef");
+        assert_eq!(p.bytes().as_ref(), b"abcdef");
+        assert!(!p.in_pipe());
+        assert_eq!(p.len(), 6);
+        drop(p);
+        // The drained pipe went back to the pool.
+        assert_eq!(pipes_held(), held);
+    }
+
+    #[test]
+    fn a_pipe_dropped_full_is_closed() {
+        let (mut tx, rx) = pair();
+        rx.set_nonblocking(true).unwrap();
+        tx.write_all(b"xyz").unwrap();
+        let p = spliced(&rx, 3);
+        let held = pipes_held();
+        drop(p);
+        assert_eq!(pipes_held(), held - 1);
+    }
+}
