@@ -108,44 +108,47 @@ fn a_large_upload_is_spliced_to_the_upstream_byte_identical() {
     );
 }
 
-/// An origin answering every request on its first connection with `body` as chunks of
-/// `chunk` bytes (the last one shorter), all written at once.
-fn chunked_origin(body: Arc<Vec<u8>>, chunk: usize) -> (u16, thread::JoinHandle<()>) {
+/// An origin answering every request with `body` as chunks of `chunk` bytes (the last one
+/// shorter), all written at once.
+fn chunked_origin(body: Arc<Vec<u8>>, chunk: usize) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind origin");
     let port = listener.local_addr().expect("origin address").port();
-    let origin = thread::spawn(move || {
-        let Ok((mut s, _)) = listener.accept() else {
-            return;
-        };
-        let mut wire = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
-        for piece in body.chunks(chunk) {
-            wire.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
-            wire.extend_from_slice(piece);
-            wire.extend_from_slice(b"\r\n");
-        }
-        wire.extend_from_slice(b"0\r\n\r\n");
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        loop {
-            match s.read(&mut byte) {
-                Ok(1) => head.push(byte[0]),
-                _ => return,
-            }
-            if head.ends_with(b"\r\n\r\n") {
-                head.clear();
-                if s.write_all(&wire).is_err() {
-                    return;
+    let mut wire = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    for piece in body.chunks(chunk) {
+        wire.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        wire.extend_from_slice(piece);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"0\r\n\r\n");
+    let wire = Arc::new(wire);
+    thread::spawn(move || {
+        // A session given up for a slow client is replaced by a new connection.
+        for s in listener.incoming() {
+            let (Ok(mut s), wire) = (s, wire.clone()) else {
+                return;
+            };
+            thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while let Ok(1) = s.read(&mut byte) {
+                    head.push(byte[0]);
+                    if head.ends_with(b"\r\n\r\n") {
+                        head.clear();
+                        if s.write_all(&wire).is_err() {
+                            return;
+                        }
+                    }
                 }
-            }
+            });
         }
     });
-    (port, origin)
+    port
 }
 
 #[test]
 fn a_chunked_response_is_spliced_within_its_chunks_byte_identical() {
     let body = Arc::new(pattern_bytes((6 << 20) + 12_345, 74));
-    let (origin_port, _origin) = chunked_origin(body.clone(), 1 << 20);
+    let origin_port = chunked_origin(body.clone(), 1 << 20);
     let (pipy, port, _dir) = start_proxy(origin_port, "", &[]);
     let mut conn = Conn::open(port);
     for i in 0..2 {
