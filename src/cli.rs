@@ -64,7 +64,7 @@ pub struct Options {
     pub native_callbacks: bool,
     /// How workers poll before they sleep ([`crate::worker::busy_poll`]).
     pub busy_poll: BusyPollMode,
-    /// Whether bulk bodies are spliced through kernel pipes ([`crate::net::pipe`]).
+    /// Whether bulk bodies are spliced through kernel pipes ([`crate::engine::piped`]).
     pub splice: bool,
 }
 

@@ -42,7 +42,7 @@ fn main() {
 fn run(opts: cli::Options) -> i32 {
     pipy::js::pure::set_enabled(opts.native_callbacks);
     pipy::worker::busy_poll::set_mode(opts.busy_poll);
-    pipy::net::pipe::set_enabled(opts.splice);
+    pipy::engine::piped::set_enabled(opts.splice);
     if let Mode::Signal(which) = &opts.mode {
         let Some(pid_file) = &opts.pid_file else {
             eprintln!("pipy: --signal needs --pid-file=PATH");

@@ -1,8 +1,8 @@
 //! `Data`: a rope of byte pieces. Splitting a read buffer into body pieces and passing them
 //! through filters never copies the bytes; nor does relaying a bulk body, whose pieces may
-//! wait in a kernel pipe until a socket splices them out (`net::pipe`).
+//! wait in a kernel pipe until a socket splices them out (`engine::piped`).
 
-use crate::net::pipe::PipedBytes;
+use super::piped::PipedBytes;
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
 
@@ -366,7 +366,7 @@ mod tests {
     }
 
     fn piped(bytes: &[u8]) -> Piece {
-        Piece::Piped(Box::new(crate::net::pipe::piped(bytes)))
+        Piece::Piped(Box::new(crate::engine::piped::piped(bytes)))
     }
 
     #[test]

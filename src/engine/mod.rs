@@ -6,4 +6,5 @@ pub mod event;
 pub mod filter;
 pub mod graph;
 pub mod head;
+pub mod piped;
 pub mod pipeline;

@@ -315,7 +315,7 @@ mod tests {
 
     fn piped(bytes: &[u8]) -> Data {
         let mut d = Data::new();
-        d.push_piece(Piece::Piped(Box::new(crate::net::pipe::piped(bytes))));
+        d.push_piece(Piece::Piped(Box::new(crate::engine::piped::piped(bytes))));
         d
     }
 

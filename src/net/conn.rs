@@ -1,8 +1,8 @@
 //! One TCP connection on the reactor: its write queue, read state and deadlines.
 
 use super::options::SocketOptions;
-use super::pipe::SpliceRead;
 use crate::engine::data::{Data, Piece};
+use crate::engine::piped::SpliceRead;
 use crate::engine::pipeline::PipelineId;
 use bytes::BytesMut;
 use std::io::{self, IoSlice};
@@ -164,7 +164,7 @@ impl Conn {
     /// Reads once into `buf`'s spare capacity. `Ok(None)` = would block, `Ok(Some((empty, _)))`
     /// = EOF; otherwise the bytes and whether the read filled the space offered (more may wait).
     /// With a low-water mark up, the bytes are a bulk body its consumer has promised to take
-    /// whole: they are spliced into a pipe instead, up to the mark (`net::pipe`).
+    /// whole: they are spliced into a pipe instead, up to the mark (`engine::piped`).
     pub fn read_once(
         &mut self,
         buf: &mut BytesMut,
@@ -175,7 +175,7 @@ impl Conn {
         // for all of it, so it leaves in one read (and one write downstream).
         let mark = self.recv_lowat();
         if mark > super::recv_lowat::OFF {
-            match super::pipe::splice_from(self.stream.as_raw_fd(), mark)? {
+            match crate::engine::piped::splice_from(self.stream.as_raw_fd(), mark)? {
                 SpliceRead::Got(p) => {
                     if !self.splicing {
                         self.splicing = true;

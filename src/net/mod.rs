@@ -5,7 +5,6 @@ pub mod addr;
 pub mod conn;
 pub mod listener;
 pub mod options;
-pub mod pipe;
 pub mod recv_lowat;
 
 pub use conn::{Conn, ConnState, ReadTarget, Role};

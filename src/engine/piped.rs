@@ -1,17 +1,18 @@
-//! Zero-copy forwarding of bulk bodies through kernel pipes (`splice(2)`).
+//! Bytes held in a kernel pipe: zero-copy forwarding of bulk bodies (`splice(2)`).
 //!
 //! A proxy relaying a large body would otherwise copy every byte twice: from the upstream
 //! socket into user space, and from there into the client's socket (40% of the worker's CPU
 //! on the bench's `large` scenario). When a socket's consumer has promised that the next bytes
-//! are body bytes (the receive low-water mark is up, see [`super::recv_lowat`]), the worker
-//! instead splices them into a pipe and passes the pipe along the pipeline as one piece of a
-//! `Data` ([`PipedBytes`]). The socket that finally writes it splices the pipe out: the pages
-//! move by reference, and nothing is copied in this process.
+//! are body bytes (the receive low-water mark is up, `net::recv_lowat`), the connection
+//! splices them into a pipe ([`splice_from`]) and passes the pipe along the pipeline as one
+//! piece of a `Data` ([`PipedBytes`]). The connection that finally writes it splices the pipe
+//! out ([`PipedBytes::splice_to`]): the pages move by reference, and nothing is copied in this
+//! process. This module only sees descriptors; `net` decides when a socket's bytes qualify.
 //!
 //! Whatever looks at the bytes on the way (a script, a compressor, a second reader) gets them
 //! copied out of the pipe on first access ([`PipedBytes::bytes`]), which costs what the plain
 //! read would have. Pipes are pooled per worker thread and their number is bounded
-//! ([`MAX_PIPES`]); past it, and wherever `splice` fails, the worker reads as before.
+//! ([`MAX_PIPES`]); past it, and wherever `splice` fails, the connection reads as before.
 
 use bytes::{Bytes, BytesMut};
 use std::cell::{Cell, OnceCell, RefCell};
@@ -137,7 +138,7 @@ pub enum SpliceRead {
     Unavailable,
 }
 
-/// Moves up to `max` bytes queued on socket `fd` into a pipe.
+/// Moves up to `max` bytes queued on descriptor `fd` (a socket) into a pipe.
 pub fn splice_from(fd: RawFd, max: usize) -> io::Result<SpliceRead> {
     if !enabled() {
         return Ok(SpliceRead::Unavailable);
@@ -245,7 +246,7 @@ impl PipedBytes {
         })
     }
 
-    /// Splices the bytes still in the pipe to socket `fd`; `more`: further bytes follow at
+    /// Splices the bytes still in the pipe to descriptor `fd` (a socket); `more`: further bytes follow at
     /// once (a chunk's end), so the kernel may hold a partial segment back. Returns how many
     /// bytes left the pipe; `WouldBlock` when the socket is full.
     pub fn splice_to(&mut self, fd: RawFd, more: bool) -> io::Result<usize> {
