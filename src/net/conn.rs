@@ -171,8 +171,6 @@ impl Conn {
         chunk: usize,
         now: Instant,
     ) -> io::Result<Option<(Data, bool)>> {
-        // With a low-water mark set, at least that much is queued when we are woken: offer room
-        // for all of it, so it leaves in one read (and one write downstream).
         let mark = self.recv_lowat();
         if mark > super::recv_lowat::OFF {
             match crate::engine::piped::splice_from(self.stream.as_raw_fd(), mark)? {
@@ -182,16 +180,20 @@ impl Conn {
                         log::debug!("socket #{}: bulk input spliced through a pipe", self.id);
                     }
                     self.last_read = now;
-                    let full = p.len() == mark;
                     let mut d = Data::new();
                     d.push_piece(Piece::Piped(Box::new(p)));
-                    return Ok(Some((d, full)));
+                    // A short splice may mean a full pipe rather than a drained socket (a pipe
+                    // holds so many pages, however little each carries): read on until the
+                    // socket says it is empty, or its readiness (edge-triggered) is lost.
+                    return Ok(Some((d, true)));
                 }
                 SpliceRead::Eof => return Ok(Some((Data::new(), false))),
                 SpliceRead::WouldBlock => return Ok(None),
                 SpliceRead::Unavailable => {}
             }
         }
+        // With a low-water mark set, at least that much is queued when we are woken: offer room
+        // for all of it, so it leaves in one read (and one write downstream).
         let (floor, size) = if mark > super::recv_lowat::OFF {
             (mark, mark)
         } else {
