@@ -198,6 +198,12 @@ mod tests {
     }
 
     #[test]
+    fn splicing_is_on_unless_turned_off() {
+        assert!(p(&["a.js"]).unwrap().splice);
+        assert!(!p(&["--no-splice", "a.js"]).unwrap().splice);
+    }
+
+    #[test]
     fn busy_poll_is_auto_off_or_a_duration() {
         let mode = |arg: &str| p(&[arg, "a.js"]).map(|o| o.busy_poll);
         assert_eq!(
