@@ -120,7 +120,10 @@ fn take_pipe() -> Option<Pipe> {
 
 /// Returns an empty pipe to the pool, or closes it.
 fn give_back(pipe: Pipe, empty: bool) {
-    POOL.with_borrow_mut(|pool| {
+    // A piece dropped while the thread's locals are torn down finds no pool: the closure is
+    // not run, and dropping it closes the pipe.
+    let _ = POOL.try_with(move |pool| {
+        let mut pool = pool.borrow_mut();
         if empty && pool.idle.len() < POOLED {
             pool.idle.push(pipe);
         } else {
