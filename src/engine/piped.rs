@@ -21,7 +21,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Most pipes (each two descriptors) a worker holds at once, in use or pooled. Bounds what
-/// bodies buffered by a script can pin; the bench's 50 clients need a dozen.
+/// bodies buffered by a script or queued for slow clients can pin. Under the bench's `large`
+/// load a worker holds one or two: most pieces leave their pipe in the turn that filled it.
 pub const MAX_PIPES: usize = 128;
 /// Idle pipes kept for reuse; the rest are closed.
 const POOLED: usize = 32;
