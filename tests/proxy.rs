@@ -1001,23 +1001,6 @@ fn paced_origin(
     (port, origin)
 }
 
-/// The body bytes of the complete chunks at the start of `raw` (a chunked body, streamed).
-fn dechunk_so_far(raw: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    let mut at = 0;
-    while let Some(eol) = find(&raw[at..], b"\r\n") {
-        let size_line = std::str::from_utf8(&raw[at..at + eol]).expect("chunk size line");
-        let size = usize::from_str_radix(size_line.trim(), 16).expect("chunk size");
-        let data = at + eol + 2;
-        if size == 0 || raw.len() < data + size + 2 {
-            break;
-        }
-        body.extend_from_slice(&raw[data..data + size]);
-        at = data + size + 2;
-    }
-    body
-}
-
 /// A large body is read with a receive low-water mark set to what its framing still promises
 /// (net::recv_lowat). When the upstream slows down below the mark, what has arrived must still
 /// reach the client promptly, not wait for the rest of the body.

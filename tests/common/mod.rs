@@ -987,6 +987,23 @@ fn with_io_timeouts(stream: TcpStream) -> TcpStream {
     stream
 }
 
+/// The body bytes of the complete chunks at the start of `raw` (a chunked body, streamed).
+pub fn dechunk_so_far(raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut at = 0;
+    while let Some(eol) = find(&raw[at..], b"\r\n") {
+        let size_line = std::str::from_utf8(&raw[at..at + eol]).expect("chunk size line");
+        let size = usize::from_str_radix(size_line.trim(), 16).expect("chunk size");
+        let data = at + eol + 2;
+        if size == 0 || raw.len() < data + size + 2 {
+            break;
+        }
+        body.extend_from_slice(&raw[data..data + size]);
+        at = data + size + 2;
+    }
+    body
+}
+
 /// Position of `needle` in `haystack`.
 pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
