@@ -301,6 +301,14 @@ impl Data {
     }
 }
 
+impl From<Piece> for Data {
+    fn from(p: Piece) -> Self {
+        let mut d = Data::new();
+        d.push_piece(p);
+        d
+    }
+}
+
 impl From<Bytes> for Data {
     fn from(b: Bytes) -> Self {
         let mut d = Data::new();
@@ -393,21 +401,18 @@ mod tests {
 
     #[test]
     fn cutting_or_cloning_a_piped_piece_copies_it_out() {
-        let mut d = Data::new();
-        d.push_piece(piped(b"0123456789"));
+        let mut d = Data::from(piped(b"0123456789"));
         let copy = d.clone();
         assert!(
             d.front_in_pipe().is_none(),
             "a clone shares the copied bytes"
         );
         assert_eq!(copy.to_vec(), b"0123456789");
-        let mut e = Data::new();
-        e.push_piece(piped(b"abcdefgh"));
+        let mut e = Data::from(piped(b"abcdefgh"));
         let front = e.shift(3);
         assert_eq!(front.to_vec(), b"abc");
         assert_eq!(e.to_vec(), b"defgh");
-        let mut f = Data::new();
-        f.push_piece(piped(b"abcdefgh"));
+        let mut f = Data::from(piped(b"abcdefgh"));
         f.push_slice(b"ij");
         f.consume(5);
         assert_eq!(f.to_vec(), b"fghij");
@@ -421,8 +426,7 @@ mod tests {
         let (mut sink, _) = l.accept().unwrap();
         use std::io::Read;
         use std::os::fd::AsRawFd;
-        let mut d = Data::new();
-        d.push_piece(piped(b"spliced"));
+        let mut d = Data::from(piped(b"spliced"));
         d.push_slice(b"!");
         let Some(p) = d.front_in_pipe() else {
             panic!("not in a pipe")

@@ -142,9 +142,7 @@ impl MessageDecoder {
         if !within {
             return Some(p);
         }
-        let mut d = Data::new();
-        d.push_piece(p);
-        out(Decoded::Body(d));
+        out(Decoded::Body(Data::from(p)));
         if matches!(self.phase, Phase::Length(0)) {
             self.phase = Phase::Head;
             out(Decoded::End);
@@ -314,9 +312,7 @@ mod tests {
     }
 
     fn piped(bytes: &[u8]) -> Data {
-        let mut d = Data::new();
-        d.push_piece(Piece::Piped(Box::new(crate::engine::piped::piped(bytes))));
-        d
+        Data::from(Piece::Piped(Box::new(crate::engine::piped::piped(bytes))))
     }
 
     fn feed(decoder: &mut MessageDecoder, data: Data) -> Vec<Decoded> {

@@ -180,8 +180,7 @@ impl Conn {
                         log::debug!("socket #{}: bulk input spliced through a pipe", self.id);
                     }
                     self.last_read = now;
-                    let mut d = Data::new();
-                    d.push_piece(Piece::Piped(Box::new(p)));
+                    let d = Data::from(Piece::Piped(Box::new(p)));
                     // A short splice may mean a full pipe rather than a drained socket (a pipe
                     // holds so many pages, however little each carries): read on until the
                     // socket says it is empty, or its readiness (edge-triggered) is lost.
