@@ -50,6 +50,15 @@ fn open_fds(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// The worker's log says a body went through a pipe.
+fn assert_spliced(pipy: &Pipy, what: &str) {
+    assert!(
+        pipy.stderr_contains(SPLICED, Duration::from_secs(2)),
+        "{what} was not spliced:\n{}",
+        pipy.stderr()
+    );
+}
+
 fn assert_same_body(got: &[u8], want: &[u8], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     assert_eq!(digest(got), digest(want), "{what}: bytes changed");
@@ -66,11 +75,7 @@ fn a_large_response_is_spliced_to_the_client_byte_identical() {
         assert_eq!(response.status, 200, "response {i}");
         assert_same_body(&response.body, &body, &format!("response {i}"));
     }
-    assert!(
-        pipy.stderr_contains(SPLICED, Duration::from_secs(2)),
-        "8 MiB bodies were not spliced:\n{}",
-        pipy.stderr()
-    );
+    assert_spliced(&pipy, "an 8 MiB response");
 }
 
 #[test]
@@ -101,11 +106,7 @@ fn a_large_upload_is_spliced_to_the_upstream_byte_identical() {
             "upload {i}: bytes changed"
         );
     }
-    assert!(
-        pipy.stderr_contains(SPLICED, Duration::from_secs(2)),
-        "an 8 MiB upload was not spliced:\n{}",
-        pipy.stderr()
-    );
+    assert_spliced(&pipy, "an 8 MiB upload");
 }
 
 /// An origin answering every request with `body` as chunks of `chunk` bytes (the last one
@@ -161,11 +162,7 @@ fn a_chunked_response_is_spliced_within_its_chunks_byte_identical() {
         );
         assert_same_body(&response.body, &body, &format!("response {i}"));
     }
-    assert!(
-        pipy.stderr_contains(SPLICED, Duration::from_secs(2)),
-        "1 MiB chunks were not spliced:\n{}",
-        pipy.stderr()
-    );
+    assert_spliced(&pipy, "a response in 1 MiB chunks");
 }
 
 /// Bytes a script looks at are copied out of their pipe first: it sees them all, in order,
@@ -182,7 +179,7 @@ fn a_script_reading_a_spliced_body_sees_every_byte() {
     let response = http_get(port, "/big");
     assert_eq!(response.status, 200);
     assert_same_body(&response.body, &body, "response through replaceData");
-    assert!(pipy.stderr_contains(SPLICED, Duration::from_secs(2)));
+    assert_spliced(&pipy, "the response");
 }
 
 /// A client with a small receive buffer reading slowly: pieces leave their pipes in many
@@ -225,7 +222,7 @@ fn a_slow_reader_gets_a_spliced_response_whole() {
         framed = dechunk_so_far(&framed);
     }
     assert_same_body(&framed, &body, "slowly read response");
-    assert!(pipy.stderr_contains(SPLICED, Duration::from_secs(2)));
+    assert_spliced(&pipy, "the response");
 }
 
 /// Pipes go back to the worker's pool or are closed: after rounds of concurrent large
@@ -274,5 +271,5 @@ fn pipes_are_returned_after_concurrent_transfers() {
         "descriptors grew from {after_first} to {} over two more rounds",
         open_fds(pipy.pid())
     );
-    assert!(pipy.stderr_contains(SPLICED, Duration::from_secs(2)));
+    assert_spliced(&pipy, "the response");
 }

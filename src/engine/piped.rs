@@ -299,8 +299,9 @@ impl std::fmt::Debug for PipedBytes {
     }
 }
 
-/// Pipes this thread holds (in use or idle); for tests.
-pub fn pipes_held() -> usize {
+/// Pipes this thread holds (in use or idle).
+#[cfg(test)]
+fn pipes_held() -> usize {
     POOL.with_borrow(|p| p.held)
 }
 
@@ -312,68 +313,38 @@ pub fn piped(bytes: &[u8]) -> PipedBytes {
     let mut tx = std::net::TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
     let (rx, _) = l.accept().expect("accept");
     tx.write_all(bytes).expect("write");
-    let mut got: Option<PipedBytes> = None;
-    while got.as_ref().map_or(0, |p| p.len()) < bytes.len() {
-        let left = bytes.len() - got.as_ref().map_or(0, |p| p.len());
-        match (splice_from(rx.as_raw_fd(), left), &mut got) {
-            (Ok(SpliceRead::Got(p)), None) => got = Some(p),
-            (Ok(SpliceRead::Got(more)), Some(p)) => {
-                // A second splice into the first pipe's writer would be simpler, but pieces
-                // are one splice each: move the extra bytes across.
-                let n = more.len();
-                // SAFETY: both descriptors are valid pipes held by the two pieces.
-                let moved = unsafe {
-                    libc::splice(
-                        more.pipe.as_ref().map_or(-1, |x| x.read.as_raw_fd()),
-                        std::ptr::null_mut(),
-                        p.pipe.as_ref().map_or(-1, |x| x.write.as_raw_fd()),
-                        std::ptr::null_mut(),
-                        n,
-                        0,
-                    )
-                };
-                assert_eq!(moved, n as isize);
-                more.len.set(0);
-                p.len.set(p.len.get() + n);
-            }
-            (Ok(_), _) => std::thread::yield_now(),
-            (Err(e), _) => panic!("splice: {e}"),
-        }
+    // Wait until every byte is queued, so that one splice takes them all.
+    let mut peek = vec![0u8; bytes.len()];
+    // SAFETY: `peek` has room for the `bytes.len()` bytes asked for.
+    let queued = unsafe {
+        libc::recv(
+            rx.as_raw_fd(),
+            peek.as_mut_ptr() as *mut libc::c_void,
+            peek.len(),
+            libc::MSG_PEEK | libc::MSG_WAITALL,
+        )
+    };
+    assert_eq!(queued, bytes.len() as isize, "bytes queued");
+    match splice_from(rx.as_raw_fd(), bytes.len()) {
+        Ok(SpliceRead::Got(p)) if p.len() == bytes.len() => p,
+        Ok(SpliceRead::Got(p)) => panic!("spliced {} of {} bytes", p.len(), bytes.len()),
+        Ok(_) => panic!("nothing spliced"),
+        Err(e) => panic!("splice: {e}"),
     }
-    got.expect("spliced")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
+    use std::io::Read;
     use std::net::{TcpListener, TcpStream};
-
-    fn pair() -> (TcpStream, TcpStream) {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (b, _) = l.accept().unwrap();
-        (a, b)
-    }
-
-    fn spliced(from: &TcpStream, want: usize) -> PipedBytes {
-        loop {
-            match splice_from(from.as_raw_fd(), want).unwrap() {
-                SpliceRead::Got(p) => return p,
-                SpliceRead::WouldBlock => std::thread::yield_now(),
-                SpliceRead::Eof => panic!("eof"),
-                SpliceRead::Unavailable => panic!("splice unavailable"),
-            }
-        }
-    }
 
     #[test]
     fn bytes_move_socket_to_socket_through_a_pipe() {
-        let (mut tx, rx) = pair();
-        let (out, mut sink) = pair();
-        rx.set_nonblocking(true).unwrap();
-        tx.write_all(b"hello, pipe").unwrap();
-        let mut p = spliced(&rx, 5);
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let out = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut sink, _) = l.accept().unwrap();
+        let mut p = piped(b"hello");
         assert_eq!(p.len(), 5);
         assert!(p.in_pipe());
         assert_eq!(p.splice_to(out.as_raw_fd(), false).unwrap(), 5);
@@ -385,10 +356,7 @@ mod tests {
 
     #[test]
     fn looking_at_the_bytes_copies_them_out_once() {
-        let (mut tx, rx) = pair();
-        rx.set_nonblocking(true).unwrap();
-        tx.write_all(b"abcdef").unwrap();
-        let p = spliced(&rx, 6);
+        let p = piped(b"abcdef");
         let held = pipes_held();
         assert_eq!(p.bytes().as_ref(), b"abcdef");
         assert_eq!(p.bytes().as_ref(), b"abcdef");
@@ -401,10 +369,7 @@ mod tests {
 
     #[test]
     fn a_pipe_dropped_full_is_closed() {
-        let (mut tx, rx) = pair();
-        rx.set_nonblocking(true).unwrap();
-        tx.write_all(b"xyz").unwrap();
-        let p = spliced(&rx, 3);
+        let p = piped(b"xyz");
         let held = pipes_held();
         drop(p);
         assert_eq!(pipes_held(), held - 1);

@@ -236,6 +236,7 @@ impl Conn {
         while !self.wbuf.is_empty() {
             let more = self.wbuf.chunk_count() > 1;
             let written = if let Some(p) = self.wbuf.front_in_pipe() {
+                // `more`: a chunk's end (or the next response) follows right behind.
                 p.splice_to(fd, more).inspect(|&n| self.wbuf.spliced(n))
             } else {
                 let mut slices: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
