@@ -27,8 +27,8 @@ pub const MAX_PIPES: usize = 128;
 /// Idle pipes kept for reuse; the rest are closed.
 const POOLED: usize = 32;
 /// Capacity asked of a new pipe: a full low-water mark's worth (`recv_lowat::MAX`), so one
-/// splice takes what one read would have. The kernel's default is 64 KiB; unprivileged users
-/// may be refused more (`pipe-user-pages-soft`), which only makes pieces smaller.
+/// splice takes what one read would have. A pipe refused that size keeps the kernel's default
+/// of 64 KiB and gives smaller pieces; for smaller pipes still, see [`MIN_PIPE_SIZE`].
 const PIPE_SIZE: libc::c_int = 256 << 10;
 
 /// Smaller pipes (what a user over the kernel's soft limit gets) are not worth a splice.
@@ -42,7 +42,7 @@ pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
 }
 
-pub fn enabled() -> bool {
+fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
