@@ -104,15 +104,17 @@ impl Data {
 
     /// Appends a piece without copying.
     pub fn push_piece(&mut self, p: Piece) {
-        if p.is_empty() {
+        // Every read and every encoded head passes here: the piece's length is asked once.
+        let n = p.len();
+        if n == 0 {
             return;
         }
-        self.len += p.len();
-        if self.first.is_empty() {
+        if self.len == 0 {
             self.first = p;
         } else {
             self.rest.get_or_insert_default().push_back(p);
         }
+        self.len += n;
     }
 
     /// Appends all pieces of `other` without copying.
@@ -279,6 +281,11 @@ impl Data {
     /// Removes `n` leading bytes (after a partial write). A piped piece cut in two is copied
     /// out of its pipe first; a writer that spliced uses [`Self::spliced`] instead.
     pub fn consume(&mut self, mut n: usize) {
+        if n >= self.len {
+            // The common case: a write took the whole queue.
+            *self = Data::new();
+            return;
+        }
         while n > 0 {
             let front = &mut self.first;
             if front.is_empty() {

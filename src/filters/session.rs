@@ -20,20 +20,47 @@ pub type SessionKey = ValueKey;
 /// Sessions of one filter definition, by key. Each entry carries the session's shared-sink id so
 /// a session can remove itself while it is borrowed.
 pub struct SessionTable<S> {
-    pub sessions: HashMap<SessionKey, (u64, Rc<RefCell<S>>)>,
+    sessions: HashMap<SessionKey, (u64, Rc<RefCell<S>>)>,
+    /// The entry the last lookup found. Requests of a proxy mostly ask for the session they
+    /// asked for last, under the very key string (a target address from the configuration):
+    /// comparing it by address spares hashing it (SipHash, since keys may come from requests).
+    recent: Option<(SessionKey, u64, Rc<RefCell<S>>)>,
 }
 
 impl<S> Default for SessionTable<S> {
     fn default() -> Self {
         SessionTable {
             sessions: HashMap::new(),
+            recent: None,
         }
     }
 }
 
 impl<S> SessionTable<S> {
+    /// The session for `key` and its shared-sink id.
+    fn get(&mut self, key: &SessionKey) -> Option<(u64, Rc<RefCell<S>>)> {
+        if let Some((k, id, s)) = &self.recent
+            && k.is_identical(key)
+        {
+            return Some((*id, s.clone()));
+        }
+        let (id, s) = self.sessions.get(key)?;
+        self.recent = Some((key.clone(), *id, s.clone()));
+        Some((*id, s.clone()))
+    }
+
+    fn insert(&mut self, key: SessionKey, id: u64, s: Rc<RefCell<S>>) {
+        if self.recent.as_ref().is_some_and(|(k, _, _)| *k == key) {
+            self.recent = None;
+        }
+        self.sessions.insert(key, (id, s));
+    }
+
     /// Removes `key` only if it still maps to session `id` (a newer one may have replaced it).
     pub fn remove_if(&mut self, key: &SessionKey, id: u64) {
+        if self.recent.as_ref().is_some_and(|(_, i, _)| *i == id) {
+            self.recent = None;
+        }
         if self.sessions.get(key).is_some_and(|(i, _)| *i == id) {
             self.sessions.remove(key);
         }
@@ -157,7 +184,7 @@ pub fn find_or_open<S: Session>(
     takes_more: impl FnOnce(&mut S) -> bool,
     make: impl FnOnce(SessionKey) -> S,
 ) -> Rc<RefCell<S>> {
-    let found = table.borrow().sessions.get(&key).map(|(_, s)| s.clone());
+    let found = table.borrow_mut().get(&key).map(|(_, s)| s);
     // Apart from the lookup: `takes_more` may take the session out of the table.
     let existing = found.filter(|s| match s.try_borrow_mut() {
         Ok(mut s) => takes_more(&mut s),
@@ -177,7 +204,7 @@ pub fn find_or_open<S: Session>(
             session.base().id = id;
             session.base().pipeline = p;
             drop(session);
-            table.borrow_mut().sessions.insert(key, (id, s.clone()));
+            table.borrow_mut().insert(key, id, s.clone());
             log::debug!("new session #{id}");
             s
         }
@@ -226,5 +253,46 @@ impl SessionTimer {
     fn arm_at(self, core: &mut Core, session: u64, at: Instant) {
         core.timers
             .arm_at(at, TimerTarget::Shared(session, self.tag()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SessionKey, SessionTable};
+    use boa_engine::{JsString, JsValue};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    fn key(v: &JsValue) -> SessionKey {
+        SessionKey::new(v)
+    }
+
+    #[test]
+    fn the_recent_entry_follows_the_table() {
+        let target = JsValue::new(JsString::from("127.0.0.1:8080"));
+        let mut table: SessionTable<&str> = SessionTable::default();
+        table.insert(key(&target), 1, Rc::new(RefCell::new("first")));
+        let found = |t: &mut SessionTable<&str>, v: &JsValue| t.get(&key(v)).map(|(id, _)| id);
+        assert_eq!(found(&mut table, &target), Some(1), "through the map");
+        assert_eq!(found(&mut table, &target), Some(1), "through the recent entry");
+        let twin = JsValue::new(JsString::from("127.0.0.1:8080"));
+        assert_eq!(found(&mut table, &twin), Some(1), "equal text, another string");
+
+        // A session that is given up is found neither way, and a newer one under the same
+        // key replaces it.
+        table.remove_if(&key(&target), 1);
+        assert_eq!(found(&mut table, &target), None);
+        table.insert(key(&twin), 2, Rc::new(RefCell::new("second")));
+        assert_eq!(found(&mut table, &target), Some(2));
+        assert_eq!(found(&mut table, &twin), Some(2));
+        // Replaced while it was the recent entry.
+        table.insert(key(&target), 3, Rc::new(RefCell::new("third")));
+        assert_eq!(found(&mut table, &twin), Some(3));
+        // Removing an older id leaves the current session alone.
+        table.remove_if(&key(&target), 2);
+        assert_eq!(found(&mut table, &target), Some(3));
+        let other = JsValue::new(JsString::from("127.0.0.1:8081"));
+        assert_eq!(found(&mut table, &other), None);
+        assert_eq!(found(&mut table, &target), Some(3));
     }
 }

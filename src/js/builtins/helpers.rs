@@ -181,6 +181,16 @@ impl ValueKey {
         Self { value, identity }
     }
 
+    /// Whether `other` wraps the very same string or object (its text at the same address),
+    /// a test that needs neither a hash nor a comparison of the texts. Equal keys may fail it.
+    pub fn is_identical(&self, other: &ValueKey) -> bool {
+        match (self.identity, other.identity) {
+            (Identity::Object(a), Identity::Object(b)) => a == b,
+            (Identity::Text(a), Identity::Text(b)) => a == b,
+            _ => false,
+        }
+    }
+
     /// The wrapped value.
     pub fn value(&self) -> &JsValue {
         &self.value
@@ -343,6 +353,23 @@ mod tests {
             ValueKey::new(&JsValue::undefined())
         );
         assert_ne!(k, ValueKey::new(&JsValue::new(1)));
+    }
+
+    #[test]
+    fn identical_keys_wrap_the_same_string_or_object() {
+        let stored = JsValue::new(JsString::from("127.0.0.1:8080"));
+        let k = ValueKey::new(&stored);
+        assert!(k.is_identical(&ValueKey::new(&stored.clone())));
+        // Equal, but another string: the caller falls back to the hash map.
+        let twin = ValueKey::new(&JsValue::new(JsString::from("127.0.0.1:8080")));
+        assert_eq!(k, twin);
+        assert!(!k.is_identical(&twin));
+        assert!(!ValueKey::new(&JsValue::new(1)).is_identical(&ValueKey::new(&JsValue::new(1))));
+        let ctx = &mut Context::default();
+        let o = JsValue::new(JsObject::with_object_proto(ctx.intrinsics()));
+        let p = JsValue::new(JsObject::with_object_proto(ctx.intrinsics()));
+        assert!(ValueKey::new(&o).is_identical(&ValueKey::new(&o.clone())));
+        assert!(!ValueKey::new(&o).is_identical(&ValueKey::new(&p)));
     }
 
     fn hash_of(k: &ValueKey) -> u64 {
