@@ -274,9 +274,17 @@ mod tests {
         table.insert(key(&target), 1, Rc::new(RefCell::new("first")));
         let found = |t: &mut SessionTable<&str>, v: &JsValue| t.get(&key(v)).map(|(id, _)| id);
         assert_eq!(found(&mut table, &target), Some(1), "through the map");
-        assert_eq!(found(&mut table, &target), Some(1), "through the recent entry");
+        assert_eq!(
+            found(&mut table, &target),
+            Some(1),
+            "through the recent entry"
+        );
         let twin = JsValue::new(JsString::from("127.0.0.1:8080"));
-        assert_eq!(found(&mut table, &twin), Some(1), "equal text, another string");
+        assert_eq!(
+            found(&mut table, &twin),
+            Some(1),
+            "equal text, another string"
+        );
 
         // A session that is given up is found neither way, and a newer one under the same
         // key replaces it.
