@@ -19,6 +19,8 @@ pipy()
     var path = msg.head.path
     if (path === '/greeting') greeting = 'hello'
     if (path === '/object') greeting = { toString() { return 'an object' } }
+    if (path === '/proto-find') algo.URLRouter.prototype.find = () => 'proto find'
+    if (path === '/own-find') router.find = () => 'own find'
     if (path === '/router') router = { find: () => 'not a router' }
     if (path === '/prototype') Object.prototype.host = 'inherited'
     return new Message('changed ' + path)

@@ -21,7 +21,7 @@ use boa_engine::property::PropertyKey;
 use boa_engine::{Context, JsString, JsValue, JsVariant, js_string};
 use bytes::Bytes;
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// The engine might answer differently: run it instead.
@@ -361,6 +361,9 @@ pub struct BuiltinMethod {
     proto: JsObject,
     key: PropertyKey,
     function: JsObject,
+    /// The last epoch under which the prototype was seen to hold the function: checked once
+    /// per epoch, not on every call (a memo scan and a value clone and drop each time).
+    intact_in: Cell<Option<ScriptEpoch>>,
 }
 
 impl BuiltinMethod {
@@ -372,6 +375,7 @@ impl BuiltinMethod {
             proto,
             key,
             function,
+            intact_in: Cell::new(None),
         })
     }
 
@@ -381,11 +385,22 @@ impl BuiltinMethod {
         !has_property(o, &self.key)
             && o.prototype()
                 .is_some_and(|p| JsObject::equals(&p, &self.proto))
-            && memo
-                .own(&self.proto, &self.key)
-                .data()
-                .and_then(|f| f.as_object())
-                .is_some_and(|f| JsObject::equals(&f, &self.function))
+            && self.intact(memo)
+    }
+
+    /// Whether the prototype still holds the function under its name.
+    fn intact(&self, memo: &PropertyMemo) -> bool {
+        let epoch = memo.epoch();
+        if epoch.is_some() && self.intact_in.get() == epoch {
+            return true;
+        }
+        let intact = memo
+            .own(&self.proto, &self.key)
+            .data()
+            .and_then(|f| f.as_object())
+            .is_some_and(|f| JsObject::equals(&f, &self.function));
+        self.intact_in.set(if intact { epoch } else { None });
+        intact
     }
 }
 

@@ -100,6 +100,11 @@ impl PropertyMemo {
         }
     }
 
+    /// The epoch of the current evaluation (see [`Self::begin`]).
+    pub fn epoch(&self) -> Option<ScriptEpoch> {
+        self.state.borrow().epoch
+    }
+
     /// `o`'s own property `key`. An absent property is not remembered: finding that out costs
     /// no descriptor.
     pub fn own(&self, o: &JsObject, key: &PropertyKey) -> Own {
