@@ -276,17 +276,7 @@ fn start_forwarder_through(
     let dir = TempDir::new("proxy-forward");
     let main = dir.write(
         "proxy.js",
-        &format!(
-            r#"
-pipy()
-.listen(+os.env.PORT)
-  .demuxHTTP('forward')
-.pipeline('forward')
-  .muxHTTP('upstream', '', {mux_options})
-.pipeline('upstream')
-  {upstream}
-"#
-        ),
+        &tutorial_proxy_script(mux_options, "", upstream),
     );
     let (pipy, port) = start_with(&main, &[("TARGET", target.to_string())], options);
     (pipy, port, dir)

@@ -21,20 +21,10 @@ const BULK: &str = "bulk input, low-water mark";
 /// Pipy's tutorial 03 proxy in front of `target`, with `response_filters` after `muxHTTP`.
 fn start_proxy(target: u16, response_filters: &str, options: &[&str]) -> (Pipy, u16, TempDir) {
     let dir = TempDir::new("splice");
+    let upstream = format!(".connect('127.0.0.1:{target}')");
     let main = dir.write(
         "proxy.js",
-        &format!(
-            r#"
-pipy()
-.listen(+os.env.PORT)
-  .demuxHTTP('forward')
-.pipeline('forward')
-  .muxHTTP('upstream', '')
-  {response_filters}
-.pipeline('upstream')
-  .connect('127.0.0.1:{target}')
-"#
-        ),
+        &tutorial_proxy_script("", response_filters, &upstream),
     );
     let port = free_port();
     let mut args = vec!["--single-process", "--log-level=debug"];

@@ -274,6 +274,8 @@ mod tests {
         table.insert(key(&target), 1, Rc::new(RefCell::new("first")));
         let found = |t: &mut SessionTable<&str>, v: &JsValue| t.get(&key(v)).map(|(id, _)| id);
         assert_eq!(found(&mut table, &target), Some(1), "through the map");
+        let recent = |t: &SessionTable<&str>| t.recent.as_ref().map(|(_, id, _)| *id);
+        assert_eq!(recent(&table), Some(1), "the lookup is remembered");
         assert_eq!(
             found(&mut table, &target),
             Some(1),
@@ -289,12 +291,14 @@ mod tests {
         // A session that is given up is found neither way, and a newer one under the same
         // key replaces it.
         table.remove_if(&key(&target), 1);
+        assert_eq!(recent(&table), None, "forgotten with its session");
         assert_eq!(found(&mut table, &target), None);
         table.insert(key(&twin), 2, Rc::new(RefCell::new("second")));
         assert_eq!(found(&mut table, &target), Some(2));
         assert_eq!(found(&mut table, &twin), Some(2));
         // Replaced while it was the recent entry.
         table.insert(key(&target), 3, Rc::new(RefCell::new("third")));
+        assert_eq!(recent(&table), None, "forgotten when its key is taken");
         assert_eq!(found(&mut table, &twin), Some(3));
         // Removing an older id leaves the current session alone.
         table.remove_if(&key(&target), 2);

@@ -30,6 +30,24 @@ pub const CLI_TIMEOUT: Duration = Duration::from_secs(30);
 /// Interval between two checks of a polled condition.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
+/// Pipy's tutorial 03 proxy: `demuxHTTP` on `PORT`, every request through one `muxHTTP`
+/// session (`mux_options` its third argument, empty for none), `after_mux` filters on what the
+/// session answers, and `upstream` the filters of the session's pipeline.
+pub fn tutorial_proxy_script(mux_options: &str, after_mux: &str, upstream: &str) -> String {
+    format!(
+        r#"
+pipy()
+.listen(+os.env.PORT)
+  .demuxHTTP('forward')
+.pipeline('forward')
+  .muxHTTP('upstream', '', {mux_options})
+  {after_mux}
+.pipeline('upstream')
+  {upstream}
+"#
+    )
+}
+
 /// Root of the repository (the crate under test).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
