@@ -128,6 +128,54 @@ fn exchange(args: &[&str], log_line: &str, engine_calls: u32) {
     assert!(pipy.try_exit().is_none(), "{}", pipy.stderr());
 }
 
+/// What a native reply checks of the realm (the global `Message`, its `head` getter, head fields
+/// inherited from `Object.prototype`) is checked once per script epoch: a change the engine makes
+/// is seen by the very next request, and once it is undone the replies are native again.
+#[test]
+fn a_pure_callback_checks_the_realm_again_after_the_engine_ran() {
+    let (mut pipy, port, port2) = serve_two_ports("pure_reply_realm.js", &[]);
+    assert!(
+        pipy.stderr_contains(
+            "pure_reply_realm.js:10:11: serveHTTP callback runs natively",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        pipy.stderr()
+    );
+    let mut other = Conn::open(port2);
+    let mut change = |path: &str| {
+        assert_eq!(
+            other.roundtrip(&get(path)).text(),
+            format!("changed {path}")
+        );
+    };
+    let mut conn = Conn::open(port);
+    let mut ask = |expected: &[u8]| assert_bytes_eq(&conn.roundtrip(&get("/a")).raw, expected);
+    let native = body("GET /a\n");
+    ask(&native);
+    change("/message");
+    ask(&body("wrapped GET /a\n"));
+    change("/restore");
+    ask(&native);
+    change("/head");
+    ask(&body("GOT /a\n"));
+    change("/restore");
+    ask(&native);
+    change("/status-text");
+    ask(b"HTTP/1.1 200 Inherited\r\ncontent-type: text/plain\r\ncontent-length: 7\r\nconnection: keep-alive\r\n\r\nGET /a\n");
+    change("/restore");
+    ask(&native);
+    // Six changes and the three replies they sent to the engine: the others were native.
+    let closed = format!("from {} closed, js-calls=9\n", conn.local_addr());
+    drop(conn);
+    assert!(
+        pipy.stderr_contains(&closed, Duration::from_secs(5)),
+        "expected {closed:?} in {}",
+        pipy.stderr()
+    );
+    assert!(pipy.try_exit().is_none(), "{}", pipy.stderr());
+}
+
 /// A native reply reads `__inbound` of the connection it answers, however the requests of two
 /// connections interleave.
 #[test]

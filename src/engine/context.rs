@@ -87,10 +87,16 @@ impl Context {
     }
 
     pub fn get(&self, module: usize, slot: usize) -> JsValue {
-        self.layout
-            .index(module, slot)
-            .and_then(|i| self.slots.borrow().get(i).cloned())
-            .unwrap_or_default()
+        self.with_slot(module, slot, JsValue::clone)
+    }
+
+    /// `look` applied to the value of `module`'s slot `slot` where it is kept (`undefined` for a
+    /// slot the layout does not have), so a reader that converts it takes no copy of its own.
+    pub fn with_slot<R>(&self, module: usize, slot: usize, look: impl FnOnce(&JsValue) -> R) -> R {
+        const MISSING: &JsValue = &JsValue::undefined();
+        let slots = self.slots.borrow();
+        let value = self.layout.index(module, slot).and_then(|i| slots.get(i));
+        look(value.unwrap_or(MISSING))
     }
 
     pub fn set(&self, module: usize, slot: usize, v: JsValue) {

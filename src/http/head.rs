@@ -404,13 +404,33 @@ fn well_known_name(raw: &[u8]) -> Option<Bytes> {
     let &(from, to) = NAMES_BY_LENGTH.get(raw.len())?;
     WELL_KNOWN_NAMES[from as usize..to as usize]
         .iter()
-        // The table is lower case already: only `raw` needs folding.
-        .find(|n| {
-            n.bytes()
-                .zip(raw)
-                .all(|(k, &r)| r.to_ascii_lowercase() == k)
-        })
+        .find(|n| folds_to(raw, n.as_bytes()))
         .map(|n| Bytes::from_static(n.as_bytes()))
+}
+
+/// Whether token `raw` is `lower` (lower-case letters and `-` only) in any case, compared a
+/// word at a time. Setting bit 5 of every byte folds letters to lower case and leaves `-` and
+/// lower-case letters unchanged; of the bytes it maps onto a letter or `-`, only CR (onto `-`)
+/// is not that letter in some case, and a token has no CR (RFC 9110 §5.6.2; httparse checks).
+fn folds_to(raw: &[u8], lower: &[u8]) -> bool {
+    let n = raw.len();
+    if n != lower.len() {
+        return false;
+    }
+    if n < 8 {
+        return raw.iter().zip(lower).all(|(&r, &l)| r | 0x20 == l);
+    }
+    // Whole words from the start, then the last eight bytes (overlapping the one before).
+    let word = |b: &[u8], at: usize| {
+        b.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map(u64::from_ne_bytes)
+    };
+    let same = |at: usize| match (word(raw, at), word(lower, at)) {
+        (Some(r), Some(l)) => r | 0x2020_2020_2020_2020 == l,
+        _ => false,
+    };
+    (0..n - 8).step_by(8).all(same) && same(n - 8)
 }
 
 /// A zero-copy sub-slice of `buf`; empty slices need no reference (and may point anywhere).
@@ -570,6 +590,35 @@ mod tests {
                 well_known_name(n.to_ascii_uppercase().as_bytes()).as_deref(),
                 Some(n.as_bytes())
             );
+        }
+    }
+
+    /// Every byte of every well-known name is compared, whichever word it falls in: changing
+    /// any one of them to another token byte (or its case-fold partner's neighbour) is a miss.
+    #[test]
+    fn a_well_known_name_differing_in_any_one_byte_is_not_it() {
+        for n in WELL_KNOWN_NAMES {
+            let title: Vec<u8> = n
+                .split('-')
+                .map(|w| w[..1].to_ascii_uppercase() + &w[1..])
+                .collect::<Vec<_>>()
+                .join("-")
+                .into_bytes();
+            assert_eq!(well_known_name(&title).as_deref(), Some(n.as_bytes()));
+            for at in 0..n.len() {
+                for other in [b'_', b'^', b'~', b'0', b'.', b'!'] {
+                    let mut changed = title.clone();
+                    changed[at] = other;
+                    assert_eq!(well_known_name(&changed), None, "{n} at {at}: {other}");
+                }
+                let mut shifted = title.clone();
+                shifted[at] = if shifted[at] == b'-' {
+                    b'.'
+                } else {
+                    shifted[at] + 1
+                };
+                assert_eq!(well_known_name(&shifted), None, "{n} at {at}");
+            }
         }
     }
 

@@ -45,11 +45,23 @@ pub fn with_this<T: NativeObject, R>(
 pub fn push_js_str(out: &mut String, s: &JsString) {
     match s.as_str().variant() {
         JsStrVariant::Latin1(b) if b.is_ascii() => {
-            if let Ok(ascii) = std::str::from_utf8(b) {
-                out.push_str(ascii);
-            }
+            // SAFETY: ASCII bytes are UTF-8 (checked just above; validating again would scan
+            // them a second time).
+            out.push_str(unsafe { std::str::from_utf8_unchecked(b) });
         }
         _ => out.extend(s.as_str().code_points_lossy()),
+    }
+}
+
+/// Wire bytes as text, invalid UTF-8 replaced by U+FFFD. Request fields are almost always
+/// ASCII, which `is_ascii` checks a word at a time; UTF-8 validation, lossy or not, costs
+/// several times as much on them.
+pub fn str_lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    if b.is_ascii() {
+        // SAFETY: ASCII bytes are UTF-8.
+        std::borrow::Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(b) })
+    } else {
+        String::from_utf8_lossy(b)
     }
 }
 

@@ -7,13 +7,13 @@
 //! cache hits are only recorded in [`Effects`], applied once the evaluation has finished, so the
 //! caller can run the engine on the same input instead.
 
-use super::memo::{Own, PropertyMemo};
+use super::memo::{EpochCheck, Own, PropertyMemo};
 use crate::engine::context::{self, InboundInfo};
 use crate::engine::data::Data;
 use crate::http::head::RequestHead;
 use crate::js::builtins::algo::cache::{Cache, CacheSlot};
 use crate::js::builtins::algo::url_router::{UrlRouter, join_url_part};
-use crate::js::builtins::helpers::{push_js_str, utf8_bytes};
+use crate::js::builtins::helpers::{push_js_str, str_lossy, utf8_bytes};
 use crate::js::config::SlotCell;
 use crate::js::runtime::ScriptEpoch;
 use boa_engine::object::{JsObject, NativeObject};
@@ -21,7 +21,7 @@ use boa_engine::property::PropertyKey;
 use boa_engine::{Context, JsString, JsValue, JsVariant, js_string};
 use bytes::Bytes;
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 /// The engine might answer differently: run it instead.
@@ -176,10 +176,16 @@ pub struct Effects {
 
 impl Effects {
     /// The value a context variable has at this point of the evaluation.
-    fn read(&self, cell: &SlotCell) -> JsValue {
+    fn read<'a>(&self, cell: &SlotCell) -> Eval<Val<'a>> {
         match self.writes.iter().rev().find(|(at, _)| *at == cell.get()) {
-            Some((_, v)) => v.clone(),
-            None => read_var(cell),
+            Some((_, v)) => Val::of(v),
+            None => {
+                let (m, s) = cell.get();
+                context::with_current(|c| match c {
+                    Some(c) => c.with_slot(m, s, Val::of),
+                    None => Ok(Val::Undefined),
+                })
+            }
         }
     }
 
@@ -238,8 +244,9 @@ pub enum Val<'a> {
 }
 
 impl<'a> Val<'a> {
-    /// A script value; symbols and BigInts bail.
-    fn of(v: JsValue) -> Eval<Val<'a>> {
+    /// A script value, read where it is kept (one reference count taken for a string or an
+    /// object); symbols and BigInts bail.
+    fn of(v: &JsValue) -> Eval<Val<'a>> {
         Ok(match v.variant() {
             JsVariant::String(s) => Val::Js(s),
             JsVariant::Float64(n) => Val::Num(n),
@@ -361,9 +368,9 @@ pub struct BuiltinMethod {
     proto: JsObject,
     key: PropertyKey,
     function: JsObject,
-    /// The last epoch under which the prototype was seen to hold the function: checked once
-    /// per epoch, not on every call (a memo scan and a value clone and drop each time).
-    intact_in: Cell<Option<ScriptEpoch>>,
+    /// Whether the prototype still holds the function: checked once per epoch, not on every
+    /// call (a memo scan each time).
+    intact: EpochCheck,
 }
 
 impl BuiltinMethod {
@@ -375,7 +382,7 @@ impl BuiltinMethod {
             proto,
             key,
             function,
-            intact_in: Cell::new(None),
+            intact: EpochCheck::default(),
         })
     }
 
@@ -390,17 +397,11 @@ impl BuiltinMethod {
 
     /// Whether the prototype still holds the function under its name.
     fn intact(&self, memo: &PropertyMemo) -> bool {
-        let epoch = memo.epoch();
-        if epoch.is_some() && self.intact_in.get() == epoch {
-            return true;
-        }
-        let intact = memo
-            .own(&self.proto, &self.key)
-            .data()
-            .and_then(|f| f.as_object())
-            .is_some_and(|f| JsObject::equals(&f, &self.function));
-        self.intact_in.set(if intact { epoch } else { None });
-        intact
+        self.intact.holds(memo.epoch(), || {
+            memo.with_own(&self.proto, &self.key, |own| {
+                holds_object(own, &self.function)
+            })
+        })
     }
 }
 
@@ -410,21 +411,31 @@ pub struct BuiltinGetter {
     proto: JsObject,
     key: PropertyKey,
     getter: JsObject,
+    /// Checked once per epoch, as [`BuiltinMethod`]'s function is.
+    intact: EpochCheck,
 }
 
 impl BuiltinGetter {
     pub fn of(proto: JsObject, name: JsString) -> Option<BuiltinGetter> {
         let key = PropertyKey::from(name);
         let getter = getter(&proto, &key)?;
-        Some(BuiltinGetter { proto, key, getter })
+        Some(BuiltinGetter {
+            proto,
+            key,
+            getter,
+            intact: EpochCheck::default(),
+        })
     }
 
     /// Whether the prototype still has this getter under that name.
     pub fn intact(&self, env: &Env) -> bool {
-        env.memo
-            .own(&self.proto, &self.key)
-            .getter()
-            .is_some_and(|g| JsObject::equals(&g, &self.getter))
+        self.intact.holds(env.memo.epoch(), || {
+            env.memo.with_own(
+                &self.proto,
+                &self.key,
+                |own| matches!(own, Own::Accessor(Some(g)) if JsObject::equals(g, &self.getter)),
+            )
+        })
     }
 }
 
@@ -436,6 +447,8 @@ pub struct Env {
     cache_get: Option<BuiltinMethod>,
     boolean_key: PropertyKey,
     boolean: JsObject,
+    /// Whether the global `Boolean` is still the built-in, checked once per epoch.
+    boolean_intact: EpochCheck,
     /// Whether `__inbound` is the built-in accessor (it is not configurable, so this holds for
     /// the realm's lifetime).
     inbound: bool,
@@ -457,6 +470,7 @@ impl Env {
             cache_get: BuiltinMethod::of(cache_proto, js_string!("get")),
             boolean_key: js_string!("Boolean").into(),
             boolean: ctx.intrinsics().constructors().boolean().constructor(),
+            boolean_intact: EpochCheck::default(),
             inbound: ctx
                 .global_object()
                 .borrow()
@@ -473,27 +487,40 @@ impl Env {
         self.memo.begin(epoch);
     }
 
-    /// The value of a data property of `o`; `None` for an accessor or no property.
-    pub fn data_property(&self, o: &JsObject, key: &PropertyKey) -> Option<JsValue> {
-        self.memo.own(o, key).data()
+    /// Whether the global object's data property `key` holds `object`.
+    pub fn global_is(&self, key: &PropertyKey, object: &JsObject) -> bool {
+        self.memo
+            .with_own(&self.global, key, |own| holds_object(own, object))
+    }
+
+    /// The value of data property `key` of `o`, converted where the memo keeps it; `None` for
+    /// an accessor or no property.
+    fn data_val<'a>(&self, o: &JsObject, key: &PropertyKey) -> Option<Eval<Val<'a>>> {
+        self.memo.with_own(o, key, |own| match own {
+            Own::Data(v) => Some(Val::of(v)),
+            Own::Absent | Own::Accessor(_) => None,
+        })
     }
 
     /// `o[key]` where `o` and every prototype up to the property are ordinary objects and the
     /// property is a data property; anything else (a getter, a Proxy, an array) bails.
-    fn ordinary_get(&self, o: &JsObject, key: &PropertyKey) -> Eval<JsValue> {
-        let mut at = o.clone();
+    fn ordinary_get<'a>(&self, o: JsObject, key: &PropertyKey) -> Eval<Val<'a>> {
+        let mut at = o;
         loop {
             if !at.is_ordinary() {
                 return Err(Bail);
             }
-            match self.memo.own(&at, key) {
-                Own::Data(v) => return Ok(v),
-                Own::Accessor(_) => return Err(Bail),
-                Own::Absent => {}
+            let found = self.memo.with_own(&at, key, |own| match own {
+                Own::Data(v) => Some(Val::of(v)),
+                Own::Accessor(_) => Some(Err(Bail)),
+                Own::Absent => None,
+            });
+            if let Some(found) = found {
+                return found;
             }
             match at.prototype() {
                 Some(p) => at = p,
-                None => return Ok(JsValue::undefined()),
+                None => return Ok(Val::Undefined),
             }
         }
     }
@@ -501,7 +528,7 @@ impl Env {
     /// `target[key]` for an ordinary object or a string's length.
     fn get<'a>(&self, target: Val<'a>, key: &PropertyKey) -> Eval<Val<'a>> {
         match target {
-            Val::Object(o) => Val::of(self.ordinary_get(&o, key)?),
+            Val::Object(o) => self.ordinary_get(o, key),
             Val::Str(s) if is_length(key) => Ok(Val::Num(s.encode_utf16().count() as f64)),
             Val::Js(s) if is_length(key) => Ok(Val::Num(s.len() as f64)),
             _ => Err(Bail),
@@ -513,6 +540,11 @@ impl Env {
 /// [`Env::data_property`]).
 fn data_property(o: &JsObject, key: &PropertyKey) -> Option<JsValue> {
     Own::read(o, key).data()
+}
+
+/// Whether `own` is a data property holding `object`.
+fn holds_object(own: &Own, object: &JsObject) -> bool {
+    matches!(own, Own::Data(v) if v.as_object().is_some_and(|o| JsObject::equals(&o, object)))
 }
 
 pub fn has_property(o: &JsObject, key: &PropertyKey) -> bool {
@@ -537,21 +569,21 @@ impl Env {
             Expr::HeadField(f) => {
                 let head = req.head.ok_or(Bail)?;
                 Val::Str(match f {
-                    HeadField::Method => String::from_utf8_lossy(&head.method),
-                    HeadField::Path => String::from_utf8_lossy(&head.path),
+                    HeadField::Method => str_lossy(&head.method),
+                    HeadField::Path => str_lossy(&head.path),
                     HeadField::Protocol => Cow::Borrowed(head.version.as_str()),
                 })
             }
             Expr::Header(name, key) => self.header(req.head.ok_or(Bail)?, name, key)?,
-            Expr::Global(key) => Val::of(self.data_property(&self.global, key).ok_or(Bail)?)?,
-            Expr::Var(cell) => Val::of(fx.read(cell))?,
+            Expr::Global(key) => self.data_val(&self.global, key).ok_or(Bail)??,
+            Expr::Var(cell) => fx.read(cell)?,
             Expr::Inbound => {
                 if !self.inbound {
                     return Err(Bail);
                 }
                 match context::with_current(|c| c.and_then(|c| c.inbound.clone())) {
                     None => Val::Null,
-                    Some(info) => match info.js.get().cloned() {
+                    Some(info) => match info.js.get() {
                         Some(built) => Val::of(built)?,
                         None => Val::Inbound(info.clone()),
                     },
@@ -559,8 +591,9 @@ impl Env {
             }
             Expr::Assign(cell, value) => {
                 let v = self.eval(value, req, fx)?.into_js()?;
-                fx.writes.push((cell.get(), v.clone()));
-                Val::of(v)?
+                let assigned = Val::of(&v)?;
+                fx.writes.push((cell.get(), v));
+                assigned
             }
             Expr::Get(target, key) => {
                 let target = self.eval(target, req, fx)?;
@@ -576,13 +609,10 @@ impl Env {
             Expr::RouterFind { router, args } => self.router_find(router, args, req, fx)?,
             Expr::CacheGet { cache, key } => self.cache_get(cache, key, req, fx)?,
             Expr::Boolean(x) => {
-                let ctor = self
-                    .data_property(&self.global, &self.boolean_key)
-                    .ok_or(Bail)?;
-                if !ctor
-                    .as_object()
-                    .is_some_and(|c| JsObject::equals(&c, &self.boolean))
-                {
+                let intact = self.boolean_intact.holds(self.memo.epoch(), || {
+                    self.global_is(&self.boolean_key, &self.boolean)
+                });
+                if !intact {
                     return Err(Bail);
                 }
                 Val::Bool(self.eval(x, req, fx)?.truthy())
@@ -670,7 +700,7 @@ impl Env {
         }
         let last = req.headers.0.iter().rev().find(|(n, _)| n == name);
         Ok(match last {
-            Some((_, v)) => Val::Str(String::from_utf8_lossy(v)),
+            Some((_, v)) => Val::Str(str_lossy(v)),
             None if has_property(&self.object_proto, key) => return Err(Bail),
             None => Val::Undefined,
         })
@@ -715,11 +745,11 @@ impl Env {
                 _ => return Err(Bail),
             }
         }
-        let found = {
-            let r = router.downcast_ref::<UrlRouter>().ok_or(Bail)?;
-            r.find_joined(&mut url).cloned()
-        };
-        Val::of(found.unwrap_or_default())
+        let r = router.downcast_ref::<UrlRouter>().ok_or(Bail)?;
+        match r.find_joined(&mut url) {
+            Some(found) => Val::of(found),
+            None => Ok(Val::Undefined),
+        }
     }
 
     /// `cache.get(key)` when `cache` is an `algo.Cache` with the built-in `get` and holds a live
@@ -733,16 +763,22 @@ impl Env {
     ) -> Eval<Val<'a>> {
         let cache = self.receiver::<Cache>(cache, &self.cache_get, req, fx)?;
         let key = self.eval(key, req, fx)?.into_js()?;
-        let hit = cache.downcast_ref::<Cache>().ok_or(Bail)?.peek(&key);
-        let (value, slot) = hit.ok_or(Bail)?;
+        let (value, slot) = {
+            let c = cache.downcast_ref::<Cache>().ok_or(Bail)?;
+            let (value, slot) = c.peek(&key).ok_or(Bail)?;
+            (Val::of(value)?, slot)
+        };
         fx.touches.push((cache, slot, key));
-        Val::of(value)
+        Ok(value)
     }
 }
 
 fn is_length(key: &PropertyKey) -> bool {
     matches!(key, PropertyKey::String(s) if *s == js_string!("length"))
 }
+
+/// Bytes a concatenation's string starts with.
+const CONCAT_START_CAPACITY: usize = 64;
 
 /// The `+` operator on primitives: numbers add, and a string on either side concatenates.
 fn add<'a>(a: Val<'a>, b: Val<'a>) -> Eval<Val<'a>> {
@@ -755,7 +791,9 @@ fn add<'a>(a: Val<'a>, b: Val<'a>) -> Eval<Val<'a>> {
     let mut s = match a {
         Val::Str(Cow::Owned(s)) => s,
         other => {
-            let mut s = String::new();
+            // The left-most `+` of a chain (`a + ': ' + b + '\n'`) starts the string the rest
+            // append to: room for a typical reply line saves growing it two or three times.
+            let mut s = String::with_capacity(CONCAT_START_CAPACITY);
             other.push_to(&mut s)?;
             s
         }

@@ -16,7 +16,7 @@ use crate::js::runtime::ScriptEpoch;
 use boa_engine::JsValue;
 use boa_engine::object::JsObject;
 use boa_engine::property::PropertyKey;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 /// Properties remembered per evaluator: more than a callback reads per call, few enough to scan.
 const CAPACITY: usize = 16;
@@ -105,26 +105,29 @@ impl PropertyMemo {
         self.state.borrow().epoch
     }
 
-    /// `o`'s own property `key`. An absent property is not remembered: finding that out costs
-    /// no descriptor.
-    pub fn own(&self, o: &JsObject, key: &PropertyKey) -> Own {
+    /// `look` applied to `o`'s own property `key`. An absent property is not remembered: finding
+    /// that out costs no descriptor. The evaluator converts the property's value where the memo
+    /// keeps it: a copy handed out would be one more reference count to take and give back on
+    /// every read.
+    pub fn with_own<R>(&self, o: &JsObject, key: &PropertyKey, look: impl FnOnce(&Own) -> R) -> R {
         let mut s = self.state.borrow_mut();
         let text = match key {
             PropertyKey::String(s) => Some(TextAddress::of(s)),
             _ => None,
         };
         if let Some(e) = s.entries.iter().find(|e| e.is(o, key, text)) {
-            return e.own.clone();
+            return look(&e.own);
         }
         let own = Own::read(o, key);
         if matches!(own, Own::Absent) {
-            return own;
+            return look(&own);
         }
+        let answer = look(&own);
         let entry = Entry {
             object: o.clone(),
             key: key.clone(),
             text,
-            own: own.clone(),
+            own,
         };
         if s.entries.len() < CAPACITY {
             s.entries.push(entry);
@@ -133,13 +136,34 @@ impl PropertyMemo {
             s.entries[at] = entry;
             s.next = (at + 1) % CAPACITY;
         }
-        own
+        answer
+    }
+}
+
+/// A check on script objects that passed under some epoch: it holds for the rest of that epoch
+/// (see the module comment), so it runs once per epoch. A failure is not remembered: the check
+/// runs again on the next call, and the caller takes the engine's path meanwhile.
+#[derive(Default)]
+pub struct EpochCheck {
+    passed_in: Cell<Option<ScriptEpoch>>,
+}
+
+impl EpochCheck {
+    /// Whether `check` holds under `epoch`, running it unless it passed under `epoch` already.
+    /// Without an epoch (no evaluation has begun) it runs every time.
+    pub fn holds(&self, epoch: Option<ScriptEpoch>, check: impl FnOnce() -> bool) -> bool {
+        if epoch.is_some() && self.passed_in.get() == epoch {
+            return true;
+        }
+        let holds = check();
+        self.passed_in.set(if holds { epoch } else { None });
+        holds
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Own, PropertyMemo};
+    use super::{EpochCheck, Own, PropertyMemo};
     use crate::js::runtime::ScriptEpoch;
     use boa_engine::object::JsObject;
     use boa_engine::property::PropertyKey;
@@ -148,6 +172,10 @@ mod tests {
     fn key(text: &str) -> PropertyKey {
         // A new string each time: its text is not where any other key's text is.
         PropertyKey::from(JsString::from(text))
+    }
+
+    fn own(memo: &PropertyMemo, o: &JsObject, key: &PropertyKey) -> Own {
+        memo.with_own(o, key, Own::clone)
     }
 
     fn value(own: Own) -> Option<i32> {
@@ -170,13 +198,45 @@ mod tests {
         let memo = PropertyMemo::default();
         memo.begin(ScriptEpoch::fresh());
         let first = key("service");
-        assert_eq!(value(memo.own(&o, &first)), Some(1));
+        assert_eq!(value(own(&memo, &o, &first)), Some(1));
         // Changed behind the memo's back (as it never is within an epoch): what it answers
         // now shows whether it remembered or read again.
         o.set(key("service"), JsValue::new(2), true, &mut ctx)
             .expect("set");
-        assert_eq!(value(memo.own(&o, &first.clone())), Some(1), "same text");
-        assert_eq!(value(memo.own(&o, &key("service"))), Some(1), "equal text");
+        assert_eq!(value(own(&memo, &o, &first.clone())), Some(1), "same text");
+        assert_eq!(
+            value(own(&memo, &o, &key("service"))),
+            Some(1),
+            "equal text"
+        );
+    }
+
+    #[test]
+    fn an_epoch_check_runs_once_per_epoch_and_again_after_a_failure() {
+        let check = EpochCheck::default();
+        let runs = std::cell::Cell::new(0);
+        let runs = &runs;
+        let run = |verdict: bool| {
+            move || {
+                runs.set(runs.get() + 1);
+                verdict
+            }
+        };
+        let (first, second) = (ScriptEpoch::fresh(), ScriptEpoch::fresh());
+        assert!(check.holds(Some(first), run(true)));
+        assert!(check.holds(Some(first), run(false)), "passed in this epoch");
+        assert_eq!(runs.get(), 1);
+        assert!(
+            !check.holds(Some(second), run(false)),
+            "a new epoch checks again"
+        );
+        assert!(
+            !check.holds(Some(second), run(false)),
+            "a failure is checked again"
+        );
+        assert!(check.holds(None, run(true)));
+        assert!(!check.holds(None, run(false)), "no epoch, no memory");
+        assert_eq!(runs.get(), 5);
     }
 
     #[test]
@@ -186,10 +246,10 @@ mod tests {
         let memo = PropertyMemo::default();
         memo.begin(ScriptEpoch::fresh());
         for _ in 0..2 {
-            assert_eq!(value(memo.own(&o, &key("ab"))), Some(1));
-            assert_eq!(value(memo.own(&o, &key("cd"))), Some(2));
-            assert_eq!(value(memo.own(&o, &key("ef"))), None);
-            assert_eq!(value(memo.own(&o, &PropertyKey::from(7u32))), None);
+            assert_eq!(value(own(&memo, &o, &key("ab"))), Some(1));
+            assert_eq!(value(own(&memo, &o, &key("cd"))), Some(2));
+            assert_eq!(value(own(&memo, &o, &key("ef"))), None);
+            assert_eq!(value(own(&memo, &o, &PropertyKey::from(7u32))), None);
         }
     }
 }

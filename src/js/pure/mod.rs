@@ -54,6 +54,7 @@ use boa_engine::property::PropertyKey;
 use boa_engine::{Context, js_string};
 use compile::{BodyShape, Compiler};
 use eval::{BuiltinGetter, Effects, Env, Request, Val, has_property};
+use memo::EpochCheck;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Cleared by `--no-native-callbacks`, before the script is loaded (workers inherit it).
@@ -80,6 +81,9 @@ pub struct PureReply {
     message_body: BuiltinGetter,
     /// Head fields the literal leaves out: the engine would look them up on `Object.prototype`.
     inherited: Vec<PropertyKey>,
+    /// Whether the realm still builds replies as compiled (the class, its getters, nothing
+    /// inherited): checked once per script epoch, not per request.
+    realm_intact: EpochCheck,
     head: ResponseHead,
     body: BodyShape,
 }
@@ -118,6 +122,7 @@ impl PureReply {
             message_head,
             message_body,
             inherited: shape.inherited,
+            realm_intact: EpochCheck::default(),
             head,
             body: shape.body,
         })
@@ -132,23 +137,13 @@ impl PureReply {
         epoch: ScriptEpoch,
     ) -> Option<(ResponseHead, Option<Data>)> {
         self.env.begin(epoch);
-        let ctor = self
-            .env
-            .data_property(&self.env.global, &self.message_key)?;
-        if !ctor
-            .as_object()
-            .is_some_and(|c| JsObject::equals(&c, &self.message_ctor))
-        {
-            return None;
-        }
-        if !self.message_head.intact(&self.env) || !self.message_body.intact(&self.env) {
-            return None;
-        }
-        if self
-            .inherited
-            .iter()
-            .any(|k| has_property(&self.env.object_proto, k))
-        {
+        let realm_intact = self.realm_intact.holds(Some(epoch), || {
+            self.env.global_is(&self.message_key, &self.message_ctor)
+                && self.message_head.intact(&self.env)
+                && self.message_body.intact(&self.env)
+                && !(self.inherited.iter()).any(|k| has_property(&self.env.object_proto, k))
+        });
+        if !realm_intact {
             return None;
         }
         let kind = request.get();

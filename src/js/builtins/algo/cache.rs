@@ -221,11 +221,11 @@ impl Cache {
     /// What `get(key)` would return on a hit, without marking the entry used; `None` for a
     /// miss (no entry, or an expired one), where `get` would allocate. Compiled callbacks look
     /// first and mark the entry with [`Cache::touch`] once they are sure to finish.
-    pub fn peek(&self, key: &JsValue) -> Option<(JsValue, CacheSlot)> {
+    pub fn peek(&self, key: &JsValue) -> Option<(&JsValue, CacheSlot)> {
         let slot = *self.entries.index.get(&ValueKey::new(key))?;
         let e = self.entries.entry(slot)?;
         let live = self.ttl.is_none() || e.expires.is_none_or(|t| Instant::now() < t);
-        live.then(|| (e.value.clone(), CacheSlot(slot)))
+        live.then_some((&e.value, CacheSlot(slot)))
     }
 
     /// Marks `key`, found by `peek` at `slot`, most recently used, as a hit of `get` does.
