@@ -53,7 +53,7 @@ impl Headers {
     pub fn get(&self, lname: &[u8]) -> Option<&Bytes> {
         self.0
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(lname))
+            .find(|(n, _)| is_named(n, lname))
             .map(|(_, v)| v)
     }
 
@@ -61,7 +61,7 @@ impl Headers {
     pub fn get_all<'a>(&'a self, lname: &'a [u8]) -> impl Iterator<Item = &'a Bytes> {
         self.0
             .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(lname))
+            .filter(move |(n, _)| is_named(n, lname))
             .map(|(_, v)| v)
     }
 
@@ -120,6 +120,13 @@ impl Headers {
         self.get_all(lname)
             .any(|v| list_items(v).any(|t| t.eq_ignore_ascii_case(token)))
     }
+}
+
+/// Whether header name `name` is `lname` (lower case) in any case. Names parsed from the wire are
+/// stored lower case, so an exact comparison (a `memcmp`) settles almost every lookup; folding
+/// byte by byte is left for names a script set.
+fn is_named(name: &[u8], lname: &[u8]) -> bool {
+    name == lname || name.eq_ignore_ascii_case(lname)
 }
 
 /// Items of a comma-separated header list (RFC 9110 §5.6.1) with OWS trimmed; empty items skipped.
