@@ -32,6 +32,18 @@ fn with_no_native_callbacks_the_engine_gives_the_same_answers() {
     );
 }
 
+/// Closes `conn` and waits for the worker's debug line about it, which counts the script calls the
+/// worker has made so far.
+fn close_expecting_js_calls(pipy: &mut Pipy, conn: Conn, js_calls: u32) {
+    let closed = format!("from {} closed, js-calls={js_calls}\n", conn.local_addr());
+    drop(conn);
+    assert!(
+        pipy.stderr_contains(&closed, Duration::from_secs(5)),
+        "expected {closed:?} in {}",
+        pipy.stderr()
+    );
+}
+
 /// Serves test script `name` with debug logging (plus `args`) on PORT and PORT2, whose
 /// engine-run callback changes what the callbacks on PORT read; returns once both accept.
 fn serve_two_ports(name: &str, args: &[&str]) -> (Pipy, u16, u16) {
@@ -166,13 +178,7 @@ fn a_pure_callback_checks_the_realm_again_after_the_engine_ran() {
     change("/restore");
     ask(&native);
     // Six changes and the three replies they sent to the engine: the others were native.
-    let closed = format!("from {} closed, js-calls=9\n", conn.local_addr());
-    drop(conn);
-    assert!(
-        pipy.stderr_contains(&closed, Duration::from_secs(5)),
-        "expected {closed:?} in {}",
-        pipy.stderr()
-    );
+    close_expecting_js_calls(&mut pipy, conn, 9);
     assert!(pipy.try_exit().is_none(), "{}", pipy.stderr());
 }
 
@@ -249,7 +255,6 @@ fn compiled_filter_callbacks_see_what_the_engine_changed_on_the_next_request() {
             );
         }
         let mut conn = Conn::open(port);
-        let closed = format!("from {} closed, js-calls={js_calls}\n", conn.local_addr());
         for _ in 0..2 {
             assert_eq!(
                 conn.roundtrip(&get("/a")).text(),
@@ -257,12 +262,7 @@ fn compiled_filter_callbacks_see_what_the_engine_changed_on_the_next_request() {
                 "after {change:?}"
             );
         }
-        drop(conn);
-        assert!(
-            pipy.stderr_contains(&closed, Duration::from_secs(5)),
-            "expected {closed:?} in {}",
-            pipy.stderr()
-        );
+        close_expecting_js_calls(&mut pipy, conn, js_calls);
     }
     assert!(pipy.try_exit().is_none(), "{}", pipy.stderr());
 }

@@ -43,26 +43,30 @@ pub fn with_this<T: NativeObject, R>(
 
 /// Appends the UTF-8 form of a JS string to `out` without an intermediate allocation.
 pub fn push_js_str(out: &mut String, s: &JsString) {
-    match s.as_str().variant() {
-        JsStrVariant::Latin1(b) if b.is_ascii() => {
-            // SAFETY: ASCII bytes are UTF-8 (checked just above; validating again would scan
-            // them a second time).
-            out.push_str(unsafe { std::str::from_utf8_unchecked(b) });
-        }
-        _ => out.extend(s.as_str().code_points_lossy()),
+    if let JsStrVariant::Latin1(b) = s.as_str().variant()
+        && let Some(ascii) = ascii_str(b)
+    {
+        out.push_str(ascii);
+    } else {
+        out.extend(s.as_str().code_points_lossy());
     }
 }
 
-/// Wire bytes as text, invalid UTF-8 replaced by U+FFFD. Request fields are almost always
-/// ASCII, which `is_ascii` checks a word at a time; UTF-8 validation, lossy or not, costs
-/// several times as much on them.
+/// Wire bytes as text, invalid UTF-8 replaced by U+FFFD; borrowed when they are ASCII, as
+/// request fields almost always are.
 pub fn str_lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    if b.is_ascii() {
-        // SAFETY: ASCII bytes are UTF-8.
-        std::borrow::Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(b) })
-    } else {
-        String::from_utf8_lossy(b)
+    match ascii_str(b) {
+        Some(ascii) => std::borrow::Cow::Borrowed(ascii),
+        None => String::from_utf8_lossy(b),
     }
+}
+
+/// `b` as text if it is ASCII. `is_ascii` looks a word at a time; UTF-8 validation, lossy or
+/// not, costs several times as much on such bytes, and finds nothing more to check.
+fn ascii_str(b: &[u8]) -> Option<&str> {
+    // SAFETY: ASCII bytes are UTF-8.
+    b.is_ascii()
+        .then(|| unsafe { std::str::from_utf8_unchecked(b) })
 }
 
 /// The UTF-8 bytes of a JS string (a lone surrogate becomes U+FFFD, as in `push_js_str`):

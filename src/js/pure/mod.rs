@@ -141,7 +141,10 @@ impl PureReply {
             self.env.global_is(&self.message_key, &self.message_ctor)
                 && self.message_head.intact(&self.env)
                 && self.message_body.intact(&self.env)
-                && !(self.inherited.iter()).any(|k| has_property(&self.env.object_proto, k))
+                && !self
+                    .inherited
+                    .iter()
+                    .any(|k| has_property(&self.env.object_proto, k))
         });
         if !realm_intact {
             return None;
