@@ -7,7 +7,7 @@
 use bytes::BytesMut;
 use log::warn;
 
-use super::head::{Version, list_items};
+use super::head::{Version, list_items, word};
 use super::status::reason_phrase;
 
 /// How the body that follows the head is framed on the wire.
@@ -83,9 +83,7 @@ fn has_cr_lf_or_nul(v: &[u8]) -> bool {
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
     let mut words = v.chunks_exact(8);
     for w in &mut words {
-        let Ok(w) = <[u8; 8]>::try_from(w).map(u64::from_ne_bytes) else {
-            return true;
-        };
+        let w = word(w);
         if has_zero(w)
             || has_zero(w ^ (ONES * u64::from(b'\r')))
             || has_zero(w ^ (ONES * u64::from(b'\n')))

@@ -7,6 +7,7 @@ use super::builtins::helpers::utf8_bytes;
 use super::native_head::{NativeFields, NativeHead, head_object};
 use crate::engine::head::{Head, HeadKind};
 use crate::http::head::{Headers, RequestHead, ResponseHead, Version};
+use crate::js::builtins::helpers::str_lossy;
 use boa_engine::builtins::object::OrdinaryObject;
 use boa_engine::object::ObjectInitializer;
 use boa_engine::object::builtins::JsArray;
@@ -15,10 +16,7 @@ use boa_engine::{Context, JsObject, JsResult, JsString, JsValue, js_string};
 use bytes::Bytes;
 
 pub(super) fn jstr(b: &[u8]) -> JsValue {
-    match std::str::from_utf8(b) {
-        Ok(s) => JsString::from(s).into(),
-        Err(_) => JsString::from(String::from_utf8_lossy(b).as_ref()).into(),
-    }
+    JsString::from(str_lossy(b).as_ref()).into()
 }
 
 /// The reason phrase a response head carries or its status implies.
