@@ -20,6 +20,12 @@ Settings come from the environment (so `make bench BENCH_DURATION=3` works):
   BENCH_REPORT_ONLY =1: measure nothing, write RESULTS.md and results.png again from the
                     results.json in BENCH_OUTPUT (after a change to the report's text; run with
                     the settings of the run that wrote it)
+  BENCH_HISTORY_REBUILD =1: measure nothing, write BENCH_OUTPUT/history.jsonl again from every
+                    version of bench/results.json in git (after a change to how targets are
+                    checked)
+
+A full run (every scenario, 3 rounds × 10 s or more) is added to BENCH_OUTPUT/history.jsonl,
+and RESULTS.md counts how often each target held across the recorded runs (bench/history.py).
 """
 
 import datetime
@@ -37,6 +43,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+
+import history
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(BENCH_DIR)
@@ -1057,51 +1065,139 @@ def cores_busy(results, scenario, name):
     return ", ".join(parts)
 
 
-def target_rows(settings, results):
-    rows = []
+def target_checks(results, busy_poll):
+    """Issue 5's targets measured on `results`: one dict per target with its history key, the
+    table's label, the bound (`target`) and how it reads (`wanted`), the number compared
+    (`value`) and how it reads (`shown`), whether it holds, and for ratios what CPU 1 allowed.
+    A target whose scenario did not run has `value` None."""
+    checks = []
 
-    def check(label, target_text, measured, holds, load="", allows=""):
-        status = "not measured" if measured is None else ("holds" if holds else "**does not hold**")
-        rows.append(f"| {label} | {target_text} | {measured if measured is not None else '–'} | "
-                    f"{status} | {load} | {allows} |")
+    def check(key, label, target, wanted, value, shown, holds, load="", allows=None):
+        checks.append({"key": key, "label": label, "target": target, "wanted": wanted,
+                       "value": value,
+                       "shown": shown if value is not None else None,
+                       "holds": value is not None and holds, "load": load, "allows": allows})
 
-    def ratio_row(label, target, scenario, pipy_name, other, key="rps", load=""):
+    def ratio_check(key, label, target, scenario, pipy_name, other, unit_key="rps", load=""):
         """`other` is (scenario, contender) of the denominator."""
-        theirs = value_of(results, *other, key)
-        value = ratio(value_of(results, scenario, pipy_name, key), theirs)
-        most = ratio(client_core_ceiling(results, scenario, pipy_name, key), theirs)
-        check(label, f"≥ {target}×", fmt_ratio(value) if value else None,
-              value is not None and value >= target, load, fmt_ratio(most) if most else "")
+        theirs = value_of(results, *other, unit_key)
+        value = ratio(value_of(results, scenario, pipy_name, unit_key), theirs)
+        most = ratio(client_core_ceiling(results, scenario, pipy_name, unit_key), theirs)
+        check(key, label, target, f"≥ {target}×", value, fmt_ratio(value),
+              value is not None and value >= target, load, most)
 
-    ratio_row("hello vs nginx", TARGETS["hello_vs_nginx"], "hello", "pipy-hello",
-              ("hello", "nginx-hello"), load=cores_busy(results, "hello", "pipy-hello"))
-    ratio_row("route vs nginx hello", TARGETS["route_vs_nginx_hello"], "route", "pipy-route",
-              ("hello", "nginx-hello"), load=cores_busy(results, "route", "pipy-route"))
+    ratio_check("hello_vs_nginx", "hello vs nginx", TARGETS["hello_vs_nginx"], "hello",
+                "pipy-hello", ("hello", "nginx-hello"),
+                load=cores_busy(results, "hello", "pipy-hello"))
+    ratio_check("route_vs_nginx_hello", "route vs nginx hello", TARGETS["route_vs_nginx_hello"],
+                "route", "pipy-route", ("hello", "nginx-hello"),
+                load=cores_busy(results, "route", "pipy-route"))
     for scenario, pipy_name in (("proxy", "pipy-proxy"), ("gateway", "pipy-gateway")):
-        ratio_row(f"{scenario} vs nginx proxy", TARGETS["proxy_vs_nginx"], scenario, pipy_name,
-                  (scenario, "nginx-proxy"), load=cores_busy(results, scenario, pipy_name))
-        ratio_row(f"{scenario} vs HAProxy", TARGETS["proxy_vs_haproxy"], scenario, pipy_name,
-                  (scenario, "haproxy-proxy"))
-    ratio_row("large vs nginx", TARGETS["large_vs_nginx"], "large", "pipy-proxy",
-              ("large", "nginx-proxy"), key="mib_s", load=cores_busy(results, "large", "pipy-proxy"))
+        ratio_check(f"{scenario}_vs_nginx", f"{scenario} vs nginx proxy",
+                    TARGETS["proxy_vs_nginx"], scenario, pipy_name, (scenario, "nginx-proxy"),
+                    load=cores_busy(results, scenario, pipy_name))
+        ratio_check(f"{scenario}_vs_haproxy", f"{scenario} vs HAProxy",
+                    TARGETS["proxy_vs_haproxy"], scenario, pipy_name,
+                    (scenario, "haproxy-proxy"))
+    ratio_check("large_vs_nginx", "large vs nginx", TARGETS["large_vs_nginx"], "large",
+                "pipy-proxy", ("large", "nginx-proxy"), unit_key="mib_s",
+                load=cores_busy(results, "large", "pipy-proxy"))
     idle = value_of(results, "memory", "pipy-hello", "idle_kib")
-    check("idle worker RSS", f"≤ {TARGETS['idle_rss_mb']:.0f} MB",
-          f"{idle / 1024:.1f} MB" if idle else None,
-          idle is not None and idle / 1024 <= TARGETS["idle_rss_mb"])
+    idle_mb = idle / 1024 if idle else None
+    check("idle_rss_mb", "idle worker RSS", TARGETS["idle_rss_mb"],
+          f"≤ {TARGETS['idle_rss_mb']:.0f} MB", idle_mb,
+          f"{idle_mb:.1f} MB" if idle_mb else None,
+          idle_mb is not None and idle_mb <= TARGETS["idle_rss_mb"])
     per = value_of(results, "memory", "pipy-hello", "per_connection_kib")
-    check("per idle keep-alive connection", f"≤ {TARGETS['per_connection_kib']:.0f} KiB",
+    check("per_connection_kib", "per idle keep-alive connection",
+          TARGETS["per_connection_kib"], f"≤ {TARGETS['per_connection_kib']:.0f} KiB", per,
           f"{per:.2f} KiB" if per is not None else None,
           per is not None and per <= TARGETS["per_connection_kib"])
-    direct = value_of(results, "latency", "direct", "service_p99_us")
-    for name, label in (("pipy-proxy", "p99 through the proxy at 1 000 req/s"),
-                        ("pipy-proxy-busy-poll",
-                         f"the same with `--busy-poll={settings.busy_poll}`")):
-        p99 = value_of(results, "latency", name, "service_p99_us")
+    def p99_of(name):
+        """A latency contender's p99, None when its client got no answer at all."""
+        data = results.get("latency", {}).get(name, {})
+        return data.get("service_p99_us") if data.get("achieved_rate") else None
+
+    direct = p99_of("direct")
+    for key, name, label in (
+            ("p99_over_direct_ms", "pipy-proxy", "p99 through the proxy at 1 000 req/s"),
+            ("p99_busy_poll_over_direct_ms", "pipy-proxy-busy-poll",
+             f"the same with `--busy-poll={busy_poll}`")):
+        p99 = p99_of(name)
         over = (p99 - direct) / 1000 if p99 is not None and direct is not None else None
-        check(label, "≤ direct p99 + 0.1 ms",
+        check(key, label, TARGETS["p99_over_direct_ms"], "≤ direct p99 + 0.1 ms", over,
               f"direct + {over:.3f} ms" if over is not None else None,
               over is not None and over <= TARGETS["p99_over_direct_ms"])
+    return checks
+
+
+def target_rows(settings, results):
+    rows = []
+    for c in target_checks(results, settings.busy_poll):
+        status = ("not measured" if c["value"] is None
+                  else "holds" if c["holds"] else "**does not hold**")
+        allows = fmt_ratio(c["allows"]) if c["allows"] else ""
+        rows.append(f"| {c['label']} | {c['wanted']} | {c['shown'] or '–'} | {status} | "
+                    f"{c['load']} | {allows} |")
     return rows
+
+
+def fmt_target_value(check, value):
+    """A target's measured value as the targets table writes it."""
+    key = check["key"]
+    if key == "idle_rss_mb":
+        return f"{value:.1f} MB"
+    if key == "per_connection_kib":
+        return f"{value:.2f} KiB"
+    if key.endswith("_ms"):
+        return f"+ {value:.4f} ms"
+    return fmt_ratio(value)
+
+
+def rounds_of(results):
+    """Rounds per contender in `results`: the most any contender ran (dropped rounds aside)."""
+    return max((len(data.get("rounds", [])) for entry in results.values()
+                if isinstance(entry, dict) for data in entry.values()
+                if isinstance(data, dict)), default=0)
+
+
+def record_history(settings, machine, results):
+    """Adds a full run to the history RESULTS.md counts across (bench/history.py)."""
+    if not history.is_full_run(results, settings.rounds, settings.duration):
+        log("not a full run (every scenario, 3 rounds × 10 s): not added to the history")
+        return
+    path = os.path.join(settings.output, history.HISTORY_NAME)
+    history.record(path, history.entry(machine, results,
+                                       target_checks(results, settings.busy_poll),
+                                       rounds_of(results)))
+    log(f"added to {path}")
+
+
+def rebuild_history(settings):
+    """history.jsonl from every committed bench/results.json (the runs before the history
+    existed, and a changed check applied to all of them)."""
+    def git(*args):
+        return subprocess.run(["git", "-C", REPO_DIR, *args], capture_output=True, text=True,
+                              check=True).stdout
+
+    runs = []
+    for commit in git("log", "--format=%H", "--", "bench/results.json").split():
+        try:
+            saved = json.loads(git("show", f"{commit}:bench/results.json"))
+        except (subprocess.CalledProcessError, ValueError):
+            continue
+        results, machine = saved.get("results", {}), saved.get("machine", {})
+        # The run's length is in its recorded wrk command line.
+        durations = [int(m) for c in saved.get("commands", {}).values()
+                     for m in re.findall(r" -d(\d+)s ", c)]
+        duration = min(durations, default=0)
+        if "date" in machine and history.is_full_run(results, rounds_of(results), duration):
+            runs.append(history.entry(machine, results,
+                                      target_checks(results, settings.busy_poll),
+                                      rounds_of(results)))
+    path = os.path.join(settings.output, history.HISTORY_NAME)
+    history.save(path, runs)
+    log(f"wrote {len(runs)} runs to {path}")
 
 
 def write_markdown(settings, machine, results, commands, incidents, chart_note, path):
@@ -1181,6 +1277,13 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
               f"| target | wanted | measured | status | busy in pipy's rounds | "
               f"CPU {CLIENT_CPU} allows |",
               "|---|---|---|---|---|---|"] + target_rows(s, results) + [""]
+    runs = history.load(os.path.join(s.output, history.HISTORY_NAME))
+    checks = target_checks(results, s.busy_poll)
+    across = history.summary_lines(runs, machine.get("cpu"), checks, fmt_target_value)
+    if across:
+        chart = history.write_chart(runs, machine.get("cpu"), checks,
+                                    os.path.join(s.output, "history.png"))
+        lines += across + ([chart, ""] if chart else [])
 
     sections = (
         ("hello", "hello: static response", "pipy-hello", "nginx-hello", "haproxy-hello",
@@ -1372,6 +1475,9 @@ def main():
     if os.environ.get("BENCH_REPORT_ONLY") == "1":
         report_only(settings)
         return
+    if os.environ.get("BENCH_HISTORY_REBUILD") == "1":
+        rebuild_history(settings)
+        return
     if not settings.two_cpus:
         global CLIENT_CPU
         CLIENT_CPU = SERVER_CPU
@@ -1404,6 +1510,7 @@ def main():
     with open(os.path.join(settings.output, "results.json"), "w") as f:
         json.dump({"machine": machine, "results": results, "commands": bench.commands,
                    "incidents": bench.incidents}, f, indent=2)
+    record_history(settings, machine, results)
     chart_note = write_chart(results, os.path.join(settings.output, "results.png"))
     markdown = os.path.join(settings.output, "RESULTS.md")
     write_markdown(settings, machine, results, bench.commands, bench.incidents, chart_note,
