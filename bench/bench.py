@@ -1067,24 +1067,22 @@ def cores_busy(results, scenario, name):
 
 def target_checks(results, busy_poll):
     """Issue 5's targets measured on `results`: one dict per target with its history key, the
-    table's label, the bound (`target`) and how it reads (`wanted`), the number compared
-    (`value`) and how it reads (`shown`), whether it holds, and for ratios what CPU 1 allowed.
-    A target whose scenario did not run has `value` None."""
+    table's label, the bound (`target`) and how it reads (`wanted`), the number compared with
+    it (`value`), whether it holds, and for ratios what CPU 1 allowed. A target whose scenario
+    did not run has `value` None."""
     checks = []
 
-    def check(key, label, target, wanted, value, shown, holds, load="", allows=None):
+    def check(key, label, target, wanted, value, at_most=False, load="", allows=None):
+        holds = value is not None and (value <= target if at_most else value >= target)
         checks.append({"key": key, "label": label, "target": target, "wanted": wanted,
-                       "value": value,
-                       "shown": shown if value is not None else None,
-                       "holds": value is not None and holds, "load": load, "allows": allows})
+                       "value": value, "holds": holds, "load": load, "allows": allows})
 
     def ratio_check(key, label, target, scenario, pipy_name, other, unit_key="rps", load=""):
         """`other` is (scenario, contender) of the denominator."""
         theirs = value_of(results, *other, unit_key)
         value = ratio(value_of(results, scenario, pipy_name, unit_key), theirs)
         most = ratio(client_core_ceiling(results, scenario, pipy_name, unit_key), theirs)
-        check(key, label, target, f"≥ {target}×", value, fmt_ratio(value),
-              value is not None and value >= target, load, most)
+        check(key, label, target, f"≥ {target}×", value, load=load, allows=most)
 
     ratio_check("hello_vs_nginx", "hello vs nginx", TARGETS["hello_vs_nginx"], "hello",
                 "pipy-hello", ("hello", "nginx-hello"),
@@ -1103,16 +1101,12 @@ def target_checks(results, busy_poll):
                 "pipy-proxy", ("large", "nginx-proxy"), unit_key="mib_s",
                 load=cores_busy(results, "large", "pipy-proxy"))
     idle = value_of(results, "memory", "pipy-hello", "idle_kib")
-    idle_mb = idle / 1024 if idle else None
     check("idle_rss_mb", "idle worker RSS", TARGETS["idle_rss_mb"],
-          f"≤ {TARGETS['idle_rss_mb']:.0f} MB", idle_mb,
-          f"{idle_mb:.1f} MB" if idle_mb else None,
-          idle_mb is not None and idle_mb <= TARGETS["idle_rss_mb"])
-    per = value_of(results, "memory", "pipy-hello", "per_connection_kib")
+          f"≤ {TARGETS['idle_rss_mb']:.0f} MB", idle / 1024 if idle else None, at_most=True)
     check("per_connection_kib", "per idle keep-alive connection",
-          TARGETS["per_connection_kib"], f"≤ {TARGETS['per_connection_kib']:.0f} KiB", per,
-          f"{per:.2f} KiB" if per is not None else None,
-          per is not None and per <= TARGETS["per_connection_kib"])
+          TARGETS["per_connection_kib"], f"≤ {TARGETS['per_connection_kib']:.0f} KiB",
+          value_of(results, "memory", "pipy-hello", "per_connection_kib"), at_most=True)
+
     def p99_of(name):
         """A latency contender's p99, None when its client got no answer at all."""
         data = results.get("latency", {}).get(name, {})
@@ -1126,24 +1120,12 @@ def target_checks(results, busy_poll):
         p99 = p99_of(name)
         over = (p99 - direct) / 1000 if p99 is not None and direct is not None else None
         check(key, label, TARGETS["p99_over_direct_ms"], "≤ direct p99 + 0.1 ms", over,
-              f"direct + {over:.3f} ms" if over is not None else None,
-              over is not None and over <= TARGETS["p99_over_direct_ms"])
+              at_most=True)
     return checks
 
 
-def target_rows(settings, results):
-    rows = []
-    for c in target_checks(results, settings.busy_poll):
-        status = ("not measured" if c["value"] is None
-                  else "holds" if c["holds"] else "**does not hold**")
-        allows = fmt_ratio(c["allows"]) if c["allows"] else ""
-        rows.append(f"| {c['label']} | {c['wanted']} | {c['shown'] or '–'} | {status} | "
-                    f"{c['load']} | {allows} |")
-    return rows
-
-
 def fmt_target_value(check, value):
-    """A target's measured value as the targets table writes it."""
+    """A target's measured value: a ratio, MB, KiB, or milliseconds over the direct path."""
     key = check["key"]
     if key == "idle_rss_mb":
         return f"{value:.1f} MB"
@@ -1152,6 +1134,22 @@ def fmt_target_value(check, value):
     if key.endswith("_ms"):
         return f"+ {value:.4f} ms"
     return fmt_ratio(value)
+
+
+def target_rows(settings, results):
+    rows = []
+    for c in target_checks(results, settings.busy_poll):
+        if c["value"] is None:
+            measured, status = "–", "not measured"
+        else:
+            measured = fmt_target_value(c, c["value"])
+            if c["key"].endswith("_ms"):
+                measured = "direct " + measured
+            status = "holds" if c["holds"] else "**does not hold**"
+        allows = fmt_ratio(c["allows"]) if c["allows"] else ""
+        rows.append(f"| {c['label']} | {c['wanted']} | {measured} | {status} | "
+                    f"{c['load']} | {allows} |")
+    return rows
 
 
 def rounds_of(results):
@@ -1281,6 +1279,7 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
     checks = target_checks(results, s.busy_poll)
     across = history.summary_lines(runs, machine.get("cpu"), checks, fmt_target_value)
     if across:
+        # Drawn here, with the section that shows it: both read the same runs.
         chart = history.write_chart(runs, machine.get("cpu"), checks,
                                     os.path.join(s.output, "history.png"))
         lines += across + ([chart, ""] if chart else [])
