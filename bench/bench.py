@@ -1159,15 +1159,19 @@ def rounds_of(results):
                 if isinstance(data, dict)), default=0)
 
 
+def history_entry(settings, machine, results):
+    return history.entry(machine, results, target_checks(results, settings.busy_poll),
+                         rounds_of(results))
+
+
 def record_history(settings, machine, results):
     """Adds a full run to the history RESULTS.md counts across (bench/history.py)."""
     if not history.is_full_run(results, settings.rounds, settings.duration):
-        log("not a full run (every scenario, 3 rounds × 10 s): not added to the history")
+        log(f"not a full run (every scenario, {history.FULL_RUN_ROUNDS} rounds × "
+            f"{history.FULL_RUN_SECONDS} s): not added to the history")
         return
     path = os.path.join(settings.output, history.HISTORY_NAME)
-    history.record(path, history.entry(machine, results,
-                                       target_checks(results, settings.busy_poll),
-                                       rounds_of(results)))
+    history.record(path, history_entry(settings, machine, results))
     log(f"added to {path}")
 
 
@@ -1190,9 +1194,7 @@ def rebuild_history(settings):
                      for m in re.findall(r" -d(\d+)s ", c)]
         duration = min(durations, default=0)
         if "date" in machine and history.is_full_run(results, rounds_of(results), duration):
-            runs.append(history.entry(machine, results,
-                                      target_checks(results, settings.busy_poll),
-                                      rounds_of(results)))
+            runs.append(history_entry(settings, machine, results))
     path = os.path.join(settings.output, history.HISTORY_NAME)
     history.save(path, runs)
     log(f"wrote {len(runs)} runs to {path}")
@@ -1392,11 +1394,8 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
 
 def write_chart(results, path):
     """Bar charts per scenario; returns a sentence for RESULTS.md."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = history.pyplot()
+    if plt is None:
         return "No chart: matplotlib is not installed (bench/run.sh could not install it)."
 
     panels = []

@@ -29,6 +29,27 @@ FULL_RUN_SECONDS = 10
 RECENT_RUNS = 10
 
 
+def on_host(runs, cpu):
+    """The runs recorded on CPU model `cpu`, oldest first."""
+    return [r for r in runs if r.get("cpu") == cpu]
+
+
+def measured(runs, key):
+    """[(index in `runs`, {"value", "holds", "allows"})] of the runs that measured target `key`."""
+    return [(i, r["targets"][key]) for i, r in enumerate(runs) if key in r.get("targets", {})]
+
+
+def pyplot():
+    """matplotlib's pyplot for files (no display), or None when matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
 def is_full_run(results, rounds, duration):
     return (rounds >= FULL_RUN_ROUNDS and duration >= FULL_RUN_SECONDS
             and all(s in results and "error" not in results[s] for s in FULL_RUN_SCENARIOS))
@@ -79,7 +100,7 @@ def summary_lines(runs, cpu, checks, fmt_value):
     """RESULTS.md's section on the recorded runs on `cpu`: for each target of `checks` (this
     run's, which give the order, labels and wanted text), in how many runs it held and the
     median and range of what was measured. `fmt_value(check, value)` formats one value."""
-    same_host = [r for r in runs if r.get("cpu") == cpu]
+    same_host = on_host(runs, cpu)
     if not same_host:
         return []
     recent = same_host[-RECENT_RUNS:]
@@ -100,14 +121,13 @@ def summary_lines(runs, cpu, checks, fmt_value):
     for check in checks:
         cells = []
         for group in (recent, same_host):
-            measured = [r["targets"][check["key"]] for r in group
-                        if check["key"] in r.get("targets", {})]
-            if not measured:
+            points = [m for _, m in measured(group, check["key"])]
+            if not points:
                 cells += ["–", "–"]
                 continue
-            values = [m["value"] for m in measured]
-            held = sum(1 for m in measured if m["holds"])
-            cells += [f"{held} of {len(measured)}",
+            values = [m["value"] for m in points]
+            held = sum(1 for m in points if m["holds"])
+            cells += [f"{held} of {len(points)}",
                       f"{fmt_value(check, statistics.median(values))} "
                       f"({fmt_value(check, min(values))} – {fmt_value(check, max(values))})"]
         lines.append(f"| {check['label']} | {check['wanted']} | " + " | ".join(cells) + " |")
@@ -118,23 +138,19 @@ def write_chart(runs, cpu, checks, path):
     """One panel per target of `checks`: its value in each recorded run on `cpu`, oldest left,
     against the line it must stay above (ratios) or below (memory, p99), with what CPU 1
     allowed where that was measured. Returns RESULTS.md's line for the chart."""
-    same_host = [r for r in runs if r.get("cpu") == cpu]
+    same_host = on_host(runs, cpu)
     if len(same_host) < 2:
         return ""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return "No history chart: matplotlib is not installed."
-    panels = [c for c in checks if any(c["key"] in r.get("targets", {}) for r in same_host)]
+    panels = [c for c in checks if measured(same_host, c["key"])]
     columns = 4
     rows_count = (len(panels) + columns - 1) // columns
     figure, axes = plt.subplots(rows_count, columns, figsize=(4.2 * columns, 3.2 * rows_count),
                                 squeeze=False)
     for axis, check in zip(axes.flat, panels):
-        points = [(i, r["targets"][check["key"]]) for i, r in enumerate(same_host)
-                  if check["key"] in r.get("targets", {})]
+        points = measured(same_host, check["key"])
         axis.plot([i for i, _ in points], [m["value"] for _, m in points], color="#9e9e9e",
                   linewidth=0.8, zorder=1)
         axis.scatter([i for i, _ in points], [m["value"] for _, m in points], s=14, zorder=2,
