@@ -86,6 +86,126 @@ fn use_chain_runs_stages_in_order_and_turns_down() {
     );
 }
 
+/// What `use_chain_runs_stages_in_order_and_turns_down` checks, with stages of `pad` more
+/// filters each. Each plugin's stages also count the filters they pass through.
+fn padded_plugin_chain(tag: &str, pad: usize) -> (TempDir, Pipy, u16) {
+    let main = r#"
+pipy()
+.export('main', { __order: '', __turnDown: false, __count: 0 })
+.listen(+os.env.PORT)
+  .demuxHTTP('req')
+.pipeline('req')
+  .use(['a.js', 'b.js', 'c.js'], 'req', 'res', () => __turnDown)
+  .replaceMessage(() => new Message(`${__count} ${__order.trim()}`))
+"#;
+    let count = ".handleMessageStart(() => __count++)".repeat(pad);
+    let plugins: Vec<String> = ["A", "B", "C"]
+        .iter()
+        .map(|name| {
+            let turn = if *name == "B" {
+                ".handleMessageStart(msg => { if (msg.head.path === '/turn') __turnDown = true })"
+            } else {
+                ""
+            };
+            format!(
+                r#"
+pipy()
+.import({{ __order: 'main', __turnDown: 'main', __count: 'main' }})
+.pipeline('req')
+  .handleMessageStart(() => __order += '{name}.req ')
+  {count}
+  {turn}
+.pipeline('res')
+  .handleMessageStart(() => __order += '{name}.res ')
+  {count}
+"#
+            )
+        })
+        .collect();
+    serve(
+        tag,
+        &[
+            ("main.js", main),
+            ("a.js", &plugins[0]),
+            ("b.js", &plugins[1]),
+            ("c.js", &plugins[2]),
+        ],
+    )
+}
+
+/// A chain whose stages hold more filters than one instance may inline
+/// (`engine::plan::MAX_PLANNED_FILTERS`, 64) runs as an instance per stage: the same answers
+/// as a chain short enough to run inline.
+#[test]
+fn use_chain_too_long_to_inline_runs_as_one_that_is_inlined() {
+    for (tag, pad) in [("use-inline", 2), ("use-instances", 12)] {
+        let (_dir, _pipy, port) = padded_plugin_chain(tag, pad);
+        let mut conn = Conn::open(port);
+        assert_eq!(
+            conn.roundtrip(&get("/")).text(),
+            format!("{} A.req B.req C.req C.res B.res A.res", 6 * pad),
+            "{tag}"
+        );
+        assert_eq!(
+            conn.roundtrip(&get("/turn")).text(),
+            format!("{} A.req B.req B.res A.res", 4 * pad),
+            "{tag}"
+        );
+        assert_eq!(
+            conn.roundtrip(&get("/again")).text(),
+            format!("{} A.req B.req C.req C.res B.res A.res", 6 * pad),
+            "{tag}"
+        );
+    }
+}
+
+/// A turn-down predicate that throws ends that request's stream with a script error: a 500
+/// answer, the error logged with its file and line, and the connection's next request served
+/// by the chain as before.
+#[test]
+fn use_chain_predicate_that_throws_answers_500_and_the_connection_goes_on() {
+    let main = r#"
+pipy()
+.export('main', { __order: '', __boom: false })
+.listen(+os.env.PORT)
+  .demuxHTTP('req')
+.pipeline('req')
+  .use(['a.js', 'b.js'], 'req', 'res', () => __boom ? undefined.x : false)
+  .replaceMessage(() => new Message(__order.trim()))
+"#;
+    let plugin = |name: &str| {
+        format!(
+            r#"
+pipy()
+.import({{ __order: 'main', __boom: 'main' }})
+.pipeline('req')
+  .handleMessageStart(msg => {{ __order += '{name}.req '; if (msg.head.path === '/throw') __boom = true }})
+.pipeline('res')
+  .handleMessageStart(() => __order += '{name}.res ')
+"#
+        )
+    };
+    let (a, b) = (plugin("A"), plugin("B"));
+    let (_dir, pipy, port) = serve(
+        "use-throw",
+        &[("main.js", main), ("a.js", &a), ("b.js", &b)],
+    );
+    let mut conn = Conn::open(port);
+    assert_eq!(conn.roundtrip(&get("/")).text(), "A.req B.req B.res A.res");
+    // A's stage sets the flag; the gate before B's stage throws.
+    let failed = conn.roundtrip(&get("/throw"));
+    assert_eq!((failed.status, failed.text().as_str()), (500, ""));
+    assert!(
+        pipy.stderr_contains("main.js:7:", Duration::from_secs(5)),
+        "{}",
+        pipy.stderr()
+    );
+    assert_eq!(
+        conn.roundtrip(&get("/again")).text(),
+        "A.req B.req B.res A.res"
+    );
+}
+
 /// Instances of a layout reuse the filters of destroyed ones (`FilterFactory::recycle`): each
 /// request must still see them as new. A `handleStreamStart` that kept its "started" flag would
 /// not count the next stream; a `link` that kept its choice, or a `use` its stage routes, would

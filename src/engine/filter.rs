@@ -4,6 +4,7 @@ use super::context::ContextRef;
 use super::event::Event;
 use super::pipeline::{LayoutId, PipelineId, Sink};
 use crate::worker::core::{Core, TimerId};
+use std::rc::Rc;
 use std::time::Duration;
 
 /// Something other than the previous filter's output that a filter asked for.
@@ -70,6 +71,31 @@ pub trait FilterFactory {
     fn detail(&self) -> String {
         String::new()
     }
+    /// What to run in this filter's place, inline in the instance that would hold it, when the
+    /// layouts are planned (`engine::plan`, after every sub-pipeline name is resolved). `None`
+    /// (the default): the filter runs itself. A `use` chain answers with its stages' layouts, so
+    /// that an event goes through them in one run of the dispatcher instead of crossing into a
+    /// separate instance per stage and back.
+    fn inline(&self) -> Option<Vec<InlinePart>> {
+        None
+    }
+    /// The factory of gate part of [`FilterFactory::inline`]'s answer, once the planner knows
+    /// how many filters its jumps pass over: `to_skip` to land on the first filter of the part it
+    /// names, `end_skip` to land just past the inlined filters. `None` makes the planner keep this
+    /// filter whole.
+    fn inline_gate(&self, _to_skip: usize, _end_skip: usize) -> Option<Rc<dyn FilterFactory>> {
+        None
+    }
+}
+
+/// One part of what a filter inlines (see [`FilterFactory::inline`]), in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InlinePart {
+    /// Every filter an instance of this layout has (its own plan, so inlining nests).
+    Layout(LayoutId),
+    /// A filter that passes events on to the next part or sends them past the parts before
+    /// part `to` (`to` = the number of parts: past them all).
+    Gate { to: usize },
 }
 
 /// For [`FilterFactory::recycle`]: resets `filter` with `reset` if it is a `T` (the factory's own
@@ -119,11 +145,20 @@ pub struct Cx<'a> {
     pub filter: usize,
     pub context: &'a ContextRef,
     pub(crate) out: &'a mut Vec<Event>,
+    /// How many filters what this call outputs passes over (an inlined `use` gate's jump).
+    pub(crate) skip: usize,
 }
 
 impl Cx<'_> {
     /// Emits an event to the next filter.
     pub fn output(&mut self, ev: Event) {
+        self.out.push(ev);
+    }
+
+    /// Emits an event to the filter `skip` places after the next one. Every output of the same
+    /// call goes there: a filter that jumps does so for a whole call (an inlined `use` gate).
+    pub fn output_past(&mut self, skip: usize, ev: Event) {
+        self.skip = skip;
         self.out.push(ev);
     }
 

@@ -1,7 +1,8 @@
 //! The evaluated script: every module's layouts, listeners and tasks. Built once in the master
 //! and inherited by forked workers.
 
-use super::pipeline::{Layout, LayoutId};
+use super::filter::FilterFactory;
+use super::pipeline::{Layout, LayoutId, Step};
 use crate::net::listener::ListenOptions;
 use boa_engine::JsValue;
 use std::net::SocketAddr;
@@ -50,6 +51,18 @@ impl Graph {
     /// Initial slot values of every module, for `SlotLayout::new`.
     pub fn initial_values(&self) -> Vec<Vec<JsValue>> {
         self.modules.iter().map(|m| m.initial.clone()).collect()
+    }
+
+    /// The factory that makes an instance's filter at `step` of its layout's plan.
+    pub fn factory<'a>(&'a self, step: &'a Step) -> Option<&'a dyn FilterFactory> {
+        match step {
+            Step::Filter { layout, index } => self
+                .layouts
+                .get(*layout)
+                .and_then(|l| l.filters.get(*index))
+                .map(|f| f.as_ref()),
+            Step::Planned(f) => Some(f.as_ref()),
+        }
     }
 
     /// Text tree of every module's layouts, as `--verify` prints it.

@@ -8,3 +8,4 @@ pub mod graph;
 pub mod head;
 pub mod piped;
 pub mod pipeline;
+pub mod plan;

@@ -2,6 +2,7 @@
 
 use super::context::ContextRef;
 use super::filter::{Filter, FilterFactory};
+use std::rc::Rc;
 
 pub type LayoutId = usize;
 
@@ -25,6 +26,18 @@ pub struct Layout {
     /// Index of the module that defined it.
     pub module: usize,
     pub filters: Vec<Box<dyn FilterFactory>>,
+    /// The filters an instance is made of: `filters`, with what inlines others (a `use` chain)
+    /// replaced by them. Filled by `engine::plan::plan_layouts` once the script is loaded.
+    pub plan: Vec<Step>,
+}
+
+/// One filter of a layout's instances.
+#[derive(Clone)]
+pub enum Step {
+    /// Made by filter `index` of layout `layout` (this layout's own, or an inlined one's).
+    Filter { layout: LayoutId, index: usize },
+    /// Made by a factory the planner asked for (an inlined `use` chain's gate).
+    Planned(Rc<dyn FilterFactory>),
 }
 
 /// Handle of a pipeline instance. `generation` guards against a recycled slot.

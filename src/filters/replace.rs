@@ -4,7 +4,7 @@ use super::event_kind::EventKind;
 use super::handle::MessageCollector;
 use super::{Dynamic, FilterArgs};
 use crate::engine::event::{Event, StreamError};
-use crate::engine::filter::{Cx, Filter, FilterFactory};
+use crate::engine::filter::{Cx, Filter, FilterFactory, recycle_as};
 use crate::js::message::{JsMessage, data_to_js, event_to_js, js_to_events};
 
 fn name(kind: EventKind) -> &'static str {
@@ -37,13 +37,22 @@ impl FilterFactory for ReplaceFactory {
         name(self.kind)
     }
     fn create(&self) -> Box<dyn Filter> {
-        Box::new(Replace {
+        Box::new(self.fresh())
+    }
+    fn recycle(&self, filter: &mut dyn Filter) -> bool {
+        recycle_as(filter, |r: &mut Replace| *r = self.fresh())
+    }
+}
+
+impl ReplaceFactory {
+    fn fresh(&self) -> Replace {
+        Replace {
             kind: self.kind,
             r: self.r.clone(),
             limit: self.limit,
             started: false,
             collector: MessageCollector::default(),
-        })
+        }
     }
 }
 
@@ -86,6 +95,10 @@ impl Replace {
 }
 
 impl Filter for Replace {
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
+    }
+
     fn on_event(&mut self, ev: Event, cx: &mut Cx) {
         let first = !self.started;
         self.started = true;

@@ -8,12 +8,24 @@
 //! last stage into the down path starting at the last stage. The down path visits the down layouts
 //! in reverse order and ends at this filter's output. Every stage pipeline shares this filter's
 //! context.
+//!
+//! That is how the chain behaves; how it runs is usually inline (`UseFactory::inline`, planned
+//! by `engine::plan`): the stages' filters take this filter's place in its own pipeline instance,
+//! with a `UseGate` before each stage asking the predicate, so that an event passes the whole
+//! chain in one run instead of crossing into an instance per stage and back. The `Use` filter
+//! below, an instance per stage, runs a chain that would take an instance past
+//! `plan::MAX_PLANNED_FILTERS` filters. One difference is left: when the predicate throws, the
+//! inline chain ends the stream past the chain as `Use` does, but stages before the gate that
+//! threw still see what later comes into the chain.
 
 use super::{Callback, FilterArgs};
 use crate::engine::event::{Event, StreamError};
-use crate::engine::filter::{Cx, Filter, FilterFactory, Signal, SubPipeline, recycle_as};
+use crate::engine::filter::{
+    Cx, Filter, FilterFactory, InlinePart, Signal, SubPipeline, recycle_as,
+};
 use crate::engine::pipeline::{LayoutId, PipelineId};
 use crate::js::builtins::helpers::array_elements;
+use std::rc::Rc;
 
 /// One module's part in the chain.
 struct StageSpec {
@@ -128,6 +140,50 @@ impl FilterFactory for UseFactory {
             .iter_mut()
             .flat_map(|s| s.up.iter_mut().chain(s.down.iter_mut()))
             .collect()
+    }
+    fn inline(&self) -> Option<Vec<InlinePart>> {
+        // The chain laid out flat: [gate k, up k] for every stage, then the down layouts in
+        // reverse. Falling through is the path without turning down (after up k comes stage
+        // k + 1, after the last up the down path, after down k down k - 1), so only a gate
+        // that turns down jumps: to where `after_down` says, down k - 1 or past the chain.
+        let gated = self.turn_down.is_some();
+        let mut parts = Vec::with_capacity(self.stages.len() * 3);
+        let mut gates = Vec::new();
+        for stage in &self.stages {
+            if gated {
+                gates.push(parts.len());
+                parts.push(InlinePart::Gate { to: 0 });
+            }
+            if let Some(up) = stage.up.as_ref().and_then(|p| p.id) {
+                parts.push(InlinePart::Layout(up));
+            }
+        }
+        let mut down_starts = vec![0; self.stages.len()];
+        for (k, stage) in self.stages.iter().enumerate().rev() {
+            down_starts[k] = parts.len();
+            if let Some(down) = stage.down.as_ref().and_then(|p| p.id) {
+                parts.push(InlinePart::Layout(down));
+            }
+        }
+        let end = parts.len();
+        for (k, &at) in gates.iter().enumerate() {
+            let to = match k.checked_sub(1) {
+                Some(before) if self.down_path => down_starts[before],
+                _ => end,
+            };
+            parts[at] = InlinePart::Gate { to };
+        }
+        Some(parts)
+    }
+    fn inline_gate(&self, to_skip: usize, end_skip: usize) -> Option<Rc<dyn FilterFactory>> {
+        let turn_down = self.turn_down.clone()?;
+        Some(Rc::new(UseGateFactory {
+            spec: Rc::new(GateSpec {
+                turn_down,
+                to_skip,
+                end_skip,
+            }),
+        }))
     }
     fn detail(&self) -> String {
         let first = self
@@ -345,6 +401,88 @@ impl Filter for Use {
                     cx.destroy(p);
                 }
             }
+        }
+    }
+}
+
+/// What the gates of one inlined chain share: the turn-down predicate and where they jump.
+struct GateSpec {
+    turn_down: Callback,
+    /// Filters passed over to reach the down path that follows this stage when turned down.
+    to_skip: usize,
+    /// Filters passed over to reach the first filter after the chain.
+    end_skip: usize,
+}
+
+/// Makes the gate before one stage of an inlined `use` chain.
+struct UseGateFactory {
+    spec: Rc<GateSpec>,
+}
+
+impl FilterFactory for UseGateFactory {
+    fn name(&self) -> &'static str {
+        "use"
+    }
+    fn create(&self) -> Box<dyn Filter> {
+        Box::new(UseGate {
+            spec: self.spec.clone(),
+            route: GateRoute::Undecided,
+        })
+    }
+    fn recycle(&self, filter: &mut dyn Filter) -> bool {
+        recycle_as(filter, |g: &mut UseGate| g.route = GateRoute::Undecided)
+    }
+    fn detail(&self) -> String {
+        format!(
+            "gate (down +{}, end +{})",
+            self.spec.to_skip, self.spec.end_skip
+        )
+    }
+}
+
+/// How a gate routes its stream, decided on its first event as `Use::route_stage` decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GateRoute {
+    Undecided,
+    /// Into the stage's filters, which follow the gate.
+    Through,
+    /// Turned down: on to the down path that follows this stage.
+    TurnedDown,
+    /// The predicate threw: the stream was ended past the chain, where what follows goes too.
+    Failed,
+}
+
+/// The gate before one stage of an inlined `use` chain: the inline form of `Use::route_stage`.
+struct UseGate {
+    spec: Rc<GateSpec>,
+    route: GateRoute,
+}
+
+impl Filter for UseGate {
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
+    }
+
+    fn on_event(&mut self, ev: Event, cx: &mut Cx) {
+        if self.route == GateRoute::Undecided {
+            self.route = match self.spec.turn_down.call(cx, &[]) {
+                Ok(v) if v.to_boolean() => GateRoute::TurnedDown,
+                Ok(_) => GateRoute::Through,
+                Err(()) => {
+                    // As `Use::fail`: end the stream rather than leave it hanging.
+                    self.route = GateRoute::Failed;
+                    cx.output_past(
+                        self.spec.end_skip,
+                        Event::StreamEnd(StreamError::RuntimeError),
+                    );
+                    return;
+                }
+            };
+        }
+        match self.route {
+            GateRoute::Undecided | GateRoute::Through => cx.output(ev),
+            GateRoute::TurnedDown => cx.output_past(self.spec.to_skip, ev),
+            GateRoute::Failed => cx.output_past(self.spec.end_skip, ev),
         }
     }
 }

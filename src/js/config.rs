@@ -221,7 +221,9 @@ fn finish(state: &mut LoaderState) -> Result<(), String> {
             }
         }
     }
-    check_recursion(state)
+    check_recursion(state)?;
+    crate::engine::plan::plan_layouts(&mut state.layouts);
+    Ok(())
 }
 
 fn check_recursion(state: &mut LoaderState) -> Result<(), String> {
@@ -589,6 +591,7 @@ fn new_layout(module: usize, name: String, kind: LayoutKind) -> JsResult<LayoutI
             kind,
             module,
             filters: Vec::new(),
+            plan: Vec::new(),
         });
         let id = s.layouts.len() - 1;
         s.modules[module].current_layout = Some(id);

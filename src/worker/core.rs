@@ -47,8 +47,6 @@ const RECYCLED_PER_LAYOUT: usize = 256;
 #[derive(Default)]
 struct RecycledFilters {
     sets: Vec<Vec<Box<dyn Filter>>>,
-    /// A factory of the layout does not recycle its filters: stop trying.
-    refused: bool,
 }
 
 /// Something many pipelines feed or read through (a connection-pool session). It receives the
@@ -236,18 +234,19 @@ impl Core {
         let filters = match self.recycled.get_mut(layout).and_then(|r| r.sets.pop()) {
             Some(filters) => filters,
             None => {
-                let specs = self
-                    .graph
-                    .layouts
-                    .get(layout)
-                    .map_or(&[][..], |l| &l.filters[..]);
+                let graph = &self.graph;
+                let plan = graph.layouts.get(layout).map_or(&[][..], |l| &l.plan[..]);
                 // A new vector is sized to the layout: a listen pipeline with one filter lives
                 // as long as its connection, and a default one would hold room for four.
                 let mut filters = self
                     .filter_vecs
                     .pop()
-                    .unwrap_or_else(|| Vec::with_capacity(specs.len()));
-                filters.extend(specs.iter().map(|f| f.create()));
+                    .unwrap_or_else(|| Vec::with_capacity(plan.len()));
+                filters.extend(
+                    plan.iter()
+                        .filter_map(|step| graph.factory(step))
+                        .map(|f| f.create()),
+                );
                 filters
             }
         };
@@ -443,15 +442,18 @@ impl Core {
         call: impl FnOnce(&mut Cx),
     ) {
         let start = pending.len();
-        call(&mut Cx {
+        let mut cx = Cx {
             core: self,
             pipeline: p,
             filter: f,
             context: ctx,
             out: pending,
-        });
+            skip: 0,
+        };
+        call(&mut cx);
+        let skip = cx.skip;
         if pending.len() > start {
-            batches.push(Batch::new(f + 1, start, pending.len()));
+            batches.push(Batch::new(f + 1 + skip, start, pending.len()));
         }
     }
 
@@ -503,6 +505,7 @@ impl Core {
                 filter: f,
                 context: &ctx,
                 out: &mut out,
+                skip: 0,
             };
             filter.on_destroy(&mut cx);
             out.clear();
@@ -517,28 +520,28 @@ impl Core {
         self.free_instances.push(p.index);
     }
 
-    /// Keeps the filters of a destroyed instance of `layout` for its next instance when every
-    /// factory reset its filter; otherwise drops them and keeps the emptied vector.
+    /// Keeps the filters of a destroyed instance of `layout` for its next instance: each one
+    /// its factory resets, and a new one in place of each it does not (so that one filter
+    /// without `recycle`, such as an inlined plugin's, does not cost the whole set).
     fn keep_filters(&mut self, layout: LayoutId, mut filters: Vec<Box<dyn Filter>>) {
-        let factories = self.graph.layouts.get(layout).map(|l| &l.filters);
+        let graph = &self.graph;
+        let plan = graph.layouts.get(layout).map_or(&[][..], |l| &l.plan[..]);
         if let Some(recycled) = self.recycled.get_mut(layout)
-            && !recycled.refused
             && recycled.sets.len() < RECYCLED_PER_LAYOUT
+            && plan.len() == filters.len()
         {
-            let reset = factories.is_some_and(|fs| {
-                fs.len() == filters.len()
-                    && fs
-                        .iter()
-                        .zip(filters.iter_mut())
-                        .all(|(f, filter)| f.recycle(filter.as_mut()))
-            });
-            if reset {
+            let mut kept = true;
+            for (step, filter) in plan.iter().zip(filters.iter_mut()) {
+                match graph.factory(step) {
+                    Some(f) if f.recycle(filter.as_mut()) => {}
+                    Some(f) => *filter = f.create(),
+                    None => kept = false,
+                }
+            }
+            if kept {
                 recycled.sets.push(filters);
                 return;
             }
-            // Whether a factory recycles depends on its type only: one refusal is final, and
-            // later instances of the layout skip the resets that would be thrown away.
-            recycled.refused = true;
         }
         filters.clear();
         if self.filter_vecs.len() < FILTER_VEC_POOL {
@@ -758,7 +761,7 @@ impl Core {
             InputAt::Output => {
                 let layout = self.instance(from).map(|i| i.layout);
                 match layout.and_then(|l| self.graph.layouts.get(l)) {
-                    Some(l) => l.filters.len(),
+                    Some(l) => l.plan.len(),
                     None => return,
                 }
             }
