@@ -679,16 +679,19 @@ const BURSTS: usize = 2_000;
 
 /// `--busy-poll=auto` learns that bursts of requests come closer together than its longest
 /// window (the client's turn-around) and spins through the gaps: the worker sleeps after a
-/// fraction of the bursts (measured: 8–56 of 2 000), where without busy polling it sleeps after
-/// many (336–1 679). Timing on a shared host varies, so
-/// the best of three tries counts.
+/// fraction of the bursts, where without busy polling it sleeps after most. Measured on an
+/// Intel KVM host: 8–56 of 2 000 against 336–1 679. On an AMD EPYC Firecracker host, where
+/// system calls cost more and the client's turn-around passes the 50 µs window more often,
+/// 113–804 against 1 262–1 757 (the best try of three at most 0.11 of the same try's sleeps
+/// without busy polling). So the bound is relative to the same try, a quarter, and timing on a
+/// shared host varies, so the best of three tries counts.
 #[test]
 fn adaptive_busy_poll_spins_through_short_gaps() {
     let mut tries = Vec::new();
     for _ in 0..3 {
         let off = sleeps_through_bursts(&[], BURSTS);
         let auto = sleeps_through_bursts(&["--busy-poll=auto"], BURSTS);
-        if auto * 20 <= BURSTS as u64 {
+        if auto * 4 <= off {
             return;
         }
         tries.push((off, auto));
