@@ -206,6 +206,60 @@ pipy()
     );
 }
 
+/// `link` asks its conditions again on each event until one holds, holding the events until
+/// then, and sends them through the chosen pipeline in order; a `''` route passes the stream
+/// through; a condition that throws ends the stream.
+#[test]
+fn link_holds_events_until_a_condition_holds_bypasses_and_fails() {
+    let main = r#"
+pipy({ _n: 0 })
+.listen(+os.env.PORT)
+  .handleData(d => _n += d.size)
+  .link('never', () => false, 'upper', () => _n >= 6, 'never', () => _n >= 6)
+.pipeline('upper')
+  .replaceData(d => new Data(d.toString().toUpperCase()))
+.pipeline('never')
+  .replaceData(() => new Data('wrong route'))
+"#;
+    let (_dir, _pipy, port) = serve("link-hold", &[("main.js", main)]);
+    let mut conn = Conn::open(port);
+    conn.send(b"abc");
+    conn.expect_silence(Duration::from_millis(150));
+    conn.send(b"def");
+    assert_eq!(conn.read_exact_bytes(6), b"ABCDEF");
+    conn.send(b"g");
+    assert_eq!(conn.read_exact_bytes(1), b"G");
+
+    let main = r#"
+pipy({ _n: 0 })
+.listen(+os.env.PORT)
+  .link('never', () => _n > 0, '')
+.pipeline('never')
+  .replaceData(() => new Data('wrong route'))
+"#;
+    let (_dir, _pipy, port) = serve("link-bypass", &[("main.js", main)]);
+    let mut conn = Conn::open(port);
+    conn.send(b"as it is");
+    assert_eq!(conn.read_exact_bytes(8), b"as it is");
+
+    let main = r#"
+pipy()
+.listen(+os.env.PORT)
+  .link('never', () => undefined.x)
+.pipeline('never')
+  .replaceData(() => new Data('wrong route'))
+"#;
+    let (_dir, pipy, port) = serve("link-throw", &[("main.js", main)]);
+    let mut conn = Conn::open(port);
+    conn.send(b"x");
+    conn.expect_closed();
+    assert!(
+        pipy.stderr_contains("main.js:4:", Duration::from_secs(5)),
+        "{}",
+        pipy.stderr()
+    );
+}
+
 /// Instances of a layout reuse the filters of destroyed ones (`FilterFactory::recycle`): each
 /// request must still see them as new. A `handleStreamStart` that kept its "started" flag would
 /// not count the next stream; a `link` that kept its choice, or a `use` its stage routes, would

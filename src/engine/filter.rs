@@ -79,23 +79,23 @@ pub trait FilterFactory {
     fn inline(&self) -> Option<Vec<InlinePart>> {
         None
     }
-    /// The factory of gate part of [`FilterFactory::inline`]'s answer, once the planner knows
-    /// how many filters its jumps pass over: `to_skip` to land on the first filter of the part it
-    /// names, `end_skip` to land just past the inlined filters. `None` makes the planner keep this
-    /// filter whole.
-    fn inline_gate(&self, _to_skip: usize, _end_skip: usize) -> Option<Rc<dyn FilterFactory>> {
+    /// The factory of a gate part of [`FilterFactory::inline`]'s answer (`InlinePart::Gate`),
+    /// once the planner knows how far its jumps go: `skips[i]` filters passed over to land on
+    /// the first filter of the gate's `to[i]`. `None` makes the planner keep this filter whole.
+    fn inline_gate(&self, _kind: usize, _skips: &[usize]) -> Option<Rc<dyn FilterFactory>> {
         None
     }
 }
 
 /// One part of what a filter inlines (see [`FilterFactory::inline`]), in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InlinePart {
     /// Every filter an instance of this layout has (its own plan, so inlining nests).
     Layout(LayoutId),
-    /// A filter that passes events on to the next part or sends them past the parts before
-    /// part `to` (`to` = the number of parts: past them all).
-    Gate { to: usize },
+    /// A filter made by [`FilterFactory::inline_gate`] with `kind`, which passes events on to
+    /// the next part or sends them ahead, to the first filter of one of the parts in `to` (the
+    /// number of parts: past them all).
+    Gate { kind: usize, to: Vec<usize> },
 }
 
 /// For [`FilterFactory::recycle`]: resets `filter` with `reset` if it is a `T` (the factory's own

@@ -74,8 +74,8 @@ fn inline_parts(
 ) -> Option<Vec<Step>> {
     let expanded: Vec<Vec<Step>> = parts
         .iter()
-        .map(|part| match *part {
-            InlinePart::Layout(l) => plan_of(l, layouts, plans, depth),
+        .map(|part| match part {
+            InlinePart::Layout(l) => plan_of(*l, layouts, plans, depth),
             // Made below, once every part's length is known.
             InlinePart::Gate { .. } => Vec::new(),
         })
@@ -94,12 +94,15 @@ fn inline_parts(
     let end = at;
     let mut out = Vec::with_capacity(end);
     for ((part, steps), &start) in parts.iter().zip(expanded).zip(&starts) {
-        match *part {
+        match part {
             InlinePart::Layout(_) => out.extend(steps),
-            InlinePart::Gate { to } => {
-                let target = starts.get(to).copied().unwrap_or(end).max(start + 1);
-                let gate = factory.inline_gate(target - start - 1, end - start - 1)?;
-                out.push(Step::Planned(gate));
+            InlinePart::Gate { kind, to } => {
+                // Jumps go ahead only: a target at or before the gate means the next filter.
+                let skips: Vec<usize> = to
+                    .iter()
+                    .map(|&t| starts.get(t).copied().unwrap_or(end).max(start + 1) - start - 1)
+                    .collect();
+                out.push(Step::Planned(factory.inline_gate(*kind, &skips)?));
             }
         }
     }
@@ -124,7 +127,7 @@ mod tests {
     /// A plain filter, or one that inlines `parts` and makes gates that remember their skips.
     struct Fake {
         parts: Option<Vec<InlinePart>>,
-        skips: Option<(usize, usize)>,
+        skips: Option<Vec<usize>>,
     }
     impl FilterFactory for Fake {
         fn name(&self) -> &'static str {
@@ -137,14 +140,13 @@ mod tests {
             self.parts.clone()
         }
         fn detail(&self) -> String {
-            self.skips
-                .map(|(to, end)| format!("{to},{end}"))
-                .unwrap_or_default()
+            let skips = self.skips.iter().flatten().map(|s| s.to_string());
+            skips.collect::<Vec<_>>().join(",")
         }
-        fn inline_gate(&self, to: usize, end: usize) -> Option<Rc<dyn FilterFactory>> {
+        fn inline_gate(&self, _kind: usize, skips: &[usize]) -> Option<Rc<dyn FilterFactory>> {
             Some(Rc::new(Fake {
                 parts: None,
-                skips: Some((to, end)),
+                skips: Some(skips.to_vec()),
             }))
         }
     }
@@ -162,7 +164,7 @@ mod tests {
         }
     }
 
-    /// What a plan is, readably: `L.i` for a layout's filter, `Gto,end` for a gate and its skips.
+    /// What a plan is, readably: `L.i` for a layout's filter, `G` and its skips for a gate.
     fn show(l: &Layout) -> Vec<String> {
         l.plan
             .iter()
@@ -176,10 +178,14 @@ mod tests {
     #[test]
     fn stages_take_the_place_of_the_inlining_filter_and_gates_skip_to_their_targets() {
         // Layout 0: [a, use(1 gated, 2 gated, then down layout 3), b]
+        let gate = || InlinePart::Gate {
+            kind: 0,
+            to: vec![4, 5],
+        };
         let chain = vec![
-            InlinePart::Gate { to: 4 },
+            gate(),
             InlinePart::Layout(1),
-            InlinePart::Gate { to: 4 },
+            gate(),
             InlinePart::Layout(2),
             InlinePart::Layout(3),
         ];

@@ -152,7 +152,10 @@ impl FilterFactory for UseFactory {
         for stage in &self.stages {
             if gated {
                 gates.push(parts.len());
-                parts.push(InlinePart::Gate { to: 0 });
+                parts.push(InlinePart::Gate {
+                    kind: 0,
+                    to: Vec::new(),
+                });
             }
             if let Some(up) = stage.up.as_ref().and_then(|p| p.id) {
                 parts.push(InlinePart::Layout(up));
@@ -171,12 +174,16 @@ impl FilterFactory for UseFactory {
                 Some(before) if self.down_path => down_starts[before],
                 _ => end,
             };
-            parts[at] = InlinePart::Gate { to };
+            parts[at] = InlinePart::Gate {
+                kind: 0,
+                to: vec![to, end],
+            };
         }
         Some(parts)
     }
-    fn inline_gate(&self, to_skip: usize, end_skip: usize) -> Option<Rc<dyn FilterFactory>> {
+    fn inline_gate(&self, _kind: usize, skips: &[usize]) -> Option<Rc<dyn FilterFactory>> {
         let turn_down = self.turn_down.clone()?;
+        let (&to_skip, &end_skip) = (skips.first()?, skips.get(1)?);
         Some(Rc::new(UseGateFactory {
             spec: Rc::new(GateSpec {
                 turn_down,
