@@ -212,6 +212,16 @@ fn gateway_requests_on_a_kept_alive_connection_make_no_script_calls() {
                 "{args:?}: {line}\n{log}"
             );
         }
+        // The plugin chains and the balancer's link run inline (`engine::plan`) either way:
+        // the request chain is three gates, the router's filter, the balancer's filter, its
+        // link's chooser and `muxHTTP`, and the 404 fallback's `replaceMessage`.
+        for line in [
+            "plugins/balancer.js: pipeline request: link runs inline, as 2 filters",
+            "proxy.js: pipeline request: use runs inline, as 8 filters",
+            "]: use runs inline, as 2 filters",
+        ] {
+            assert!(log.contains(line), "{args:?}: {line}\n{log}");
+        }
         // Two connections warm up the upstream sessions of both targets (the balancer picks
         // round robin per connection, and a new upstream connection calls `connect`'s target
         // callback); then one with one request and one with five.

@@ -67,7 +67,6 @@ impl Graph {
 
     /// Text tree of every module's layouts, as `--verify` prints it.
     pub fn describe(&self) -> String {
-        use super::pipeline::LayoutKind;
         let mut s = String::new();
         for (mi, m) in self.modules.iter().enumerate() {
             let title = format!("Module {}", m.name);
@@ -76,13 +75,7 @@ impl Graph {
             s.push_str(&"=".repeat(title.len()));
             s.push('\n');
             for l in self.layouts.iter().filter(|l| l.module == mi) {
-                let head = match &l.kind {
-                    LayoutKind::Named => format!("pipeline {}", l.name),
-                    LayoutKind::Listen(a) => format!("[Listen on {a}]"),
-                    LayoutKind::Task(w) => format!("[Task {w}]"),
-                    LayoutKind::Read(p) => format!("[Read {p}]"),
-                };
-                s.push_str(&format!("  {head}\n"));
+                s.push_str(&format!("  {}\n", l.title()));
                 for f in &l.filters {
                     let d = f.detail();
                     if d.is_empty() {

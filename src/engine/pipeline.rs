@@ -31,6 +31,18 @@ pub struct Layout {
     pub plan: Vec<Step>,
 }
 
+impl Layout {
+    /// How the graph print (`--verify`) and the logs name it.
+    pub fn title(&self) -> String {
+        match &self.kind {
+            LayoutKind::Named => format!("pipeline {}", self.name),
+            LayoutKind::Listen(a) => format!("[Listen on {a}]"),
+            LayoutKind::Task(w) => format!("[Task {w}]"),
+            LayoutKind::Read(p) => format!("[Read {p}]"),
+        }
+    }
+}
+
 /// One filter of a layout's instances.
 #[derive(Clone)]
 pub enum Step {

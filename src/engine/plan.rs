@@ -15,12 +15,13 @@ use super::pipeline::{Layout, LayoutId, Step};
 /// separate instances, as it does without planning.
 pub const MAX_PLANNED_FILTERS: usize = 64;
 
-/// Fills every layout's `plan`. Layouts must be free of recursion (the loader rejects it), so
-/// that the layouts a filter inlines never lead back to the one being planned.
-pub fn plan_layouts(layouts: &mut [Layout]) {
+/// Fills every layout's `plan`, logging at debug level what runs inline (`modules` names the
+/// modules in the log). Layouts must be free of recursion (the loader rejects it), so that the
+/// layouts a filter inlines never lead back to the one being planned.
+pub fn plan_layouts(layouts: &mut [Layout], modules: &[String]) {
     let mut plans: Vec<Option<Vec<Step>>> = vec![None; layouts.len()];
     for id in 0..layouts.len() {
-        plan_of(id, layouts, &mut plans, 0);
+        plan_of(id, layouts, modules, &mut plans, 0);
     }
     for (layout, plan) in layouts.iter_mut().zip(plans) {
         layout.plan = plan.unwrap_or_default();
@@ -32,6 +33,7 @@ pub fn plan_layouts(layouts: &mut [Layout]) {
 fn plan_of(
     id: LayoutId,
     layouts: &[Layout],
+    modules: &[String],
     plans: &mut Vec<Option<Vec<Step>>>,
     depth: usize,
 ) -> Vec<Step> {
@@ -46,16 +48,29 @@ fn plan_of(
         let whole = Step::Filter { layout: id, index };
         let inlined = match factory.inline() {
             Some(parts) if depth < layouts.len() => {
-                inline_parts(factory.as_ref(), &parts, layouts, plans, depth + 1)
+                inline_parts(factory.as_ref(), &parts, layouts, modules, plans, depth + 1)
             }
             _ => None,
         };
+        let Some(steps) = inlined else {
+            plan.push(whole);
+            continue;
+        };
+        let module = modules.get(layout.module).map_or("?", String::as_str);
+        let (title, name) = (layout.title(), factory.name());
         let after = layout.filters.len() - index - 1;
-        match inlined {
-            Some(steps) if plan.len() + steps.len() + after <= MAX_PLANNED_FILTERS => {
-                plan.extend(steps)
-            }
-            _ => plan.push(whole),
+        if plan.len() + steps.len() + after <= MAX_PLANNED_FILTERS {
+            log::debug!(
+                "{module}: {title}: {name} runs inline, as {} filters",
+                steps.len()
+            );
+            plan.extend(steps);
+        } else {
+            log::debug!(
+                "{module}: {title}: {name} runs its pipelines as instances: inline, the instance \
+                 would pass {MAX_PLANNED_FILTERS} filters"
+            );
+            plan.push(whole);
         }
     }
     if let Some(slot) = plans.get_mut(id) {
@@ -69,13 +84,14 @@ fn inline_parts(
     factory: &dyn FilterFactory,
     parts: &[InlinePart],
     layouts: &[Layout],
+    modules: &[String],
     plans: &mut Vec<Option<Vec<Step>>>,
     depth: usize,
 ) -> Option<Vec<Step>> {
     let expanded: Vec<Vec<Step>> = parts
         .iter()
         .map(|part| match part {
-            InlinePart::Layout(l) => plan_of(*l, layouts, plans, depth),
+            InlinePart::Layout(l) => plan_of(*l, layouts, modules, plans, depth),
             // Made below, once every part's length is known.
             InlinePart::Gate { .. } => Vec::new(),
         })
@@ -195,7 +211,7 @@ mod tests {
             layout(vec![None]),
             layout(vec![None]),
         ];
-        plan_layouts(&mut layouts);
+        plan_layouts(&mut layouts, &[]);
         assert_eq!(
             show(&layouts[0]),
             ["0.0", "G4,5", "1.0", "1.1", "G1,2", "2.0", "3.0", "0.2"]
@@ -211,14 +227,14 @@ mod tests {
             layout(vec![None, Some(vec![InlinePart::Layout(2)])]),
             layout(vec![None, None]),
         ];
-        plan_layouts(&mut layouts);
+        plan_layouts(&mut layouts, &[]);
         assert_eq!(show(&layouts[0]), ["1.0", "2.0", "2.1"]);
 
         let mut layouts = vec![
             layout(vec![Some(vec![InlinePart::Layout(1)]), None]),
             layout(vec![None; MAX_PLANNED_FILTERS]),
         ];
-        plan_layouts(&mut layouts);
+        plan_layouts(&mut layouts, &[]);
         assert_eq!(show(&layouts[0]), ["0.0", "0.1"]);
     }
 }

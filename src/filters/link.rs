@@ -142,26 +142,34 @@ struct Link {
     state: State,
 }
 
+/// The index of the first route whose condition holds (one without a condition always does),
+/// `None` while none does, `Err` when a condition threw. Both forms of `link` choose with it.
+fn first_route(routes: &[Route], cx: &mut Cx) -> Result<Option<usize>, ()> {
+    for (i, route) in routes.iter().enumerate() {
+        let holds = match &route.cond {
+            None => true,
+            Some(cb) => cb.call(cx, &[])?.to_boolean(),
+        };
+        if holds {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
 impl Link {
     fn choose(&mut self, cx: &mut Cx) -> Result<Option<State>, ()> {
-        for route in self.routes.iter() {
-            let ok = match &route.cond {
-                None => true,
-                Some(cb) => cb.call(cx, &[])?.to_boolean(),
-            };
-            if ok {
-                if route.sub.is_bypass() {
-                    return Ok(Some(State::Bypass));
-                }
-                let Some(layout) = route.sub.id else {
-                    return Ok(Some(State::Bypass));
-                };
+        let Some(route) = first_route(&self.routes, cx)?.and_then(|i| self.routes.get(i)) else {
+            return Ok(None);
+        };
+        let layout = route.sub.id.filter(|_| !route.sub.is_bypass());
+        Ok(Some(match layout {
+            Some(layout) => {
                 let ctx = cx.context.clone();
-                let p = cx.spawn(layout, ctx, 0);
-                return Ok(Some(State::Linked(p)));
+                State::Linked(cx.spawn(layout, ctx, 0))
             }
-        }
-        Ok(None)
+            None => State::Bypass,
+        }))
     }
 }
 
@@ -278,16 +286,7 @@ struct LinkChooser {
 impl LinkChooser {
     /// The chosen route's skip, `None` while no condition holds, `Err` when one threw.
     fn choose(&self, cx: &mut Cx) -> Result<Option<usize>, ()> {
-        for (i, route) in self.routes.iter().enumerate() {
-            let ok = match &route.cond {
-                None => true,
-                Some(cb) => cb.call(cx, &[])?.to_boolean(),
-            };
-            if ok {
-                return Ok(self.skips.get(i).copied());
-            }
-        }
-        Ok(None)
+        Ok(first_route(&self.routes, cx)?.and_then(|i| self.skips.get(i).copied()))
     }
 
     /// Past every section: this link's output.

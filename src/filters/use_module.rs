@@ -170,10 +170,9 @@ impl FilterFactory for UseFactory {
         }
         let end = parts.len();
         for (k, &at) in gates.iter().enumerate() {
-            let to = match k.checked_sub(1) {
-                Some(before) if self.down_path => down_starts[before],
-                _ => end,
-            };
+            let to = down_after(k, self.down_path)
+                .and_then(|before| down_starts.get(before).copied())
+                .unwrap_or(end);
             parts[at] = InlinePart::Gate {
                 kind: 0,
                 to: vec![to, end],
@@ -261,6 +260,13 @@ struct Use {
     down_path: bool,
 }
 
+/// The stage whose down part comes after stage k's on the down path (and where a stream
+/// turned down at stage k goes), `None` for the chain's output. Both forms of the chain route
+/// with it.
+fn down_after(k: usize, down_path: bool) -> Option<usize> {
+    k.checked_sub(1).filter(|_| down_path)
+}
+
 fn up_tag(k: usize) -> u64 {
     (k as u64) << 1
 }
@@ -281,10 +287,9 @@ impl Use {
 
     /// Where the down path goes after stage k's down part.
     fn after_down(&self, k: usize) -> Target {
-        if self.down_path && k > 0 {
-            Target::Down(k - 1)
-        } else {
-            Target::Output
+        match down_after(k, self.down_path) {
+            Some(before) => Target::Down(before),
+            None => Target::Output,
         }
     }
 

@@ -222,7 +222,8 @@ fn finish(state: &mut LoaderState) -> Result<(), String> {
         }
     }
     check_recursion(state)?;
-    crate::engine::plan::plan_layouts(&mut state.layouts);
+    let modules: Vec<String> = state.modules.iter().map(|m| m.name.clone()).collect();
+    crate::engine::plan::plan_layouts(&mut state.layouts, &modules);
     Ok(())
 }
 
