@@ -15,12 +15,17 @@ use std::time::{Duration, Instant};
 
 /// Writes `files` into a fresh directory and serves its `main.js`.
 fn serve(tag: &str, files: &[(&str, &str)]) -> (TempDir, Pipy, u16) {
+    serve_with(tag, files, &[])
+}
+
+/// [`serve`] with extra command-line arguments.
+fn serve_with(tag: &str, files: &[(&str, &str)], args: &[&str]) -> (TempDir, Pipy, u16) {
     let dir = TempDir::new(tag);
     for (name, text) in files {
         dir.write(name, text);
     }
     let port = free_port();
-    let pipy = Pipy::serve(&dir.path().join("main.js"), port, &[]);
+    let pipy = Pipy::serve(&dir.path().join("main.js"), port, args);
     (dir, pipy, port)
 }
 
@@ -122,7 +127,7 @@ pipy()
             )
         })
         .collect();
-    serve(
+    serve_with(
         tag,
         &[
             ("main.js", main),
@@ -130,6 +135,7 @@ pipy()
             ("b.js", &plugins[1]),
             ("c.js", &plugins[2]),
         ],
+        &["--log-level=debug"],
     )
 }
 
@@ -138,8 +144,17 @@ pipy()
 /// as a chain short enough to run inline.
 #[test]
 fn use_chain_too_long_to_inline_runs_as_one_that_is_inlined() {
-    for (tag, pad) in [("use-inline", 2), ("use-instances", 12)] {
-        let (_dir, _pipy, port) = padded_plugin_chain(tag, pad);
+    for (tag, pad, how) in [
+        // 3 gates + 3 × (1 + 2) up + 3 × (1 + 2) down + B's turn-down filter.
+        ("use-inline", 2, "use runs inline, as 22 filters"),
+        ("use-instances", 12, "use runs its pipelines as instances"),
+    ] {
+        let (_dir, pipy, port) = padded_plugin_chain(tag, pad);
+        assert!(
+            pipy.stderr_contains(&format!("pipeline req: {how}"), Duration::from_secs(5)),
+            "{tag}: {}",
+            pipy.stderr()
+        );
         let mut conn = Conn::open(port);
         assert_eq!(
             conn.roundtrip(&get("/")).text(),

@@ -44,10 +44,7 @@ const RECYCLED_PER_LAYOUT: usize = 256;
 /// What destroyed instances of one layout leave for its next ones: filter sets already reset by
 /// their factories (`FilterFactory::recycle`), so that a new instance takes one instead of
 /// allocating a box per filter.
-#[derive(Default)]
-struct RecycledFilters {
-    sets: Vec<Vec<Box<dyn Filter>>>,
-}
+type RecycledFilters = Vec<Vec<Box<dyn Filter>>>;
 
 /// Something many pipelines feed or read through (a connection-pool session). It receives the
 /// output of the pipeline it owns and its own timers.
@@ -210,7 +207,7 @@ impl Core {
             batch_pool: Vec::new(),
             pending_pool: Vec::new(),
             filter_vecs: Vec::new(),
-            recycled: std::iter::repeat_with(RecycledFilters::default)
+            recycled: std::iter::repeat_with(RecycledFilters::new)
                 .take(layouts)
                 .collect(),
             shared: rustc_hash::FxHashMap::default(),
@@ -231,7 +228,7 @@ impl Core {
         context: ContextRef,
         sink: Sink,
     ) -> PipelineId {
-        let filters = match self.recycled.get_mut(layout).and_then(|r| r.sets.pop()) {
+        let filters = match self.recycled.get_mut(layout).and_then(|r| r.pop()) {
             Some(filters) => filters,
             None => {
                 let graph = &self.graph;
@@ -527,7 +524,7 @@ impl Core {
         let graph = &self.graph;
         let plan = graph.layouts.get(layout).map_or(&[][..], |l| &l.plan[..]);
         if let Some(recycled) = self.recycled.get_mut(layout)
-            && recycled.sets.len() < RECYCLED_PER_LAYOUT
+            && recycled.len() < RECYCLED_PER_LAYOUT
             && plan.len() == filters.len()
         {
             let mut kept = true;
@@ -539,7 +536,7 @@ impl Core {
                 }
             }
             if kept {
-                recycled.sets.push(filters);
+                recycled.push(filters);
                 return;
             }
         }
