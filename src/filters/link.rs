@@ -76,7 +76,8 @@ impl FilterFactory for LinkFactory {
         let mut section_starts = Vec::with_capacity(self.routes.len());
         let mut ends = Vec::new();
         for route in self.routes.iter() {
-            match route.sub.id.filter(|_| !route.sub.is_bypass()) {
+            // The loader resolves every name but `''`, which keeps no layout.
+            match route.sub.id {
                 Some(layout) => {
                     // The section before this one, if any, ends by jumping past the rest.
                     if parts.len() > 1 {
@@ -162,8 +163,7 @@ impl Link {
         let Some(route) = first_route(&self.routes, cx)?.and_then(|i| self.routes.get(i)) else {
             return Ok(None);
         };
-        let layout = route.sub.id.filter(|_| !route.sub.is_bypass());
-        Ok(Some(match layout {
+        Ok(Some(match route.sub.id {
             Some(layout) => {
                 let ctx = cx.context.clone();
                 State::Linked(cx.spawn(layout, ctx, 0))
