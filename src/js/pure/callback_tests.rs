@@ -36,15 +36,15 @@ const GATEWAY_VARS: &[(&str, &str)] = &[
 
 /// A realm with Pipy's globals, the variables as context-variable accessors, and `script`'s
 /// completion value as the callback.
-struct Harness {
+pub(super) struct Harness {
     ctx: Context,
     f: JsFunction,
-    compiled: Option<CompiledCallback>,
+    pub(super) compiled: Option<CompiledCallback>,
     initial: Vec<JsValue>,
 }
 
 impl Harness {
-    fn new(vars: &[(&str, &str)], script: &str) -> Harness {
+    pub(super) fn new(vars: &[(&str, &str)], script: &str) -> Harness {
         let mut ctx = Context::default();
         crate::js::message::register(&mut ctx).expect("Message registers");
         crate::js::builtins::register_builtins(&mut ctx).expect("builtins register");
@@ -111,6 +111,15 @@ impl Harness {
 
     /// The engine's value and variables after one call.
     fn engine(&mut self, head: Option<&Head>) -> (JsValue, Vec<JsValue>) {
+        self.engine_outcome(head)
+            .unwrap_or_else(|e| panic!("callback throws: {e}"))
+    }
+
+    /// The engine's value and variables after one call, or what it threw.
+    pub(super) fn engine_outcome(
+        &mut self,
+        head: Option<&Head>,
+    ) -> Result<(JsValue, Vec<JsValue>), String> {
         let slots = self.slots();
         context::set_current(&slots);
         let args = match head {
@@ -122,14 +131,14 @@ impl Harness {
         let v = self
             .f
             .call(&JsValue::undefined(), &args, &mut self.ctx)
-            .expect("callback runs");
+            .map_err(|e| e.to_string())?;
         let after = slots.module_values(0);
-        (v, after)
+        Ok((v, after))
     }
 
     /// The native value and variables after one call; `None` when it defers to the engine, and
     /// then the variables must not have changed.
-    fn native(&self, head: Option<&Head>) -> Option<(JsValue, Vec<JsValue>)> {
+    pub(super) fn native(&self, head: Option<&Head>) -> Option<(JsValue, Vec<JsValue>)> {
         self.native_at(head, ScriptEpoch::fresh())
     }
 
@@ -158,16 +167,16 @@ impl Harness {
     }
 }
 
-fn same_values(a: &[JsValue], b: &[JsValue]) -> bool {
+pub(super) fn same_values(a: &[JsValue], b: &[JsValue]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| JsValue::same_value(x, y))
 }
 
-fn request(path: &str, headers: &[(&str, &str)]) -> Head {
+pub(super) fn request(path: &str, headers: &[(&str, &str)]) -> Head {
     let headers: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
     super::tests::request("GET", path.as_bytes(), &headers)
 }
 
-fn copy(head: &Head) -> Head {
+pub(super) fn copy(head: &Head) -> Head {
     match &*head.get() {
         crate::engine::head::HeadKind::Request(r) => Head::request(r.clone()),
         _ => unreachable!("test heads are requests"),

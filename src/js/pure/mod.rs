@@ -35,6 +35,8 @@ mod callback;
 mod callback_tests;
 mod compile;
 mod eval;
+#[cfg(test)]
+mod generated_tests;
 mod locate;
 mod memo;
 #[cfg(test)]

@@ -59,13 +59,23 @@ fn engine_reply(
     body: &Data,
     ctx: &mut Context,
 ) -> Vec<u8> {
+    engine_reply_outcome(f, req, body, ctx).unwrap_or_else(|e| panic!("callback throws: {e}"))
+}
+
+/// The engine's encoded reply, or what the callback threw.
+pub(super) fn engine_reply_outcome(
+    f: &boa_engine::object::builtins::JsFunction,
+    req: Head,
+    body: &Data,
+    ctx: &mut Context,
+) -> Result<Vec<u8>, String> {
     let msg = JsMessage::new_object(req, Some(body.clone()), ctx).expect("message builds");
     let v = f
         .call(&boa_engine::JsValue::undefined(), &[msg], ctx)
-        .expect("callback runs");
+        .map_err(|e| e.to_string())?;
     let (head, body) = js_to_message(&v).expect("callback returns a Message");
-    let head = crate::js::head::response_of(head, ctx).expect("head converts");
-    encode(head, body)
+    let head = crate::js::head::response_of(head, ctx).map_err(|e| e.to_string())?;
+    Ok(encode(head, body))
 }
 
 /// The native reply, `None` when it defers to the engine.
@@ -73,12 +83,12 @@ fn native_reply(pure: &PureReply, req: &Head) -> Option<Vec<u8>> {
     native_reply_with_body(pure, req, &Data::new())
 }
 
-fn native_reply_with_body(pure: &PureReply, req: &Head, body: &Data) -> Option<Vec<u8>> {
+pub(super) fn native_reply_with_body(pure: &PureReply, req: &Head, body: &Data) -> Option<Vec<u8>> {
     pure.reply(req, body, ScriptEpoch::fresh())
         .map(|(h, b)| encode(h, b))
 }
 
-fn compile(
+pub(super) fn compile(
     script: &str,
 ) -> Result<(Context, boa_engine::object::builtins::JsFunction, PureReply), &'static str> {
     let (mut ctx, f) = setup(script);
