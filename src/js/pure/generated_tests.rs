@@ -66,6 +66,11 @@ const REQUEST_READS: &[&str] = &[
 struct Choices(u64);
 
 impl Choices {
+    /// A zero state would stay zero and choose the first of everything.
+    fn new(seed: u64) -> Choices {
+        Choices(seed.max(1))
+    }
+
     fn below(&mut self, n: usize) -> usize {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -125,10 +130,10 @@ fn heads() -> Vec<Head> {
     ]
 }
 
-/// Runs `cases` generated callbacks from `seed`; returns how many ran natively and how many
-/// the engine ran (a deferral or a throw).
+/// Runs `cases` generated callbacks from `seed`; returns how many calls ran natively and how
+/// many the native form left to the engine.
 fn run(seed: u64, cases: usize) -> (usize, usize) {
-    let mut c = Choices(seed);
+    let mut c = Choices::new(seed);
     let (mut native, mut deferred) = (0, 0);
     for _ in 0..cases {
         let script = format!("(msg => {})", expression(&mut c, 5));
@@ -165,7 +170,7 @@ fn run(seed: u64, cases: usize) -> (usize, usize) {
 /// Runs `cases` generated `serveHTTP` replies from `seed`, with the variables as the script's
 /// globals; returns how many replies were made natively and how many by the engine.
 fn run_replies(seed: u64, cases: usize) -> (usize, usize) {
-    let mut c = Choices(seed);
+    let mut c = Choices::new(seed);
     let globals: Vec<String> = VARS.iter().map(|(n, v)| format!("{n} = {v}")).collect();
     let globals = format!("var {};\n", globals.join(", "));
     let bodies = [Data::new(), Data::from(Bytes::from_static(b"body"))];
