@@ -253,6 +253,19 @@ def cpu_ns(pid):
         return None
 
 
+def voluntary_switches(pid):
+    """How often the process has gone to sleep so far (`voluntary_ctxt_switches` of
+    /proc/PID/status; None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def core_times(cpu):
     """(busy, total) jiffies of one CPU so far, from /proc/stat; None if unreadable. Busy is
     user, nice, system, irq and softirq time; total adds idle, iowait and steal."""
@@ -485,6 +498,13 @@ def run_wrk(settings, port, path, duration=None, headers=()):
              - children_before.ru_utime - children_before.ru_stime)
     if result["requests"] > 0:
         result["wrk_cpu_us"] = wrk_s * 1e6 / result["requests"]
+        # How CPU 1 takes turns: wrk sleeps when all its connections wait on the server, and is
+        # preempted when the origin, woken on the same core, runs before it (ANALYSIS.md,
+        # twenty-eighth session).
+        result["wrk_sleeps"] = (children_after.ru_nvcsw
+                                - children_before.ru_nvcsw) / result["requests"]
+        result["wrk_preempted"] = (children_after.ru_nivcsw
+                                   - children_before.ru_nivcsw) / result["requests"]
     return result
 
 
@@ -617,6 +637,8 @@ class Bench:
                         origin_pid = serving_pid(origin.process) if origin else None
                         cpu_before = cpu_ns(pid)
                         origin_before = cpu_ns(origin_pid) if origin_pid else None
+                        origin_sleeps_before = (voluntary_switches(origin_pid)
+                                                if origin_pid else None)
                         core_before = core_times(CLIENT_CPU)
                         started = time.monotonic()
                         result = run_wrk(self.settings, contender.port, path,
@@ -624,6 +646,8 @@ class Bench:
                         elapsed = time.monotonic() - started
                         core_after = core_times(CLIENT_CPU)
                         origin_after = cpu_ns(origin_pid) if origin_pid else None
+                        origin_sleeps_after = (voluntary_switches(origin_pid)
+                                               if origin_pid else None)
                         cpu_after = cpu_ns(pid)
                         requests = result["requests"]
                         if cpu_before is not None and cpu_after is not None and requests > 0:
@@ -633,6 +657,10 @@ class Bench:
                                 and requests > 0:
                             result["origin_cpu_us"] = (origin_after - origin_before) / 1000 \
                                 / requests
+                        if origin_sleeps_before is not None and origin_sleeps_after is not None \
+                                and requests > 0:
+                            result["origin_sleeps"] = (origin_sleeps_after
+                                                       - origin_sleeps_before) / requests
                         if core_before and core_after and core_after[1] > core_before[1]:
                             result["client_core_busy"] = (core_after[0] - core_before[0]) \
                                 / (core_after[1] - core_before[1])
@@ -680,6 +708,11 @@ class Bench:
                 "wrk_cpu_us": median([r["wrk_cpu_us"] for r in runs if "wrk_cpu_us" in r]),
                 "origin_cpu_us": median([r["origin_cpu_us"] for r in runs
                                          if "origin_cpu_us" in r]),
+                "wrk_sleeps": median([r["wrk_sleeps"] for r in runs if "wrk_sleeps" in r]),
+                "wrk_preempted": median([r["wrk_preempted"] for r in runs
+                                         if "wrk_preempted" in r]),
+                "origin_sleeps": median([r["origin_sleeps"] for r in runs
+                                         if "origin_sleeps" in r]),
                 "client_core_busy": median([r["client_core_busy"] for r in runs
                                             if "client_core_busy" in r]),
                 "server_core_share": median([r["server_core_share"] for r in runs
@@ -1042,15 +1075,19 @@ def client_core_table(results, scenario, names, unit="req/s", key="rps"):
         busy = data.get("client_core_busy")
         rows.append(f"| {name} | {fmt_num(data['wrk_cpu_us'], 1)} | "
                     f"{fmt_num(data.get('origin_cpu_us'), 1)} | "
+                    f"{fmt_num(data.get('wrk_sleeps'), 3)} | "
+                    f"{fmt_num(data.get('wrk_preempted'), 3)} | "
+                    f"{fmt_num(data.get('origin_sleeps'), 3)} | "
                     f"{f'{busy:.0%}' if busy is not None else '–'} | "
                     f"{fmt_num(client_core_ceiling(results, scenario, name, key), digits)} | "
                     f"{fmt_num(data.get(key), digits)} |")
     if not rows:
         return []
     return [f"CPU {CLIENT_CPU} (load generator and origin), medians of the rounds:", "",
-            f"| in front | wrk µs / request | origin µs / request | CPU {CLIENT_CPU} busy | "
+            f"| in front | wrk µs / request | origin µs / request | wrk sleeps / request | "
+            f"wrk preempted / request | origin sleeps / request | CPU {CLIENT_CPU} busy | "
             f"CPU {CLIENT_CPU} ceiling ({unit}) | measured ({unit}) |",
-            "|---|---:|---:|---:|---:|---:|"] + rows + [""]
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"] + rows + [""]
 
 
 def cores_busy(results, scenario, name):
@@ -1257,7 +1294,13 @@ def write_markdown(settings, machine, results, commands, incidents, chart_note, 
         "server's sends and their delivery count as the server's CPU and wrk's and the "
         f"origin's as CPU {CLIENT_CPU}'s. A contender measured near its ceiling with CPU "
         f"{CLIENT_CPU} fully busy was limited by the load generator's core, not by itself; a "
-        "server that makes wrk or the origin work less per request raises its own ceiling.",
+        "server that makes wrk or the origin work less per request raises its own ceiling. "
+        f"The switch counts show how CPU {CLIENT_CPU}'s two processes take turns: *wrk sleeps* "
+        "when every connection waits on the server, *wrk preempted* when the origin, woken on "
+        "its core, runs first (`getrusage`'s voluntary and involuntary switches), *origin "
+        "sleeps* when it has answered everything it was sent (`voluntary_ctxt_switches`). "
+        "Each turn costs CPU time; a server that forwards every request at once wakes the "
+        "origin more often than one that is busy enough to hold a backlog.",
         "",
     ]
     if not s.two_cpus:
