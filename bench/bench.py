@@ -253,13 +253,12 @@ def cpu_ns(pid):
         return None
 
 
-def voluntary_switches(pid):
-    """How often the process has gone to sleep so far (`voluntary_ctxt_switches` of
-    /proc/PID/status; None once it is gone)."""
+def status_number(pid, field):
+    """The number after `field:` in /proc/PID/status (None once the process is gone)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("voluntary_ctxt_switches:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         return None
@@ -283,11 +282,10 @@ def core_times(cpu):
 
 
 def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    kib = status_number(pid, "VmRSS")
+    if kib is None:
+        raise RuntimeError(f"no VmRSS for pid {pid}")
+    return kib
 
 
 # ----------------------------------------------------------------------------------------------
@@ -637,7 +635,7 @@ class Bench:
                         origin_pid = serving_pid(origin.process) if origin else None
                         cpu_before = cpu_ns(pid)
                         origin_before = cpu_ns(origin_pid) if origin_pid else None
-                        origin_sleeps_before = (voluntary_switches(origin_pid)
+                        origin_sleeps_before = (status_number(origin_pid, "voluntary_ctxt_switches")
                                                 if origin_pid else None)
                         core_before = core_times(CLIENT_CPU)
                         started = time.monotonic()
@@ -646,7 +644,7 @@ class Bench:
                         elapsed = time.monotonic() - started
                         core_after = core_times(CLIENT_CPU)
                         origin_after = cpu_ns(origin_pid) if origin_pid else None
-                        origin_sleeps_after = (voluntary_switches(origin_pid)
+                        origin_sleeps_after = (status_number(origin_pid, "voluntary_ctxt_switches")
                                                if origin_pid else None)
                         cpu_after = cpu_ns(pid)
                         requests = result["requests"]

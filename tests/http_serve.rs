@@ -650,6 +650,27 @@ fn a_lingering_connection_is_closed_two_seconds_after_the_last_response() {
     );
 }
 
+/// Retries a non-blocking `io` call, spinning, until it does not return `WouldBlock`.
+fn spin_until_ready(
+    deadline: std::time::Instant,
+    what: &str,
+    mut io: impl FnMut() -> std::io::Result<usize>,
+) -> usize {
+    loop {
+        match io() {
+            Ok(n) => return n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{what}: not ready in 60 s"
+                );
+                std::hint::spin_loop();
+            }
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+}
+
 /// Voluntary context switches of a worker (the times it slept) while `bursts` writes of
 /// [`BURST`] pipelined GETs reach it, each sent once the previous one's responses are read.
 /// The client polls its socket rather than sleeping in `read`, so that the gap the worker sees
@@ -671,25 +692,17 @@ fn sleeps_through_bursts(args: &[&str], bursts: usize) -> u64 {
     for _ in 0..bursts {
         let mut sent = 0;
         while sent < burst.len() {
-            match std::io::Write::write(&mut conn, &burst[sent..]) {
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    assert!(std::time::Instant::now() < deadline, "no room in 60 s");
-                    std::hint::spin_loop();
-                }
-                Err(e) => panic!("writing requests: {e}"),
-            }
+            sent += spin_until_ready(deadline, "writing requests", || {
+                std::io::Write::write(&mut conn, &burst[sent..])
+            });
         }
         let mut filled = 0;
         while filled < answers {
-            match std::io::Read::read(&mut conn, &mut buf[filled..]) {
-                Ok(0) => panic!("closed after {filled} of {answers} bytes"),
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    assert!(std::time::Instant::now() < deadline, "no answers in 60 s");
-                    std::hint::spin_loop();
-                }
-                Err(e) => panic!("reading answers: {e}"),
+            match spin_until_ready(deadline, "reading answers", || {
+                std::io::Read::read(&mut conn, &mut buf[filled..])
+            }) {
+                0 => panic!("closed after {filled} of {answers} bytes"),
+                n => filled += n,
             }
         }
     }
