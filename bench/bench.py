@@ -253,6 +253,11 @@ def cpu_ns(pid):
         return None
 
 
+# Per-round measures of a throughput scenario, each reported as the median of the rounds.
+ROUND_MEASURES = ("cpu_us", "wrk_cpu_us", "origin_cpu_us", "wrk_sleeps", "wrk_preempted",
+                  "origin_sleeps", "client_core_busy", "server_core_share")
+
+
 def status_number(pid, field):
     """The number after `field:` in /proc/PID/status (None once the process is gone)."""
     try:
@@ -702,19 +707,9 @@ class Bench:
                 "rps": median([r["rps"] for r in runs]),
                 "rounds": [r["rps"] for r in runs],
                 "round_numbers": [r["round"] for r in runs],
-                "cpu_us": median([r["cpu_us"] for r in runs if "cpu_us" in r]),
-                "wrk_cpu_us": median([r["wrk_cpu_us"] for r in runs if "wrk_cpu_us" in r]),
-                "origin_cpu_us": median([r["origin_cpu_us"] for r in runs
-                                         if "origin_cpu_us" in r]),
-                "wrk_sleeps": median([r["wrk_sleeps"] for r in runs if "wrk_sleeps" in r]),
-                "wrk_preempted": median([r["wrk_preempted"] for r in runs
-                                         if "wrk_preempted" in r]),
-                "origin_sleeps": median([r["origin_sleeps"] for r in runs
-                                         if "origin_sleeps" in r]),
-                "client_core_busy": median([r["client_core_busy"] for r in runs
-                                            if "client_core_busy" in r]),
-                "server_core_share": median([r["server_core_share"] for r in runs
-                                             if "server_core_share" in r]),
+                # Rounds where a measure could not be taken (a process gone, no requests) have
+                # no key for it; the median is over the rounds that do.
+                **{key: median([r[key] for r in runs if key in r]) for key in ROUND_MEASURES},
                 "errors": sum(r["errors"] for r in runs),
                 "requests": sum(r["requests"] for r in runs),
                 "dropped": dropped.get(contender.name, 0),
