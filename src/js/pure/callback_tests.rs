@@ -443,6 +443,49 @@ fn what_a_script_changed_is_seen_by_the_first_call_under_the_next_epoch() {
 }
 
 #[test]
+fn a_read_answers_again_only_for_the_object_and_key_it_read() {
+    let vars: &[(&str, &str)] = &[("_o", "({ x: 'ox', y: 'oy' })"), ("_p", "({ x: 'px' })")];
+    /// A request's path and `k` header, and the value the callback must return for it.
+    type Call = (&'static str, &'static str, &'static str);
+    let cases: &[(&str, &[Call])] = &[
+        (
+            "(msg => _o[msg.head.headers.k] ?? 'none')",
+            &[
+                ("/", "x", "ox"),
+                ("/", "y", "oy"),
+                ("/", "z", "none"),
+                ("/", "x", "ox"),
+            ],
+        ),
+        (
+            "(msg => (msg.head.path === '/o' ? _o : _p).x)",
+            &[("/o", "", "ox"), ("/p", "", "px"), ("/o", "", "ox")],
+        ),
+    ];
+    for (script, calls) in cases {
+        let mut h = Harness::new(vars, script);
+        assert!(h.compiled.is_some(), "not compiled: {script}");
+        // One epoch for every call: nothing a script could change changes between them, but
+        // the request does.
+        let epoch = ScriptEpoch::fresh();
+        for (path, k, want) in *calls {
+            let head = request(path, &[("k", k)]);
+            let (v, _) = h
+                .native_at(Some(&head), epoch)
+                .unwrap_or_else(|| panic!("deferred: {script} on {path} {k}"));
+            let got = v.as_string().map(|s| s.to_std_string_escaped());
+            assert_eq!(got.as_deref(), Some(*want), "{script} on {path} {k}");
+            let (engine, _) = h.engine(Some(&head));
+            assert!(
+                engine
+                    .as_string()
+                    .is_some_and(|s| s.to_std_string_escaped() == *want)
+            );
+        }
+    }
+}
+
+#[test]
 fn a_cache_hit_is_marked_used_only_when_the_call_completes() {
     let vars: &[(&str, &str)] = &[(
         "_c",

@@ -9,6 +9,7 @@
 
 pub use super::eval::Ineligible;
 use super::eval::{Expr, HeadField, Key};
+use super::memo::SiteMemo;
 use crate::js::config::SlotCell;
 use boa_engine::ast::declaration::Binding;
 use boa_engine::ast::expression::access::{PropertyAccess, PropertyAccessField};
@@ -255,7 +256,11 @@ impl<'a> Compiler<'a> {
                         x => Key::Computed(self.boxed(x)),
                     },
                 };
-                Expr::Get(self.boxed(a.target()), key)
+                let site = match key {
+                    Key::Named(_) => SiteMemo::fixed_key(),
+                    Key::Computed(_) => SiteMemo::varying_key(),
+                };
+                Expr::Get(self.boxed(a.target()), key, site)
             }
             Expression::Binary(b) => {
                 let (lhs, rhs) = (b.lhs(), b.rhs());
@@ -333,7 +338,7 @@ impl<'a> Compiler<'a> {
         let var = self.vars.and_then(|vars| vars(self.name(sym).ok()?));
         Ok(match var {
             Some(cell) => Expr::Var(cell),
-            None => Expr::Global(key),
+            None => Expr::Global(key, SiteMemo::fixed_key()),
         })
     }
 

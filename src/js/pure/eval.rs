@@ -7,7 +7,7 @@
 //! cache hits are only recorded in [`Effects`], applied once the evaluation has finished, so the
 //! caller can run the engine on the same input instead.
 
-use super::memo::{EpochCheck, Own, PropertyMemo};
+use super::memo::{EpochCheck, Own, PropertyMemo, SiteMemo};
 use crate::engine::context::{self, InboundInfo};
 use crate::engine::data::Data;
 use crate::http::head::RequestHead;
@@ -55,8 +55,8 @@ pub enum Expr {
     /// `msg.head.headers[name]`: the name in bytes (as the request has it) and as the key the
     /// engine would look up on `Object.prototype` when the request lacks it.
     Header(Bytes, PropertyKey),
-    /// A global variable (a data property of the global object).
-    Global(PropertyKey),
+    /// A global variable (a data property of the global object), and what this read found last.
+    Global(PropertyKey, SiteMemo),
     /// A context variable: its module's slot in the current context.
     Var(SlotCell),
     /// `__inbound`: the client connection of the current context.
@@ -64,8 +64,8 @@ pub enum Expr {
     /// `name = value` on a context variable, recorded and applied when the evaluation finishes.
     Assign(SlotCell, Box<Expr>),
     /// `a.b` / `a[b]`: a data property of an ordinary object (own or inherited through ordinary
-    /// objects), or a string's `length`.
-    Get(Box<Expr>, Key),
+    /// objects), or a string's `length`; and what this read found last.
+    Get(Box<Expr>, Key, SiteMemo),
     /// `router.find(...)` on an `algo.URLRouter`.
     RouterFind {
         router: Box<Expr>,
@@ -113,8 +113,8 @@ impl Expr {
         }
         match self {
             Expr::Assign(_, e) | Expr::Boolean(e) | Expr::Not(e) => all(&[e]),
-            Expr::Get(e, Key::Named(_)) => all(&[e]),
-            Expr::Get(e, Key::Computed(k)) => all(&[e, k]),
+            Expr::Get(e, Key::Named(_), _) => all(&[e]),
+            Expr::Get(e, Key::Computed(k), _) => all(&[e, k]),
             Expr::CacheGet { cache, key } => all(&[cache, key]),
             Expr::RouterFind { router, args } => {
                 let es: Vec<&Expr> = std::iter::once(&**router).chain(args).collect();
@@ -493,25 +493,27 @@ impl Env {
             .with_own(&self.global, key, |own| holds_object(own, object))
     }
 
-    /// The value of data property `key` of `o`, converted where the memo keeps it; `None` for
-    /// an accessor or no property.
-    fn data_val<'a>(&self, o: &JsObject, key: &PropertyKey) -> Option<Eval<Val<'a>>> {
-        self.memo.with_own(o, key, |own| match own {
-            Own::Data(v) => Some(Val::of(v)),
-            Own::Absent | Own::Accessor(_) => None,
+    /// The global variable `key`: a data property of the global object (an accessor or no
+    /// property bails). `site` answers when it read the same under this epoch.
+    fn global_var<'a>(&self, key: &PropertyKey, site: &SiteMemo) -> Eval<Val<'a>> {
+        self.through_site(self.global.clone(), key, site, |o| {
+            self.memo.with_own(&o, key, |own| match own {
+                Own::Data(v) => Ok(v.clone()),
+                Own::Absent | Own::Accessor(_) => Err(Bail),
+            })
         })
     }
 
     /// `o[key]` where `o` and every prototype up to the property are ordinary objects and the
     /// property is a data property; anything else (a getter, a Proxy, an array) bails.
-    fn ordinary_get<'a>(&self, o: JsObject, key: &PropertyKey) -> Eval<Val<'a>> {
+    fn ordinary_get(&self, o: JsObject, key: &PropertyKey) -> Eval<JsValue> {
         let mut at = o;
         loop {
             if !at.is_ordinary() {
                 return Err(Bail);
             }
             let found = self.memo.with_own(&at, key, |own| match own {
-                Own::Data(v) => Some(Val::of(v)),
+                Own::Data(v) => Some(Ok(v.clone())),
                 Own::Accessor(_) => Some(Err(Bail)),
                 Own::Absent => None,
             });
@@ -520,15 +522,36 @@ impl Env {
             }
             match at.prototype() {
                 Some(p) => at = p,
-                None => return Ok(Val::Undefined),
+                None => return Ok(JsValue::undefined()),
             }
         }
     }
 
+    /// `o[key]` as `site` found it under this epoch, or as `read` finds it now (and `site`
+    /// remembers). Without an epoch (no evaluation has begun) nothing is remembered.
+    fn through_site<'a>(
+        &self,
+        o: JsObject,
+        key: &PropertyKey,
+        site: &SiteMemo,
+        read: impl FnOnce(JsObject) -> Eval<JsValue>,
+    ) -> Eval<Val<'a>> {
+        let Some(epoch) = self.memo.epoch() else {
+            return Val::of(&read(o)?);
+        };
+        if let Some(found) = site.with(epoch, &o, key, Val::of) {
+            return found;
+        }
+        let value = read(o.clone())?;
+        let found = Val::of(&value);
+        site.remember(epoch, o, key, value);
+        found
+    }
+
     /// `target[key]` for an ordinary object or a string's length.
-    fn get<'a>(&self, target: Val<'a>, key: &PropertyKey) -> Eval<Val<'a>> {
+    fn get<'a>(&self, target: Val<'a>, key: &PropertyKey, site: &SiteMemo) -> Eval<Val<'a>> {
         match target {
-            Val::Object(o) => self.ordinary_get(o, key),
+            Val::Object(o) => self.through_site(o, key, site, |o| self.ordinary_get(o, key)),
             Val::Str(s) if is_length(key) => Ok(Val::Num(s.encode_utf16().count() as f64)),
             Val::Js(s) if is_length(key) => Ok(Val::Num(s.len() as f64)),
             _ => Err(Bail),
@@ -575,7 +598,7 @@ impl Env {
                 })
             }
             Expr::Header(name, key) => self.header(req.head.ok_or(Bail)?, name, key)?,
-            Expr::Global(key) => self.data_val(&self.global, key).ok_or(Bail)??,
+            Expr::Global(key, site) => self.global_var(key, site)?,
             Expr::Var(cell) => fx.read(cell)?,
             Expr::Inbound => {
                 if !self.inbound {
@@ -595,7 +618,7 @@ impl Env {
                 fx.writes.push((cell.get(), v));
                 assigned
             }
-            Expr::Get(target, key) => {
+            Expr::Get(target, key, site) => {
                 let target = self.eval(target, req, fx)?;
                 let key = match key {
                     Key::Named(k) => Cow::Borrowed(k),
@@ -603,7 +626,7 @@ impl Env {
                 };
                 match target {
                     Val::Inbound(info) => self.inbound_field(&info, &key)?,
-                    target => self.get(target, &key)?,
+                    target => self.get(target, &key, site)?,
                 }
             }
             Expr::RouterFind { router, args } => self.router_find(router, args, req, fx)?,

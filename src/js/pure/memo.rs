@@ -140,6 +140,84 @@ impl PropertyMemo {
     }
 }
 
+/// What one property read of a compiled callback (one call site) found last: the object, the
+/// key and the value, under an epoch. A site reads the same object request after request (the
+/// route a router returns, the table of balancers), so its last answer is nearly always the next
+/// one, and checking it takes two comparisons where the [`PropertyMemo`] scans its entries. It
+/// rests on the memo's rule: an answer found under the current epoch still holds.
+pub struct SiteMemo {
+    /// Whether the site's key is computed per evaluation (`a[b]`), so an answer holds only for
+    /// the key it was found for; a named site (`a.b`) always reads the same key.
+    key_varies: bool,
+    last: RefCell<Option<SiteAnswer>>,
+}
+
+struct SiteAnswer {
+    epoch: ScriptEpoch,
+    /// Kept alive so no other object can take its address while the answer is remembered.
+    object: JsObject,
+    key: PropertyKey,
+    text: Option<TextAddress>,
+    value: JsValue,
+}
+
+impl SiteMemo {
+    /// A site that always reads the same key.
+    pub fn fixed_key() -> SiteMemo {
+        SiteMemo {
+            key_varies: false,
+            last: RefCell::new(None),
+        }
+    }
+
+    /// A site whose key is computed per evaluation.
+    pub fn varying_key() -> SiteMemo {
+        SiteMemo {
+            key_varies: true,
+            last: RefCell::new(None),
+        }
+    }
+
+    /// `look` applied to the value this site found for `o[key]` under `epoch`; `None` when it
+    /// has not found one for that object, key and epoch.
+    pub fn with<R>(
+        &self,
+        epoch: ScriptEpoch,
+        o: &JsObject,
+        key: &PropertyKey,
+        look: impl FnOnce(&JsValue) -> R,
+    ) -> Option<R> {
+        let last = self.last.borrow();
+        let a = last.as_ref()?;
+        let same_key = || match key {
+            _ if !self.key_varies => true,
+            PropertyKey::String(s) => a
+                .text
+                .and_then(|t| t.same_text(TextAddress::of(s)))
+                .unwrap_or_else(|| a.key == *key),
+            _ => a.key == *key,
+        };
+        (a.epoch == epoch && JsObject::equals(&a.object, o) && same_key()).then(|| look(&a.value))
+    }
+
+    /// Remembers that `o[key]` is `value` under `epoch`, in place of the site's last answer.
+    pub fn remember(&self, epoch: ScriptEpoch, o: JsObject, key: &PropertyKey, value: JsValue) {
+        let text = match key {
+            PropertyKey::String(s) => Some(TextAddress::of(s)),
+            _ => None,
+        };
+        if let Ok(mut last) = self.last.try_borrow_mut() {
+            *last = Some(SiteAnswer {
+                epoch,
+                object: o,
+                key: key.clone(),
+                text,
+                value,
+            });
+        }
+    }
+}
+
 /// A check on script objects that passed under some epoch: it holds for the rest of that epoch
 /// (see the module comment), so it runs once per epoch. A failure is not remembered: the check
 /// runs again on the next call, and the caller takes the engine's path meanwhile.
@@ -163,7 +241,7 @@ impl EpochCheck {
 
 #[cfg(test)]
 mod tests {
-    use super::{EpochCheck, Own, PropertyMemo};
+    use super::{EpochCheck, Own, PropertyMemo, SiteMemo};
     use crate::js::runtime::ScriptEpoch;
     use boa_engine::object::JsObject;
     use boa_engine::property::PropertyKey;
@@ -208,6 +286,65 @@ mod tests {
             value(own(&memo, &o, &key("service"))),
             Some(1),
             "equal text"
+        );
+    }
+
+    fn site_answer(
+        site: &SiteMemo,
+        epoch: ScriptEpoch,
+        o: &JsObject,
+        k: &PropertyKey,
+    ) -> Option<i32> {
+        site.with(epoch, o, k, |v| v.as_number().map(|n| n as i32))
+            .flatten()
+    }
+
+    #[test]
+    fn a_site_answers_for_the_object_key_and_epoch_it_read_only() {
+        let mut ctx = Context::default();
+        let (o, p) = (object_with(&mut ctx, &[]), object_with(&mut ctx, &[]));
+        let (epoch, next) = (ScriptEpoch::fresh(), ScriptEpoch::fresh());
+        let service = key("service");
+
+        let named = SiteMemo::fixed_key();
+        assert_eq!(
+            site_answer(&named, epoch, &o, &service),
+            None,
+            "nothing read yet"
+        );
+        named.remember(epoch, o.clone(), &service, JsValue::new(1));
+        assert_eq!(site_answer(&named, epoch, &o, &service), Some(1));
+        assert_eq!(
+            site_answer(&named, epoch, &p, &service),
+            None,
+            "another object"
+        );
+        assert_eq!(
+            site_answer(&named, next, &o, &service),
+            None,
+            "another epoch"
+        );
+
+        let computed = SiteMemo::varying_key();
+        computed.remember(epoch, o.clone(), &service, JsValue::new(2));
+        assert_eq!(site_answer(&computed, epoch, &o, &service), Some(2));
+        assert_eq!(
+            site_answer(&computed, epoch, &o, &key("service")),
+            Some(2),
+            "equal text in another string"
+        );
+        assert_eq!(site_answer(&computed, epoch, &o, &key("target")), None);
+        assert_eq!(
+            site_answer(&computed, epoch, &o, &key("servicf")),
+            None,
+            "same length"
+        );
+        computed.remember(epoch, p.clone(), &key("target"), JsValue::new(3));
+        assert_eq!(site_answer(&computed, epoch, &p, &key("target")), Some(3));
+        assert_eq!(
+            site_answer(&computed, epoch, &o, &service),
+            None,
+            "replaced"
         );
     }
 
