@@ -479,7 +479,8 @@ fn a_read_answers_again_only_for_the_object_and_key_it_read() {
             assert!(
                 engine
                     .as_string()
-                    .is_some_and(|s| s.to_std_string_escaped() == *want)
+                    .is_some_and(|s| s.to_std_string_escaped() == *want),
+                "the engine disagrees: {script} on {path} {k}"
             );
         }
     }

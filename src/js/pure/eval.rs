@@ -496,8 +496,8 @@ impl Env {
     /// The global variable `key`: a data property of the global object (an accessor or no
     /// property bails). `site` answers when it read the same under this epoch.
     fn global_var<'a>(&self, key: &PropertyKey, site: &SiteMemo) -> Eval<Val<'a>> {
-        self.through_site(self.global.clone(), key, site, |o| {
-            self.memo.with_own(&o, key, |own| match own {
+        self.through_site(&self.global, key, site, |o| {
+            self.memo.with_own(o, key, |own| match own {
                 Own::Data(v) => Ok(v.clone()),
                 Own::Absent | Own::Accessor(_) => Err(Bail),
             })
@@ -531,18 +531,18 @@ impl Env {
     /// remembers). Without an epoch (no evaluation has begun) nothing is remembered.
     fn through_site<'a>(
         &self,
-        o: JsObject,
+        o: &JsObject,
         key: &PropertyKey,
         site: &SiteMemo,
-        read: impl FnOnce(JsObject) -> Eval<JsValue>,
+        read: impl FnOnce(&JsObject) -> Eval<JsValue>,
     ) -> Eval<Val<'a>> {
         let Some(epoch) = self.memo.epoch() else {
             return Val::of(&read(o)?);
         };
-        if let Some(found) = site.with(epoch, &o, key, Val::of) {
+        if let Some(found) = site.with(epoch, o, key, Val::of) {
             return found;
         }
-        let value = read(o.clone())?;
+        let value = read(o)?;
         let found = Val::of(&value);
         site.remember(epoch, o, key, value);
         found
@@ -551,7 +551,9 @@ impl Env {
     /// `target[key]` for an ordinary object or a string's length.
     fn get<'a>(&self, target: Val<'a>, key: &PropertyKey, site: &SiteMemo) -> Eval<Val<'a>> {
         match target {
-            Val::Object(o) => self.through_site(o, key, site, |o| self.ordinary_get(o, key)),
+            Val::Object(o) => {
+                self.through_site(&o, key, site, |o| self.ordinary_get(o.clone(), key))
+            }
             Val::Str(s) if is_length(key) => Ok(Val::Num(s.encode_utf16().count() as f64)),
             Val::Js(s) if is_length(key) => Ok(Val::Num(s.len() as f64)),
             _ => Err(Bail),

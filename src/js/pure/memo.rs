@@ -74,11 +74,28 @@ struct Entry {
 
 impl Entry {
     fn is(&self, o: &JsObject, key: &PropertyKey, text: Option<TextAddress>) -> bool {
-        JsObject::equals(&self.object, o)
-            && (self.text.zip(text))
-                .and_then(|(a, b)| a.same_text(b))
-                .unwrap_or_else(|| self.key == *key)
+        JsObject::equals(&self.object, o) && same_key(&self.key, self.text, key, text)
     }
+}
+
+/// Where a string key's text lives (see [`TextAddress`]); `None` for a symbol or an index.
+fn text_of(key: &PropertyKey) -> Option<TextAddress> {
+    match key {
+        PropertyKey::String(s) => Some(TextAddress::of(s)),
+        _ => None,
+    }
+}
+
+/// Whether two keys are equal, told by their texts' addresses where those decide it.
+fn same_key(
+    a: &PropertyKey,
+    a_text: Option<TextAddress>,
+    b: &PropertyKey,
+    b_text: Option<TextAddress>,
+) -> bool {
+    (a_text.zip(b_text))
+        .and_then(|(x, y)| x.same_text(y))
+        .unwrap_or_else(|| a == b)
 }
 
 #[derive(Default)]
@@ -111,10 +128,7 @@ impl PropertyMemo {
     /// every read.
     pub fn with_own<R>(&self, o: &JsObject, key: &PropertyKey, look: impl FnOnce(&Own) -> R) -> R {
         let mut s = self.state.borrow_mut();
-        let text = match key {
-            PropertyKey::String(s) => Some(TextAddress::of(s)),
-            _ => None,
-        };
+        let text = text_of(key);
         if let Some(e) = s.entries.iter().find(|e| e.is(o, key, text)) {
             return look(&e.own);
         }
@@ -189,29 +203,20 @@ impl SiteMemo {
     ) -> Option<R> {
         let last = self.last.borrow();
         let a = last.as_ref()?;
-        let same_key = || match key {
-            _ if !self.key_varies => true,
-            PropertyKey::String(s) => a
-                .text
-                .and_then(|t| t.same_text(TextAddress::of(s)))
-                .unwrap_or_else(|| a.key == *key),
-            _ => a.key == *key,
-        };
-        (a.epoch == epoch && JsObject::equals(&a.object, o) && same_key()).then(|| look(&a.value))
+        let holds = a.epoch == epoch
+            && JsObject::equals(&a.object, o)
+            && (!self.key_varies || same_key(&a.key, a.text, key, text_of(key)));
+        holds.then(|| look(&a.value))
     }
 
     /// Remembers that `o[key]` is `value` under `epoch`, in place of the site's last answer.
-    pub fn remember(&self, epoch: ScriptEpoch, o: JsObject, key: &PropertyKey, value: JsValue) {
-        let text = match key {
-            PropertyKey::String(s) => Some(TextAddress::of(s)),
-            _ => None,
-        };
+    pub fn remember(&self, epoch: ScriptEpoch, o: &JsObject, key: &PropertyKey, value: JsValue) {
         if let Ok(mut last) = self.last.try_borrow_mut() {
             *last = Some(SiteAnswer {
                 epoch,
-                object: o,
+                object: o.clone(),
                 key: key.clone(),
-                text,
+                text: text_of(key),
                 value,
             });
         }
@@ -312,7 +317,7 @@ mod tests {
             None,
             "nothing read yet"
         );
-        named.remember(epoch, o.clone(), &service, JsValue::new(1));
+        named.remember(epoch, &o, &service, JsValue::new(1));
         assert_eq!(site_answer(&named, epoch, &o, &service), Some(1));
         assert_eq!(
             site_answer(&named, epoch, &p, &service),
@@ -326,7 +331,7 @@ mod tests {
         );
 
         let computed = SiteMemo::varying_key();
-        computed.remember(epoch, o.clone(), &service, JsValue::new(2));
+        computed.remember(epoch, &o, &service, JsValue::new(2));
         assert_eq!(site_answer(&computed, epoch, &o, &service), Some(2));
         assert_eq!(
             site_answer(&computed, epoch, &o, &key("service")),
@@ -339,7 +344,7 @@ mod tests {
             None,
             "same length"
         );
-        computed.remember(epoch, p.clone(), &key("target"), JsValue::new(3));
+        computed.remember(epoch, &p, &key("target"), JsValue::new(3));
         assert_eq!(site_answer(&computed, epoch, &p, &key("target")), Some(3));
         assert_eq!(
             site_answer(&computed, epoch, &o, &service),
