@@ -157,7 +157,7 @@ impl PropertyMemo {
 /// What one property read of a compiled callback (one call site) found last: the object, the
 /// key and the value, under an epoch. A site reads the same object request after request (the
 /// route a router returns, the table of balancers), so its last answer is nearly always the next
-/// one, and checking it takes two comparisons where the [`PropertyMemo`] scans its entries. It
+/// one, and checking it compares an epoch and an address where the [`PropertyMemo`] scans. It
 /// rests on the memo's rule: an answer found under the current epoch still holds.
 pub struct SiteMemo {
     /// Whether the site's key is computed per evaluation (`a[b]`), so an answer holds only for
