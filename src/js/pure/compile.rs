@@ -256,11 +256,7 @@ impl<'a> Compiler<'a> {
                         x => Key::Computed(self.boxed(x)),
                     },
                 };
-                let site = match key {
-                    Key::Named(_) => SiteMemo::fixed_key(),
-                    Key::Computed(_) => SiteMemo::varying_key(),
-                };
-                Expr::Get(self.boxed(a.target()), key, site)
+                Expr::Get(self.boxed(a.target()), key, SiteMemo::default())
             }
             Expression::Binary(b) => {
                 let (lhs, rhs) = (b.lhs(), b.rhs());
@@ -338,7 +334,7 @@ impl<'a> Compiler<'a> {
         let var = self.vars.and_then(|vars| vars(self.name(sym).ok()?));
         Ok(match var {
             Some(cell) => Expr::Var(cell),
-            None => Expr::Global(key, SiteMemo::fixed_key()),
+            None => Expr::Global(key, SiteMemo::default()),
         })
     }
 

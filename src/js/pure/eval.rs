@@ -7,7 +7,7 @@
 //! cache hits are only recorded in [`Effects`], applied once the evaluation has finished, so the
 //! caller can run the engine on the same input instead.
 
-use super::memo::{EpochCheck, Own, PropertyMemo, SiteMemo};
+use super::memo::{EpochCheck, Own, PropertyMemo, SiteKey, SiteMemo};
 use crate::engine::context::{self, InboundInfo};
 use crate::engine::data::Data;
 use crate::http::head::RequestHead;
@@ -496,7 +496,7 @@ impl Env {
     /// The global variable `key`: a data property of the global object (an accessor or no
     /// property bails). `site` answers when it read the same under this epoch.
     fn global_var<'a>(&self, key: &PropertyKey, site: &SiteMemo) -> Eval<Val<'a>> {
-        self.through_site(&self.global, key, site, |o| {
+        self.through_site(&self.global, SiteKey::Fixed(key), site, |o| {
             self.memo.with_own(o, key, |own| match own {
                 Own::Data(v) => Ok(v.clone()),
                 Own::Absent | Own::Accessor(_) => Err(Bail),
@@ -532,7 +532,7 @@ impl Env {
     fn through_site<'a>(
         &self,
         o: &JsObject,
-        key: &PropertyKey,
+        key: SiteKey,
         site: &SiteMemo,
         read: impl FnOnce(&JsObject) -> Eval<JsValue>,
     ) -> Eval<Val<'a>> {
@@ -544,18 +544,18 @@ impl Env {
         }
         let value = read(o)?;
         let found = Val::of(&value);
-        site.remember(epoch, o, key, value);
+        site.remember(epoch, o, key.key(), value);
         found
     }
 
     /// `target[key]` for an ordinary object or a string's length.
-    fn get<'a>(&self, target: Val<'a>, key: &PropertyKey, site: &SiteMemo) -> Eval<Val<'a>> {
+    fn get<'a>(&self, target: Val<'a>, key: SiteKey, site: &SiteMemo) -> Eval<Val<'a>> {
         match target {
             Val::Object(o) => {
-                self.through_site(&o, key, site, |o| self.ordinary_get(o.clone(), key))
+                self.through_site(&o, key, site, |o| self.ordinary_get(o.clone(), key.key()))
             }
-            Val::Str(s) if is_length(key) => Ok(Val::Num(s.encode_utf16().count() as f64)),
-            Val::Js(s) if is_length(key) => Ok(Val::Num(s.len() as f64)),
+            Val::Str(s) if is_length(key.key()) => Ok(Val::Num(s.encode_utf16().count() as f64)),
+            Val::Js(s) if is_length(key.key()) => Ok(Val::Num(s.len() as f64)),
             _ => Err(Bail),
         }
     }
@@ -622,13 +622,17 @@ impl Env {
             }
             Expr::Get(target, key, site) => {
                 let target = self.eval(target, req, fx)?;
+                let computed;
                 let key = match key {
-                    Key::Named(k) => Cow::Borrowed(k),
-                    Key::Computed(k) => Cow::Owned(self.eval(k, req, fx)?.property_key()?),
+                    Key::Named(k) => SiteKey::Fixed(k),
+                    Key::Computed(k) => {
+                        computed = self.eval(k, req, fx)?.property_key()?;
+                        SiteKey::Computed(&computed)
+                    }
                 };
                 match target {
-                    Val::Inbound(info) => self.inbound_field(&info, &key)?,
-                    target => self.get(target, &key, site)?,
+                    Val::Inbound(info) => self.inbound_field(&info, key.key())?,
+                    target => self.get(target, key, site)?,
                 }
             }
             Expr::RouterFind { router, args } => self.router_find(router, args, req, fx)?,

@@ -159,11 +159,26 @@ impl PropertyMemo {
 /// route a router returns, the table of balancers), so its last answer is nearly always the next
 /// one, and checking it compares an epoch and an address where the [`PropertyMemo`] scans. It
 /// rests on the memo's rule: an answer found under the current epoch still holds.
+#[derive(Default)]
 pub struct SiteMemo {
-    /// Whether the site's key is computed per evaluation (`a[b]`), so an answer holds only for
-    /// the key it was found for; a named site (`a.b`) always reads the same key.
-    key_varies: bool,
     last: RefCell<Option<SiteAnswer>>,
+}
+
+/// The key a site reads, and whether an answer must be checked against it.
+#[derive(Clone, Copy)]
+pub enum SiteKey<'k> {
+    /// `a.b` or a global name: the same key on every evaluation, so it needs no check.
+    Fixed(&'k PropertyKey),
+    /// `a[b]`: computed per evaluation; an answer holds only for the key it was found for.
+    Computed(&'k PropertyKey),
+}
+
+impl<'k> SiteKey<'k> {
+    pub fn key(self) -> &'k PropertyKey {
+        match self {
+            SiteKey::Fixed(k) | SiteKey::Computed(k) => k,
+        }
+    }
 }
 
 struct SiteAnswer {
@@ -176,36 +191,22 @@ struct SiteAnswer {
 }
 
 impl SiteMemo {
-    /// A site that always reads the same key.
-    pub fn fixed_key() -> SiteMemo {
-        SiteMemo {
-            key_varies: false,
-            last: RefCell::new(None),
-        }
-    }
-
-    /// A site whose key is computed per evaluation.
-    pub fn varying_key() -> SiteMemo {
-        SiteMemo {
-            key_varies: true,
-            last: RefCell::new(None),
-        }
-    }
-
     /// `look` applied to the value this site found for `o[key]` under `epoch`; `None` when it
     /// has not found one for that object, key and epoch.
     pub fn with<R>(
         &self,
         epoch: ScriptEpoch,
         o: &JsObject,
-        key: &PropertyKey,
+        key: SiteKey,
         look: impl FnOnce(&JsValue) -> R,
     ) -> Option<R> {
         let last = self.last.borrow();
         let a = last.as_ref()?;
-        let holds = a.epoch == epoch
-            && JsObject::equals(&a.object, o)
-            && (!self.key_varies || same_key(&a.key, a.text, key, text_of(key)));
+        let same = || match key {
+            SiteKey::Fixed(_) => true,
+            SiteKey::Computed(k) => same_key(&a.key, a.text, k, text_of(k)),
+        };
+        let holds = a.epoch == epoch && JsObject::equals(&a.object, o) && same();
         holds.then(|| look(&a.value))
     }
 
@@ -246,7 +247,7 @@ impl EpochCheck {
 
 #[cfg(test)]
 mod tests {
-    use super::{EpochCheck, Own, PropertyMemo, SiteMemo};
+    use super::{EpochCheck, Own, PropertyMemo, SiteKey, SiteMemo};
     use crate::js::runtime::ScriptEpoch;
     use boa_engine::object::JsObject;
     use boa_engine::property::PropertyKey;
@@ -294,12 +295,7 @@ mod tests {
         );
     }
 
-    fn site_answer(
-        site: &SiteMemo,
-        epoch: ScriptEpoch,
-        o: &JsObject,
-        k: &PropertyKey,
-    ) -> Option<i32> {
+    fn site_answer(site: &SiteMemo, epoch: ScriptEpoch, o: &JsObject, k: SiteKey) -> Option<i32> {
         site.with(epoch, o, k, |v| v.as_number().map(|n| n as i32))
             .flatten()
     }
@@ -311,43 +307,55 @@ mod tests {
         let (epoch, next) = (ScriptEpoch::fresh(), ScriptEpoch::fresh());
         let service = key("service");
 
-        let named = SiteMemo::fixed_key();
+        let named = SiteMemo::default();
         assert_eq!(
-            site_answer(&named, epoch, &o, &service),
+            site_answer(&named, epoch, &o, SiteKey::Fixed(&service)),
             None,
             "nothing read yet"
         );
         named.remember(epoch, &o, &service, JsValue::new(1));
-        assert_eq!(site_answer(&named, epoch, &o, &service), Some(1));
         assert_eq!(
-            site_answer(&named, epoch, &p, &service),
+            site_answer(&named, epoch, &o, SiteKey::Fixed(&service)),
+            Some(1)
+        );
+        assert_eq!(
+            site_answer(&named, epoch, &p, SiteKey::Fixed(&service)),
             None,
             "another object"
         );
         assert_eq!(
-            site_answer(&named, next, &o, &service),
+            site_answer(&named, next, &o, SiteKey::Fixed(&service)),
             None,
             "another epoch"
         );
 
-        let computed = SiteMemo::varying_key();
+        let computed = SiteMemo::default();
         computed.remember(epoch, &o, &service, JsValue::new(2));
-        assert_eq!(site_answer(&computed, epoch, &o, &service), Some(2));
         assert_eq!(
-            site_answer(&computed, epoch, &o, &key("service")),
+            site_answer(&computed, epoch, &o, SiteKey::Computed(&service)),
+            Some(2)
+        );
+        assert_eq!(
+            site_answer(&computed, epoch, &o, SiteKey::Computed(&key("service"))),
             Some(2),
             "equal text in another string"
         );
-        assert_eq!(site_answer(&computed, epoch, &o, &key("target")), None);
         assert_eq!(
-            site_answer(&computed, epoch, &o, &key("servicf")),
+            site_answer(&computed, epoch, &o, SiteKey::Computed(&key("target"))),
+            None
+        );
+        assert_eq!(
+            site_answer(&computed, epoch, &o, SiteKey::Computed(&key("servicf"))),
             None,
             "same length"
         );
         computed.remember(epoch, &p, &key("target"), JsValue::new(3));
-        assert_eq!(site_answer(&computed, epoch, &p, &key("target")), Some(3));
         assert_eq!(
-            site_answer(&computed, epoch, &o, &service),
+            site_answer(&computed, epoch, &p, SiteKey::Computed(&key("target"))),
+            Some(3)
+        );
+        assert_eq!(
+            site_answer(&computed, epoch, &o, SiteKey::Computed(&service)),
             None,
             "replaced"
         );
