@@ -181,6 +181,8 @@ impl<'k> SiteKey<'k> {
     }
 }
 
+/// A site's last answer. It keeps one object and one value alive per read in the script's
+/// source until that read finds another or the compiled callback is dropped with its script.
 struct SiteAnswer {
     epoch: ScriptEpoch,
     /// Kept alive so no other object can take its address while the answer is remembered.
