@@ -9,6 +9,7 @@ use crate::engine::filter::FilterFactory;
 use crate::engine::graph::{Graph, ListenSpec, ModuleInfo, TaskSchedule, TaskSpec};
 use crate::engine::pipeline::{Layout, LayoutId, LayoutKind};
 use crate::filters::{self, FilterArgs};
+use crate::js::builtins::helpers::add_methods;
 use crate::js::pure::ParsedModule;
 use crate::net::listener::ListenOptions;
 use boa_engine::class::{Class, ClassBuilder};
@@ -614,27 +615,16 @@ impl Class for Configuration {
     }
 
     fn init(class: &mut ClassBuilder<'_>) -> JsResult<()> {
-        class.method(
-            js_string!("listen"),
-            2,
-            NativeFunction::from_fn_ptr(cfg_listen),
-        );
-        class.method(
-            js_string!("pipeline"),
-            1,
-            NativeFunction::from_fn_ptr(cfg_pipeline),
-        );
-        class.method(js_string!("task"), 1, NativeFunction::from_fn_ptr(cfg_task));
-        class.method(js_string!("read"), 1, NativeFunction::from_fn_ptr(cfg_read));
-        class.method(
-            js_string!("export"),
-            2,
-            NativeFunction::from_fn_ptr(cfg_export),
-        );
-        class.method(
-            js_string!("import"),
-            1,
-            NativeFunction::from_fn_ptr(cfg_import),
+        add_methods(
+            class,
+            &[
+                ("listen", 2, cfg_listen),
+                ("pipeline", 1, cfg_pipeline),
+                ("task", 1, cfg_task),
+                ("read", 1, cfg_read),
+                ("export", 2, cfg_export),
+                ("import", 1, cfg_import),
+            ],
         );
         for (i, spec) in filters::all().iter().enumerate() {
             class.method(

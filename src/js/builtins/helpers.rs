@@ -4,12 +4,13 @@
 use std::hash::{Hash, Hasher};
 
 use boa_engine::class::{Class, ClassBuilder};
+use boa_engine::native_function::NativeFunctionPointer;
 use boa_engine::object::NativeObject;
 use boa_engine::property::{PropertyDescriptor, PropertyKey};
 use boa_engine::string::JsStrVariant;
 use boa_engine::{
     Context, Finalize, JsError, JsNativeError, JsObject, JsResult, JsString, JsValue, JsVariant,
-    Trace, js_string,
+    NativeFunction, Trace, js_string,
 };
 use bytes::Bytes;
 
@@ -267,6 +268,21 @@ fn hash_units<H: Hasher>(mut units: impl Iterator<Item = u16>, state: &mut H) {
             return;
         }
         state.write(&block[..n]);
+    }
+}
+
+/// A prototype method of a native class: its name, its `length` property and the function.
+pub type ClassMethod = (&'static str, usize, NativeFunctionPointer);
+
+/// Adds `methods` to the prototype of the class being built, in order. Each class's `init` then
+/// lists its methods as one table.
+pub fn add_methods(class: &mut ClassBuilder<'_>, methods: &[ClassMethod]) {
+    for &(name, length, function) in methods {
+        class.method(
+            JsString::from(name),
+            length,
+            NativeFunction::from_fn_ptr(function),
+        );
     }
 }
 

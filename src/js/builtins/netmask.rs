@@ -9,7 +9,7 @@ use boa_engine::{
     Context, Finalize, JsData, JsResult, JsString, JsValue, NativeFunction, Trace, js_string,
 };
 
-use crate::js::builtins::helpers::{plain_error, with_this};
+use crate::js::builtins::helpers::{add_methods, plain_error, with_this};
 
 /// Native data of a `Netmask` instance.
 #[derive(Debug, Trace, Finalize, JsData)]
@@ -146,22 +146,14 @@ impl Class for Netmask {
                 Attribute::CONFIGURABLE | Attribute::ENUMERABLE,
             );
         }
-        class
-            .method(
-                js_string!("contains"),
-                1,
-                NativeFunction::from_fn_ptr(netmask_contains),
-            )
-            .method(
-                js_string!("next"),
-                0,
-                NativeFunction::from_fn_ptr(netmask_next),
-            )
-            .method(
-                js_string!("toString"),
-                0,
-                NativeFunction::from_fn_ptr(netmask_to_string),
-            );
+        add_methods(
+            class,
+            &[
+                ("contains", 1, netmask_contains),
+                ("next", 0, netmask_next),
+                ("toString", 0, netmask_to_string),
+            ],
+        );
         Ok(())
     }
 

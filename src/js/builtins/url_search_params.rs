@@ -4,13 +4,10 @@
 
 use boa_engine::class::{Class, ClassBuilder};
 use boa_engine::object::builtins::JsArray;
-use boa_engine::{
-    Context, Finalize, JsData, JsObject, JsResult, JsString, JsValue, NativeFunction, Trace,
-    js_string,
-};
+use boa_engine::{Context, Finalize, JsData, JsObject, JsResult, JsString, JsValue, Trace};
 
 use crate::js::builtins::helpers::{
-    array_elements, own_entries, push_js_str, type_error, with_this,
+    add_methods, array_elements, own_entries, push_js_str, type_error, with_this,
 };
 
 /// The value(s) of one parameter.
@@ -246,32 +243,16 @@ impl Class for UrlSearchParams {
     const LENGTH: usize = 1;
 
     fn init(class: &mut ClassBuilder<'_>) -> JsResult<()> {
-        class
-            .method(
-                js_string!("get"),
-                1,
-                NativeFunction::from_fn_ptr(params_get),
-            )
-            .method(
-                js_string!("getAll"),
-                1,
-                NativeFunction::from_fn_ptr(params_get_all),
-            )
-            .method(
-                js_string!("set"),
-                2,
-                NativeFunction::from_fn_ptr(params_set),
-            )
-            .method(
-                js_string!("toObject"),
-                0,
-                NativeFunction::from_fn_ptr(params_to_object),
-            )
-            .method(
-                js_string!("toString"),
-                0,
-                NativeFunction::from_fn_ptr(params_to_string),
-            );
+        add_methods(
+            class,
+            &[
+                ("get", 1, params_get),
+                ("getAll", 1, params_get_all),
+                ("set", 2, params_set),
+                ("toObject", 0, params_to_object),
+                ("toString", 0, params_to_string),
+            ],
+        );
         Ok(())
     }
 

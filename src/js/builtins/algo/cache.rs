@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 
 use boa_engine::class::{Class, ClassBuilder};
 use boa_engine::{
-    Context, Finalize, JsData, JsObject, JsResult, JsString, JsValue, NativeFunction, Trace,
-    js_string,
+    Context, Finalize, JsData, JsObject, JsResult, JsString, JsValue, Trace, js_string,
 };
 
-use crate::js::builtins::helpers::{ValueKey, type_error, with_this};
+use crate::js::builtins::helpers::{ValueKey, add_methods, type_error, with_this};
 
 /// Where `Cache::peek` found an entry, for the `Cache::touch` that follows.
 #[derive(Clone, Copy, Debug)]
@@ -363,19 +362,15 @@ impl Class for Cache {
     const LENGTH: usize = 3;
 
     fn init(class: &mut ClassBuilder<'_>) -> JsResult<()> {
-        class
-            .method(js_string!("get"), 1, NativeFunction::from_fn_ptr(cache_get))
-            .method(js_string!("set"), 2, NativeFunction::from_fn_ptr(cache_set))
-            .method(
-                js_string!("remove"),
-                1,
-                NativeFunction::from_fn_ptr(cache_remove),
-            )
-            .method(
-                js_string!("clear"),
-                0,
-                NativeFunction::from_fn_ptr(cache_clear),
-            );
+        add_methods(
+            class,
+            &[
+                ("get", 1, cache_get),
+                ("set", 2, cache_set),
+                ("remove", 1, cache_remove),
+                ("clear", 0, cache_clear),
+            ],
+        );
         Ok(())
     }
 

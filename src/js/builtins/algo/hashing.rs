@@ -2,14 +2,11 @@
 //! `targets[hash(key) % targets.length]`, or to nothing when that target is unhealthy.
 
 use boa_engine::class::{Class, ClassBuilder};
-use boa_engine::{
-    Context, Finalize, JsData, JsObject, JsResult, JsString, JsValue, NativeFunction, Trace,
-    js_string,
-};
+use boa_engine::{Context, Finalize, JsData, JsObject, JsResult, JsString, JsValue, Trace};
 
 use super::cache::{is_unhealthy, unhealthy_arg};
 use super::hash::hash_value;
-use crate::js::builtins::helpers::{array_elements, with_this};
+use crate::js::builtins::helpers::{add_methods, array_elements, with_this};
 
 /// Native data of an `algo.HashingLoadBalancer` instance.
 #[derive(Trace, Finalize, JsData)]
@@ -55,22 +52,14 @@ impl Class for HashingLoadBalancer {
     const LENGTH: usize = 2;
 
     fn init(class: &mut ClassBuilder<'_>) -> JsResult<()> {
-        class
-            .method(
-                js_string!("select"),
-                1,
-                NativeFunction::from_fn_ptr(hashing_select),
-            )
-            .method(
-                js_string!("add"),
-                1,
-                NativeFunction::from_fn_ptr(hashing_add),
-            )
-            .method(
-                js_string!("deselect"),
-                1,
-                NativeFunction::from_fn_ptr(hashing_deselect),
-            );
+        add_methods(
+            class,
+            &[
+                ("select", 1, hashing_select),
+                ("add", 1, hashing_add),
+                ("deselect", 1, hashing_deselect),
+            ],
+        );
         Ok(())
     }
 

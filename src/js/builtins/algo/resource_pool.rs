@@ -8,11 +8,9 @@
 use std::collections::{HashMap, VecDeque};
 
 use boa_engine::class::{Class, ClassBuilder};
-use boa_engine::{
-    Context, Finalize, JsData, JsObject, JsResult, JsValue, NativeFunction, Trace, js_string,
-};
+use boa_engine::{Context, Finalize, JsData, JsObject, JsResult, JsValue, Trace};
 
-use crate::js::builtins::helpers::{ValueKey, type_error, with_this};
+use crate::js::builtins::helpers::{ValueKey, add_methods, type_error, with_this};
 
 /// Where an allocated resource belongs.
 #[derive(Trace, Finalize)]
@@ -130,22 +128,14 @@ impl Class for ResourcePool {
     const LENGTH: usize = 1;
 
     fn init(class: &mut ClassBuilder<'_>) -> JsResult<()> {
-        class
-            .method(
-                js_string!("allocate"),
-                2,
-                NativeFunction::from_fn_ptr(pool_allocate),
-            )
-            .method(
-                js_string!("free"),
-                1,
-                NativeFunction::from_fn_ptr(pool_free),
-            )
-            .method(
-                js_string!("freeTenant"),
-                1,
-                NativeFunction::from_fn_ptr(pool_free_tenant),
-            );
+        add_methods(
+            class,
+            &[
+                ("allocate", 2, pool_allocate),
+                ("free", 1, pool_free),
+                ("freeTenant", 1, pool_free_tenant),
+            ],
+        );
         Ok(())
     }
 

@@ -14,9 +14,9 @@ use rustc_hash::FxHashMap;
 
 use boa_engine::class::{Class, ClassBuilder};
 use boa_engine::string::JsStrVariant;
-use boa_engine::{Context, Finalize, JsData, JsResult, JsValue, NativeFunction, Trace, js_string};
+use boa_engine::{Context, Finalize, JsData, JsResult, JsValue, Trace};
 
-use crate::js::builtins::helpers::{own_entries, plain_error, with_this};
+use crate::js::builtins::helpers::{add_methods, own_entries, plain_error, with_this};
 
 /// Index of the trie's root node.
 const ROOT: usize = 0;
@@ -280,17 +280,7 @@ impl Class for UrlRouter {
     const LENGTH: usize = 1;
 
     fn init(class: &mut ClassBuilder<'_>) -> JsResult<()> {
-        class
-            .method(
-                js_string!("add"),
-                2,
-                NativeFunction::from_fn_ptr(router_add),
-            )
-            .method(
-                js_string!("find"),
-                2,
-                NativeFunction::from_fn_ptr(router_find),
-            );
+        add_methods(class, &[("add", 2, router_add), ("find", 2, router_find)]);
         Ok(())
     }
 

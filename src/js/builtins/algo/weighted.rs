@@ -3,11 +3,11 @@
 //! cache, the `select`/`set`/`deselect` script methods, and the pick of the least-used target.
 
 use boa_engine::class::{Class, ClassBuilder};
-use boa_engine::{Context, JsObject, JsResult, JsString, JsValue, NativeFunction, js_string};
+use boa_engine::{Context, JsObject, JsResult, JsString, JsValue};
 
 use super::cache::{is_unhealthy, unhealthy_arg};
 use super::targets_arg;
-use crate::js::builtins::helpers::with_this;
+use crate::js::builtins::helpers::{add_methods, with_this};
 
 /// A weighted load balancer's selection policy.
 pub trait WeightedBalancer: Class {
@@ -65,22 +65,14 @@ pub fn least_used<'a>(
 
 /// The class methods of a weighted balancer.
 pub fn init_methods<B: WeightedBalancer>(class: &mut ClassBuilder<'_>) {
-    class
-        .method(
-            js_string!("select"),
-            0,
-            NativeFunction::from_fn_ptr(js_select::<B>),
-        )
-        .method(
-            js_string!("set"),
-            2,
-            NativeFunction::from_fn_ptr(js_set::<B>),
-        )
-        .method(
-            js_string!("deselect"),
-            1,
-            NativeFunction::from_fn_ptr(js_deselect::<B>),
-        );
+    add_methods(
+        class,
+        &[
+            ("select", 0, js_select::<B>),
+            ("set", 2, js_set::<B>),
+            ("deselect", 1, js_deselect::<B>),
+        ],
+    );
 }
 
 /// `new B(targets, unhealthy?)`.
