@@ -323,6 +323,20 @@ pub fn define_global(name: &str, value: impl Into<JsValue>, ctx: &mut Context) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::js::builtins::test_support::eval_string;
+
+    #[test]
+    fn class_methods_keep_their_names_and_lengths_on_the_prototype() {
+        assert_eq!(
+            eval_string(
+                "var p = URLSearchParams.prototype, c = algo.Cache.prototype;
+                 [p.get.name, p.get.length, p.set.name, p.set.length, p.toString.length,
+                  c.clear.name, c.clear.length,
+                  Object.getOwnPropertyNames(algo.RoundRobinLoadBalancer.prototype).sort()].join()"
+            ),
+            "get,1,set,2,0,clear,0,constructor,deselect,select,set"
+        );
+    }
 
     #[test]
     fn js_strings_append_as_utf8() {
