@@ -4,7 +4,7 @@
 //! Paths are normalised against the codebase root (the main script's directory), never relative
 //! to the calling module, and cannot climb above it (`..` stops at the root).
 
-use super::builtins::helpers::{define_global, register_class_into};
+use super::builtins::helpers::{add_methods, define_global, register_class_into};
 use super::message::JsMessage;
 use crate::engine::data::Data;
 use crate::engine::head::Head;
@@ -285,11 +285,7 @@ impl Class for HttpFile {
     }
 
     fn init(class: &mut ClassBuilder<'_>) -> JsResult<()> {
-        class.method(
-            js_string!("toMessage"),
-            1,
-            NativeFunction::from_fn_ptr(to_message),
-        );
+        add_methods(class, &[("toMessage", 1, to_message)]);
         class.static_method(js_string!("from"), 1, NativeFunction::from_fn_ptr(from));
         Ok(())
     }

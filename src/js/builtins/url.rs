@@ -8,7 +8,7 @@ use boa_engine::{
     js_string,
 };
 
-use crate::js::builtins::helpers::with_this;
+use crate::js::builtins::helpers::{add_methods, with_this};
 use crate::js::builtins::url_search_params::{self, UrlSearchParams};
 
 /// The string fields of a URL, in the order of `FIELD_NAMES`.
@@ -249,11 +249,7 @@ impl Class for Url {
             None,
             Attribute::CONFIGURABLE | Attribute::ENUMERABLE,
         );
-        class.method(
-            js_string!("toString"),
-            0,
-            NativeFunction::from_fn_ptr(url_to_string),
-        );
+        add_methods(class, &[("toString", 0, url_to_string)]);
         Ok(())
     }
 
